@@ -1,1 +1,50 @@
-fn main() {}
+//! `sandbox serve` (the fixed interface of DESIGN.md §9) and `sandbox demo`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use sandbox::{Options, Sandbox};
+
+#[derive(Parser)]
+#[command(about = "Local GitHub, git host, Argo CD and Prometheus for gitops-promote")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start every part, print KEY=VALUE lines, then SANDBOX_READY=1; run until killed.
+    Serve {
+        /// Also start Prometheus scraping the exporter.
+        #[arg(long)]
+        prometheus: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Serve { prometheus } => {
+            let sandbox = Sandbox::start(Options { prometheus })?;
+            for (k, v) in sandbox.env() {
+                println!("{k}={v}");
+            }
+            println!("SANDBOX_READY=1");
+            wait_for_stop_signal()?;
+            drop(sandbox);
+            Ok(())
+        }
+    }
+}
+
+/// Blocks until SIGTERM or SIGINT, so that dropping the sandbox stops lighttpd and Prometheus.
+fn wait_for_stop_signal() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
+}

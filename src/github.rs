@@ -1,0 +1,1 @@
+//! TODO: see DESIGN.md §8.

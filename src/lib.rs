@@ -1,0 +1,13 @@
+//! gitops-promote: promote a version through a GitOps release repo and Argo CD, verify it, and roll
+//! it back through git when the job fails. `main.rs` is the CLI; each module here does one job.
+
+pub mod argocd;
+pub mod config;
+pub mod git;
+pub mod github;
+pub mod promote;
+pub mod rollback;
+pub mod runtime;
+pub mod strategy;
+pub mod values;
+pub mod verify;

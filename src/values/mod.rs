@@ -1,0 +1,1 @@
+//! Lossless editing of Helm values files (DESIGN.md §5).

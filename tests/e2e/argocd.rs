@@ -1,0 +1,1 @@
+//! Tests for argocd; see the module of the same name.

@@ -1,0 +1,1 @@
+//! Tests for config; see the module of the same name.

@@ -1,0 +1,1 @@
+//! Tests for edit; see the module of the same name.

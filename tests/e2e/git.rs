@@ -1,0 +1,1 @@
+//! Tests for git; see the module of the same name.

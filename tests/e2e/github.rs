@@ -1,0 +1,1 @@
+//! Tests for github; see the module of the same name.

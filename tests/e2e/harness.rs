@@ -1,0 +1,1 @@
+//! The shared test context; see harness docs.

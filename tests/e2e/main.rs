@@ -1,0 +1,13 @@
+//! End-to-end tests: one binary (STYLE.md #10). Each module drives the built `gitops-promote` binary
+//! or a product module against a real [`sandbox::Sandbox`].
+
+mod harness;
+
+mod argocd;
+mod config;
+mod edit;
+mod git;
+mod github;
+mod promote;
+mod rollback;
+mod verify;

@@ -1,0 +1,1 @@
+//! Tests for promote; see the module of the same name.

@@ -1,0 +1,1 @@
+//! Tests for rollback; see the module of the same name.

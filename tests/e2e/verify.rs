@@ -1,0 +1,1 @@
+//! Tests for verify; see the module of the same name.
