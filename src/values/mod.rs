@@ -1,1 +1,3 @@
 //! Lossless editing of Helm values files (DESIGN.md §5).
+
+pub mod cli;
