@@ -56,7 +56,10 @@ impl Phase {
 
     /// Whether our PR was merged in this phase, so undoing means a revert.
     pub fn is_merged(self) -> bool {
-        matches!(self, Phase::Merged | Phase::Synced | Phase::Verified | Phase::Done)
+        matches!(
+            self,
+            Phase::Merged | Phase::Synced | Phase::Verified | Phase::Done
+        )
     }
 }
 
@@ -91,16 +94,28 @@ impl Record {
     /// The state entries for this record (names as in DESIGN.md §4).
     pub fn to_pairs(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("phase", self.phase.unwrap_or(Phase::None).as_str().to_string()),
+            (
+                "phase",
+                self.phase.unwrap_or(Phase::None).as_str().to_string(),
+            ),
             ("repo", self.repo.clone()),
             ("base", self.base.clone()),
             ("base-sha", self.base_sha.clone()),
             ("branch", self.branch.clone()),
-            ("pr-number", self.pr_number.map(|n| n.to_string()).unwrap_or_default()),
+            (
+                "pr-number",
+                self.pr_number.map(|n| n.to_string()).unwrap_or_default(),
+            ),
             ("merge-sha", self.merge_sha.clone()),
-            ("merged-commits", serde_json::to_string(&self.merged_commits).unwrap()),
+            (
+                "merged-commits",
+                serde_json::to_string(&self.merged_commits).unwrap(),
+            ),
             ("apps", serde_json::to_string(&self.apps).unwrap()),
-            ("previous-revisions", serde_json::to_string(&self.previous_revisions).unwrap()),
+            (
+                "previous-revisions",
+                serde_json::to_string(&self.previous_revisions).unwrap(),
+            ),
             ("on-failure", self.on_failure.clone()),
         ]
     }

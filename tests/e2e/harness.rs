@@ -52,20 +52,33 @@ impl Run {
 
     /// Panics with the whole log unless the step failed.
     pub fn assert_failed(&self) -> &Run {
-        assert_ne!(self.code, 0, "step succeeded but should have failed:\n{}", self.log());
+        assert_ne!(
+            self.code,
+            0,
+            "step succeeded but should have failed:\n{}",
+            self.log()
+        );
         self
     }
 
     /// An output the step set, or a panic naming the ones it did set.
     pub fn output(&self, name: &str) -> &str {
-        self.outputs
-            .get(name)
-            .unwrap_or_else(|| panic!("no output {name:?}; outputs: {:?}\n{}", self.outputs, self.log()))
+        self.outputs.get(name).unwrap_or_else(|| {
+            panic!(
+                "no output {name:?}; outputs: {:?}\n{}",
+                self.outputs,
+                self.log()
+            )
+        })
     }
 
     /// The `::error` annotations the step printed.
     pub fn errors(&self) -> Vec<String> {
-        self.log().lines().filter(|l| l.starts_with("::error")).map(str::to_string).collect()
+        self.log()
+            .lines()
+            .filter(|l| l.starts_with("::error"))
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -102,7 +115,11 @@ impl Ctx {
 
     /// Runs the main step with `base_inputs()` overridden and extended by `inputs`.
     pub fn main(&self, inputs: &[(&str, &str)]) -> Run {
-        self.run(Step::Main, &merge(self.base_inputs(), inputs), &BTreeMap::new())
+        self.run(
+            Step::Main,
+            &merge(self.base_inputs(), inputs),
+            &BTreeMap::new(),
+        )
     }
 
     /// Runs the post step with the state a main step left, as the runner does.
@@ -118,7 +135,12 @@ impl Ctx {
     }
 
     /// Runs the binary as the runner does for `step`, with exactly these inputs and state.
-    pub fn run(&self, step: Step, inputs: &[(String, String)], state: &BTreeMap<String, String>) -> Run {
+    pub fn run(
+        &self,
+        step: Step,
+        inputs: &[(String, String)],
+        state: &BTreeMap<String, String>,
+    ) -> Run {
         let n = self.next_run_id();
         let work = self.dir.path().join(format!("run-{n}"));
         std::fs::create_dir_all(&work).unwrap();
@@ -166,14 +188,22 @@ impl Ctx {
     pub fn values_on_main(&self) -> String {
         self.sb
             .world
-            .read_file(sandbox::world::SEED_REPO, "refs/heads/main", sandbox::world::SEED_VALUES_PATH)
+            .read_file(
+                sandbox::world::SEED_REPO,
+                "refs/heads/main",
+                sandbox::world::SEED_VALUES_PATH,
+            )
             .unwrap()
             .expect("values file on main")
     }
 
     /// The SHA `main` points at.
     pub fn main_sha(&self) -> String {
-        self.sb.world.resolve(sandbox::world::SEED_REPO, "refs/heads/main").unwrap().to_string()
+        self.sb
+            .world
+            .resolve(sandbox::world::SEED_REPO, "refs/heads/main")
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -226,7 +256,10 @@ pub fn parse_command_file(text: &str) -> BTreeMap<String, String> {
 pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
