@@ -509,6 +509,10 @@ impl Checkout {
             remote.fetch(&[refspec.as_str()], Some(&mut opts), None)
         };
         result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
+        // libgit2 keeps commits parsed before the fetch in its cache, with the parents the old
+        // shallow boundary cut off: a deepened merge commit would still show none. Reopen.
+        self.repo = Repository::open_bare(self.repo.path())
+            .map_err(local("reopen the local clone after a fetch"))?;
         let head =
             self.repo
                 .refname_to_id(&self.tracking_ref())
@@ -551,7 +555,8 @@ impl Checkout {
             .collect()
     }
 
-    /// Whether `id` and all its parents are present, with its true parent list.
+    /// Whether `id` and all its parents are present, with its true parent list: the parents
+    /// written in the commit object, not the ones a shallow graft leaves visible.
     fn complete(&self, id: Oid) -> bool {
         let Ok(commit) = self.repo.find_commit(id) else {
             return false;
@@ -559,9 +564,9 @@ impl Checkout {
         if self.shallow_roots().contains(&id) {
             return false;
         }
-        commit
-            .parent_ids()
-            .all(|p| self.repo.find_commit(p).is_ok())
+        let recorded = recorded_parents(&commit);
+        commit.parent_count() == recorded.len()
+            && recorded.iter().all(|p| self.repo.find_commit(*p).is_ok())
     }
 
     /// Reads `path` at `commit`, or `None` when no file is there.
@@ -769,11 +774,11 @@ impl Checkout {
                 url: self.remote.url.clone(),
             });
         }
-        let actual = self
+        let commit = self
             .repo
             .find_commit(id)
-            .map_err(local(format!("read commit {id}")))?
-            .parent_count();
+            .map_err(local(format!("read commit {id}")))?;
+        let actual = recorded_parents(&commit).len();
         match expected_parents {
             Some(expected) if expected != actual => Err(GitError::ParentCount {
                 sha: id.to_string(),
@@ -815,19 +820,65 @@ impl Checkout {
         if self.repo.find_commit(from).is_err() {
             return Ok(None);
         }
-        let roots = self.shallow_roots();
-        let mut walk = self.repo.revwalk().map_err(local("walk the history"))?;
-        walk.push(from)
-            .map_err(local(format!("walk the history of {from}")))?;
         let mut truncated = false;
-        for id in walk {
-            let id = id.map_err(local(format!("walk the history of {from}")))?;
-            if id == target {
-                return Ok(Some(true));
+        let found = self.walk(from, usize::MAX, &mut truncated, |c| c.id() == target)?;
+        Ok(match (found, truncated) {
+            (Some(_), _) => Some(true),
+            (None, true) => None,
+            (None, false) => Some(false),
+        })
+    }
+
+    /// Visits up to `limit` commits reachable from `from`, newest first, until `stop` says so, and
+    /// returns that commit. Follows the parents recorded in each commit and never crosses the
+    /// shallow boundary (libgit2's own revwalk fails or stops early there); `truncated` is set when
+    /// the walk reached it.
+    fn walk(
+        &self,
+        from: Oid,
+        limit: usize,
+        truncated: &mut bool,
+        mut stop: impl FnMut(&git2::Commit<'_>) -> bool,
+    ) -> Result<Option<Oid>, GitError> {
+        let roots = self.shallow_roots();
+        let mut queue = std::collections::BinaryHeap::new();
+        let mut seen = HashSet::new();
+        let mut visited = 0;
+        // Queues `id` by commit time; `false` when the commit is not in the clone.
+        let mut push = |queue: &mut std::collections::BinaryHeap<(i64, Oid)>, id: Oid| {
+            if !seen.insert(id) {
+                return true;
             }
-            truncated |= roots.contains(&id);
+            match self.repo.find_commit(id) {
+                Ok(c) => {
+                    queue.push((c.time().seconds(), id));
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        *truncated |= !push(&mut queue, from);
+        while let Some((_, id)) = queue.pop() {
+            if visited == limit {
+                break;
+            }
+            visited += 1;
+            let commit = self
+                .repo
+                .find_commit(id)
+                .map_err(local(format!("read commit {id}")))?;
+            if stop(&commit) {
+                return Ok(Some(id));
+            }
+            if roots.contains(&id) {
+                *truncated = true;
+                continue;
+            }
+            for parent in recorded_parents(&commit) {
+                *truncated |= !push(&mut queue, parent);
+            }
         }
-        Ok(if truncated { None } else { Some(false) })
+        Ok(None)
     }
 
     /// Reverts `commits` (newest first) onto `onto` in memory and returns the resulting tree, or the
@@ -908,24 +959,13 @@ impl Checkout {
                 Some(wanted)
             };
         }
-        let mut walk = self.repo.revwalk().map_err(local("walk the history"))?;
-        walk.push(self.base_sha)
-            .map_err(local(format!("walk the history of {}", self.base)))?;
-        for id in walk.take(max_commits) {
-            let id = id.map_err(local(format!("walk the history of {}", self.base)))?;
-            let commit = self
-                .repo
-                .find_commit(id)
-                .map_err(local(format!("read commit {id}")))?;
+        let mut truncated = false;
+        self.walk(self.base_sha, max_commits, &mut truncated, |commit| {
             let message = String::from_utf8_lossy(commit.message_bytes());
-            let found = trailers(&message).iter().any(|(k, v)| {
+            trailers(&message).iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("Reverts") && parse_sha(v).is_ok_and(|v| v == merge)
-            });
-            if found {
-                return Ok(Some(id));
-            }
-        }
-        Ok(None)
+            })
+        })
     }
 }
 
@@ -996,6 +1036,16 @@ fn revert_trees(
         commit_tree: tree.id(),
         files: files.into_iter().collect(),
     })
+}
+
+/// The parents written in a commit object's header. Unlike `parent_ids`, a shallow graft cannot
+/// hide them.
+fn recorded_parents(commit: &git2::Commit<'_>) -> Vec<Oid> {
+    String::from_utf8_lossy(commit.raw_header_bytes())
+        .lines()
+        .filter_map(|l| l.strip_prefix("parent "))
+        .filter_map(|p| Oid::from_str(p.trim()).ok())
+        .collect()
 }
 
 /// The paths (old and new sides) that differ between two trees, sorted.
