@@ -294,6 +294,21 @@ pub fn clone_base(remote: &Remote, base: &str, depth: u32) -> Result<Checkout, G
     Ok(checkout)
 }
 
+/// Bounds how long libgit2 waits to connect and for each read or write, so that a stalled git host
+/// fails as a connectivity error instead of hanging the job (libgit2 waits forever by default).
+///
+/// # Safety
+/// It sets libgit2 globals without synchronization: call it from `main` before any thread is
+/// spawned (before the tokio runtime starts).
+pub unsafe fn set_network_timeouts(connect: std::time::Duration, io: std::time::Duration) {
+    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the caller guarantees no other thread uses libgit2 yet. Both calls cannot fail.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(io));
+    }
+}
+
 /// Parses git trailers (`Key: value` lines of the message's last paragraph), in order. A message
 /// without trailers gives an empty list.
 pub fn trailers(message: &str) -> Vec<(String, String)> {
@@ -309,7 +324,12 @@ pub fn trailers(message: &str) -> Vec<(String, String)> {
 /// Accepts `http(s)://host/...` without user or password.
 fn check_url(url: &str) -> Result<(), GitError> {
     let parsed = url::Url::parse(url).map_err(|e| GitError::BadUrl {
-        reason: format!("{url}: {e}"),
+        // A malformed URL with an `@` may still hold a secret: do not echo it.
+        reason: if url.contains('@') {
+            format!("not a URL ({e})")
+        } else {
+            format!("{url}: {e}")
+        },
     })?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         // Do not echo the URL: it holds a secret.
@@ -387,20 +407,21 @@ fn parse_sha(sha: &str) -> Result<Oid, GitError> {
 
 /// Works out the error type of a failed fetch or push from libgit2's error.
 fn transport_kind(e: &git2::Error) -> ErrorKind {
-    let msg = e.message();
-    if e.code() == git2::ErrorCode::NotFastForward {
-        ErrorKind::Conflict
-    } else if e.code() == git2::ErrorCode::Auth || msg.contains("401") {
-        ErrorKind::Authentication
-    } else if msg.contains("403") {
-        ErrorKind::Authorization
-    } else if msg.contains("404") {
-        // GitHub answers 404 for a repo the token cannot see as well as a missing one.
-        ErrorKind::Config
-    } else if msg.contains("429") {
-        ErrorKind::RateLimit
-    } else {
-        ErrorKind::Connectivity
+    // libgit2 reports HTTP failures as "unexpected http status code: 403"; match the status, not
+    // any digits (a port such as 127.0.0.1:40312 must not read as 403).
+    let status = e
+        .message()
+        .split_once("status code: ")
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|s| s.parse::<u16>().ok());
+    match (e.code(), status) {
+        (git2::ErrorCode::NotFastForward, _) => ErrorKind::Conflict,
+        (git2::ErrorCode::Auth, _) | (_, Some(401)) => ErrorKind::Authentication,
+        (_, Some(403)) => ErrorKind::Authorization,
+        // GitHub answers 404 for a repo the token cannot see as well as for a missing one.
+        (_, Some(404)) => ErrorKind::Config,
+        (_, Some(429)) => ErrorKind::RateLimit,
+        _ => ErrorKind::Connectivity,
     }
 }
 
@@ -898,6 +919,13 @@ impl Checkout {
         commits: &[String],
         mainline: u32,
     ) -> Result<Revert, GitError> {
+        if commits.is_empty() {
+            return Err(GitError::Invalid {
+                what: "commit list",
+                value: String::new(),
+                reason: "nothing to revert",
+            });
+        }
         let mut ids = Vec::with_capacity(commits.len());
         for sha in commits {
             self.ensure_commit(sha, None)?;
@@ -1153,16 +1181,64 @@ mod tests {
         let merged = tree_with(&[("values.yaml", "tag: 2\n"), ("Chart.yaml", "name: app\n")]);
         let empty = tree_with(&[]);
         let before = tree_with(&[("values.yaml", "tag: 1\n"), ("Chart.yaml", "name: app\n")]);
+        // The base moved on: a later commit added a file. Reverting "as a root" would leave only it.
+        let onto = tree_with(&[
+            ("values.yaml", "tag: 2\n"),
+            ("Chart.yaml", "name: app\n"),
+            ("api.yaml", "replicas: 3\n"),
+        ]);
 
         let id = Oid::from_str(&"b".repeat(40)).unwrap();
+        let err = revert_trees(&repo, &onto, &[(id, merged.clone(), empty.clone())]).unwrap_err();
+        assert!(matches!(err, GitError::UnsafeRevert { .. }), "{err}");
         let err = revert_trees(&repo, &merged, &[(id, merged.clone(), empty)]).unwrap_err();
         assert!(matches!(err, GitError::UnsafeRevert { .. }), "{err}");
         assert_eq!(err.kind(), ErrorKind::Conflict);
 
         // With the true parent the same revert touches only the edited file.
-        match revert_trees(&repo, &merged, &[(id, merged.clone(), before)]).unwrap() {
+        match revert_trees(&repo, &onto, &[(id, merged.clone(), before)]).unwrap() {
             Revert::Tree { files, .. } => assert_eq!(files, vec!["values.yaml".to_string()]),
             other => panic!("{other:?}"),
         };
+    }
+
+    #[test]
+    fn transport_errors_are_classified() {
+        let http = |msg: &str| {
+            git2::Error::new(git2::ErrorCode::GenericError, git2::ErrorClass::Http, msg)
+        };
+        let kind = |e: git2::Error| transport_kind(&e);
+        assert_eq!(
+            kind(http("unexpected http status code: 403")),
+            ErrorKind::Authorization
+        );
+        assert_eq!(
+            kind(http("unexpected http status code: 401")),
+            ErrorKind::Authentication
+        );
+        assert_eq!(
+            kind(http("unexpected http status code: 404")),
+            ErrorKind::Config
+        );
+        assert_eq!(
+            kind(http("unexpected http status code: 502")),
+            ErrorKind::Connectivity
+        );
+        assert_eq!(
+            kind(git2::Error::new(
+                git2::ErrorCode::GenericError,
+                git2::ErrorClass::Net,
+                "failed to connect to 127.0.0.1:40312: Connection refused"
+            )),
+            ErrorKind::Connectivity
+        );
+        assert_eq!(
+            kind(git2::Error::new(
+                git2::ErrorCode::NotFastForward,
+                git2::ErrorClass::Reference,
+                "cannot push non-fastforwardable reference"
+            )),
+            ErrorKind::Conflict
+        );
     }
 }
