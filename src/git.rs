@@ -517,6 +517,12 @@ impl Checkout {
     fn fetch_depth(&mut self, depth: i32) -> Result<Oid, GitError> {
         let state = CallState::default();
         let refspec = format!("+refs/heads/{}:{}", self.base, self.tracking_ref());
+        // A refspec that matches nothing is no error to libgit2; dropping the old tracking ref
+        // first makes a base branch deleted on the server show as missing, not as its old head.
+        if let Ok(mut old) = self.repo.find_reference(&self.tracking_ref()) {
+            old.delete()
+                .map_err(local(format!("reset {}", self.tracking_ref())))?;
+        }
         let result = {
             let mut remote = self
                 .repo
@@ -1240,5 +1246,12 @@ mod tests {
             )),
             ErrorKind::Conflict
         );
+    }
+
+    #[test]
+    fn checkout_can_move_into_spawn_blocking() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<Checkout>();
+        assert_send::<GitError>();
     }
 }

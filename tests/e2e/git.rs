@@ -282,6 +282,26 @@ fn missing_base_branch_is_a_config_error_naming_it() {
     assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("release"), "{err}");
+
+    // The base deleted on the server after the clone: a refresh says so instead of keeping the old head.
+    let mut co = clone(&sb, 1);
+    let repo = sb.world.open(SEED_REPO).unwrap();
+    let feature = commit_in(
+        &repo,
+        Some("feature"),
+        &[co.base_sha()],
+        &[("x", "1\n")],
+        "Elsewhere",
+    );
+    let err = co.ensure_commit(&sha(feature), None).unwrap_err();
+    assert!(matches!(err, GitError::CommitNotFound { .. }), "{err}");
+    assert!(err.to_string().contains(&sha(feature)), "{err}");
+    repo.find_reference("refs/heads/main")
+        .unwrap()
+        .delete()
+        .unwrap();
+    let err = co.fetch_base().unwrap_err();
+    assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
 }
 
 #[test]
