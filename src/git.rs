@@ -321,6 +321,24 @@ pub fn trailers(message: &str) -> Vec<(String, String)> {
     }
 }
 
+/// Appends `trailers` (key, value) to `message` as git does: in the last paragraph when that is
+/// already a trailer block, else in a new one after a blank line.
+pub fn append_trailers(message: &str, new: &[(&str, &str)]) -> String {
+    let mut out = message.trim_end().to_string();
+    if new.is_empty() {
+        return out + "\n";
+    }
+    let last_paragraph = out.rsplit("\n\n").next().unwrap_or("");
+    let ends_in_trailers = out.contains("\n\n")
+        && !last_paragraph.is_empty()
+        && trailers(&out).len() == last_paragraph.lines().count();
+    out.push_str(if ends_in_trailers { "\n" } else { "\n\n" });
+    for (key, value) in new {
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    out
+}
+
 /// Accepts `http(s)://host/...` without user or password.
 fn check_url(url: &str) -> Result<(), GitError> {
     let parsed = url::Url::parse(url).map_err(|e| GitError::BadUrl {
@@ -693,6 +711,16 @@ impl Checkout {
             .repo
             .find_tree(tree)
             .map_err(local(format!("find tree {tree}")))?;
+        // Last line of defence against the shallow-boundary revert: never commit a tree that
+        // deletes every file of the repo.
+        let parent_empty = parent.tree().map(|t| t.is_empty()).unwrap_or(true);
+        if tree.is_empty() && !parent_empty {
+            return Err(GitError::Invalid {
+                what: "tree",
+                value: tree.id().to_string(),
+                reason: "it is empty: committing it would delete every file of the repo",
+            });
+        }
         self.repo
             .commit(None, &sig, &sig, message, &tree, &[&parent])
             .map_err(local("write the commit"))
@@ -817,7 +845,8 @@ impl Checkout {
     }
 
     /// Whether `descendant` is `ancestor` or has it in its history. Both are looked up in the base
-    /// branch's history, fetching and deepening as needed; a commit not on the base gives `false`.
+    /// branch's history, fetching and deepening as needed (an unknown `descendant` refreshes the base
+    /// head first, see [`Checkout::base_sha`]); a commit not on the base gives `false`.
     ///
     /// # Errors
     /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
@@ -1253,5 +1282,26 @@ mod tests {
         fn assert_send<T: Send + 'static>() {}
         assert_send::<Checkout>();
         assert_send::<GitError>();
+    }
+
+    #[test]
+    fn trailers_are_appended_in_one_block() {
+        let msg = append_trailers(
+            "Promote app to 1.2.3\n",
+            &[
+                ("Promoted-by", "gitops-promote"),
+                ("Promotion-run", "https://x/runs/1"),
+            ],
+        );
+        assert_eq!(
+            msg,
+            "Promote app to 1.2.3\n\nPromoted-by: gitops-promote\nPromotion-run: https://x/runs/1\n"
+        );
+        let more = append_trailers(&msg, &[("Reverts", "abc")]);
+        assert!(more.ends_with("runs/1\nReverts: abc\n"), "{more}");
+        assert_eq!(trailers(&more).len(), 3);
+        // A body paragraph that is not a trailer block gets a blank line after it.
+        let body = append_trailers("Subject\n\nSome body text.", &[("Reverts", "abc")]);
+        assert_eq!(body, "Subject\n\nSome body text.\n\nReverts: abc\n");
     }
 }

@@ -539,6 +539,18 @@ fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
         Some(SEED_CHART)
     );
 
+    // And an empty tree, what reverting it "as a root commit" gave, is never committed.
+    let empty = Repository::open_bare(co.path())
+        .unwrap()
+        .treebuilder(None)
+        .unwrap()
+        .write()
+        .unwrap();
+    let err = co
+        .commit_tree(co.base_sha(), empty, "Revert", &Identity::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("delete every file"), "{err}");
+
     // GitHub says a merge commit has two parents; a count that disagrees is refused.
     let err = co.ensure_commit(&sha(merge), Some(1)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
