@@ -369,6 +369,17 @@ fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
     let repo = sb.world.open(SEED_REPO).unwrap();
     let merge = merge_commit_shape(&repo);
     unrelated_later_commit(&repo);
+    // Deeper than the first deepening step, so the clone has to fetch twice to reach the merge.
+    for i in 0..12 {
+        let parent = head(&repo);
+        commit_in(
+            &repo,
+            Some(SEED_BRANCH),
+            &[parent],
+            &[("log.txt", &format!("{i}\n"))],
+            "Later",
+        );
+    }
 
     let mut co = clone(&sb, 1);
     co.ensure_commit(&sha(merge), Some(2)).unwrap();
