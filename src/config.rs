@@ -401,6 +401,15 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Config
+    }
+    fn hint(&self) -> Option<String> {
+        Some("see docs/inputs.md for every input".into())
+    }
+}
+
 impl Classify for InputError {
     fn kind(&self) -> ErrorKind {
         ErrorKind::Config
@@ -410,6 +419,35 @@ impl Classify for InputError {
             Some(d) => format!("{}: {}", d.name, d.description),
             None => "see docs/inputs.md".into(),
         })
+    }
+}
+
+/// A secret input value; `Debug` and `Display` print `***` so a logged config leaks nothing
+/// (masks only work under Actions).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it (an auth header, a credentials callback).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -478,11 +516,11 @@ pub struct ArgoSettings {
     /// The API server.
     pub server: Url,
     /// API token, preferred over a session login.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// Login user.
     pub username: Option<String>,
     /// Login password.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Skip TLS verification.
     pub insecure: bool,
     /// Extra CA certificate (PEM).
@@ -512,7 +550,7 @@ pub struct VerifySettings {
     /// Prometheus base URL; `None` means no gate.
     pub prometheus_url: Option<Url>,
     /// Bearer token.
-    pub prometheus_token: Option<String>,
+    pub prometheus_token: Option<Secret>,
     /// The queries.
     pub queries: Vec<Query>,
     /// Passes a measurement (text; `verify` parses it).
@@ -662,7 +700,7 @@ pub struct Config {
     /// What this run does.
     pub command: Command,
     /// Token for the GitHub API and git.
-    pub github_token: String,
+    pub github_token: Secret,
     /// The release repo.
     pub repository: Repo,
     /// Target branch; `None` means the repo's default branch.
@@ -995,7 +1033,7 @@ impl Config {
                 Some(_) => {}
             }
         }
-        let github_token = r.text("github-token");
+        let github_token = Secret(r.text("github-token"));
         let repository = r
             .parsed("repository", "owner/name like acme/deploy", parse_repo)
             .unwrap_or(Repo {
@@ -1035,9 +1073,9 @@ impl Config {
             .unwrap_or(MergeMethod::Squash);
 
         let server = r.url("argocd-server");
-        let token = r.opt_text("argocd-token");
+        let token = r.opt_text("argocd-token").map(Secret);
         let username = r.opt_text("argocd-username");
-        let password = r.opt_text("argocd-password");
+        let password = r.opt_text("argocd-password").map(Secret);
         let insecure = r.bool("argocd-insecure");
         let ca_cert = r.opt_text("argocd-ca-cert");
         let apps = r.list("argocd-app");
@@ -1133,7 +1171,7 @@ impl Config {
         });
 
         let prometheus_url = r.url("prometheus-url");
-        let prometheus_token = r.opt_text("prometheus-token");
+        let prometheus_token = r.opt_text("prometheus-token").map(Secret);
         let queries: Vec<Query> = r
             .lines("query")
             .iter()
@@ -1524,7 +1562,7 @@ mod tests {
         ]);
         let c = Config::from_raw(Command::Promote, &r).unwrap();
         assert_eq!(
-            (c.github_token.as_str(), c.repository.to_string().as_str()),
+            (c.github_token.expose(), c.repository.to_string().as_str()),
             ("envtok", "o/r")
         );
         let r = RawInputs::collect(&[("repository".into(), " x/y ".into())], |k| {
@@ -1632,6 +1670,13 @@ mod tests {
     fn all_problems_are_reported_at_once() {
         let e = promote(&[("INPUT_COUNT", "many"), ("INPUT_SYNC", "sometimes")]).unwrap_err();
         assert_eq!(e.problems.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = promote(&[("INPUT_GITHUB-TOKEN", "ghs_topsecret")]).unwrap();
+        assert_eq!(c.github_token.expose(), "ghs_topsecret");
+        assert!(!format!("{c:?}").contains("ghs_topsecret"));
     }
 
     #[test]
