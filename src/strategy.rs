@@ -7,16 +7,27 @@ use std::time::Duration;
 /// The type of a failure, as users name it in `failure-strategy` (`on: [timeout, health]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
+    /// Invalid inputs or a request the server refuses as malformed; retrying cannot help.
     Config,
+    /// A token or password was rejected (401).
     Authentication,
+    /// The credentials lack a permission, or the resource is hidden (403, 404).
     Authorization,
+    /// The network or the server failed (connection errors, 5xx).
     Connectivity,
+    /// An API rate limit was hit.
     RateLimit,
+    /// A wait or a request took too long.
     Timeout,
+    /// Someone else changed the same thing (merge conflict, head moved).
     Conflict,
+    /// The PR did not get its approvals in time, or a change was requested.
     Approval,
+    /// An Argo CD sync failed.
     Sync,
+    /// An app did not become Healthy.
     Health,
+    /// The metrics gate failed.
     Verification,
 }
 
