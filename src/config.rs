@@ -1715,6 +1715,79 @@ mod tests {
     }
 
     #[test]
+    fn action_yml_parses_to_the_definitions() {
+        let doc: yaml_serde::Value = yaml_serde::from_str(&action_yml()).unwrap();
+        let inputs = doc["inputs"].as_mapping().unwrap();
+        let names: Vec<&str> = inputs.keys().map(|k| k.as_str().unwrap()).collect();
+        let want: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+        assert_eq!(names, want);
+        assert_eq!(
+            doc["inputs"]["github-token"]["default"].as_str(),
+            Some("${{ github.token }}")
+        );
+        assert_eq!(
+            doc["inputs"]["pr-body"]["default"].as_str(),
+            input_def("pr-body").unwrap().default
+        );
+        let outputs: Vec<&str> = doc["outputs"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(outputs.len(), OUTPUTS.len());
+        assert_eq!(doc["runs"]["using"].as_str(), Some("docker"));
+        assert_eq!(doc["runs"]["post-if"].as_str(), Some("failure()"));
+        assert_eq!(
+            doc["runs"]["post-entrypoint"].as_str(),
+            Some("/usr/local/bin/gitops-promote-post")
+        );
+    }
+
+    /// The names DESIGN.md §1a fixes; other checks call them, so none may go missing.
+    #[test]
+    fn fixed_names_of_design_1a_are_all_present() {
+        let fixed_inputs = "command github-token repository base file set create-missing \
+            commit-message pr-title pr-body branch labels reviewers assignees draft \
+            required-approvals approval-timeout wait-for-checks merge merge-method argocd-server \
+            argocd-token argocd-username argocd-password argocd-insecure argocd-ca-cert argocd-app \
+            argocd-selector argocd-app-namespace argocd-project sync prune sync-options \
+            health-timeout degraded-grace on-failure failure-strategy rollback-merge-method \
+            rollback-required-approvals history-fallback merge-sha pr-number prometheus-url query \
+            success-condition failure-condition initial-delay interval count failure-limit \
+            inconclusive-limit no-data rollback-window dry-run";
+        let additions = [
+            "allow-empty",
+            "author-name",
+            "author-email",
+            "grace",
+            "prometheus-token",
+        ];
+        let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
+        let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        assert_eq!(have, want);
+        let outputs: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
+        assert_eq!(
+            outputs,
+            [
+                "changed",
+                "pr-number",
+                "pr-url",
+                "merge-sha",
+                "synced-revision",
+                "health",
+                "apps",
+                "revert-sha",
+                "revert-pr-number",
+                "rolled-back",
+                "verification"
+            ]
+        );
+    }
+
+    #[test]
     fn every_input_is_documented_once() {
         let mut names: Vec<_> = INPUTS.iter().map(|d| d.name).collect();
         names.sort_unstable();
