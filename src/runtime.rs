@@ -50,6 +50,31 @@ impl RuntimeEnv {
     }
 }
 
+/// An in-memory stream that tests read back; clones share the buffer.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if let Ok(mut buf) = self.0.lock() {
+            buf.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What flows use to talk to the runner and the user.
 pub struct Runtime {
     env: RuntimeEnv,
@@ -132,6 +157,13 @@ impl Runtime {
             out: Arc::new(Mutex::new(out)),
             err: Arc::new(Mutex::new(err)),
         }
+    }
+
+    /// A runtime whose stdout and stderr both go to the returned [`Capture`], for tests of flows.
+    pub fn captured(env: RuntimeEnv) -> (Runtime, Capture) {
+        let cap = Capture::default();
+        let rt = Runtime::new(env, Box::new(cap.clone()), Box::new(cap.clone()));
+        (rt, cap)
     }
 
     /// Whether this runs under GitHub Actions.
@@ -276,28 +308,8 @@ impl Runtime {
 mod tests {
     use super::*;
 
-    /// A writer tests can read back.
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Buf {
-        fn text(&self) -> String {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-        }
-    }
-
-    fn runtime(actions: bool, dir: Option<&Path>) -> (Runtime, Buf, Buf) {
-        let (out, err) = (Buf::default(), Buf::default());
+    fn runtime(actions: bool, dir: Option<&Path>) -> (Runtime, Capture, Capture) {
+        let (out, err) = (Capture::default(), Capture::default());
         let env = RuntimeEnv {
             actions,
             output_file: dir.map(|d| d.join("output")),
