@@ -1305,6 +1305,11 @@ impl Config {
         Config::from_raw(command, &RawInputs::from_env(flags))
     }
 
+    /// The `{changes}` text: the `set` lines joined by `, `, e.g. `image.tag=1.2.3`.
+    pub fn changes(&self) -> String {
+        self.sets.join(", ")
+    }
+
     /// Template values known from the config; `base` and `changes` are filled in by the flow.
     pub fn template_vars<'a>(
         &'a self,
