@@ -47,7 +47,7 @@ pub enum GitHubError {
         path: String,
         /// The transport error.
         #[source]
-        source: octocrab::Error,
+        source: Box<octocrab::Error>,
     },
     /// One call took longer than the per-call timeout.
     #[error("{method} {path} got no answer within {after:?}")]
@@ -422,6 +422,8 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
 impl GitHub {
     /// A client for `repository` (`owner/name`) at `api_url` (e.g. `https://api.github.com`).
     ///
+    /// Call it inside a tokio runtime (octocrab spawns its worker there) and use it on that runtime.
+    ///
     /// # Errors
     /// `Config` when the URL or the repository name is malformed.
     pub fn new(api_url: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
@@ -482,7 +484,7 @@ impl GitHub {
                 .map_err(|e| GitHubError::Connect {
                     method: method.clone(),
                     path: path.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             let resp = self
                 .octo
@@ -491,13 +493,13 @@ impl GitHub {
                 .map_err(|e| GitHubError::Connect {
                     method: method.clone(),
                     path: path.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 })?;
             let (parts, body) = resp.into_parts();
             let body = body.collect().await.map_err(|e| GitHubError::Connect {
                 method: method.clone(),
                 path: path.to_string(),
-                source: e,
+                source: Box::new(e),
             })?;
             Ok::<_, GitHubError>(Answer {
                 status: parts.status.as_u16(),
