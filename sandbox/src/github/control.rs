@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// Which commit a check run or status is set on.
@@ -269,9 +268,5 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
                 done(true)
             }),
         )
-        .fallback(|req: axum::extract::Request| async move {
-            let msg = format!("no control route {} {}", req.method(), req.uri().path());
-            (StatusCode::NOT_FOUND, Json(Value::from(msg))).into_response()
-        })
         .with_state(gh)
 }

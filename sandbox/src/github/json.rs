@@ -28,17 +28,21 @@ pub fn user_id(login: &str) -> u64 {
 pub fn user(u: &Urls, login: &str) -> Value {
     let id = user_id(login);
     let api = u.api;
-    let kind = if login.ends_with("[bot]") {
-        "Bot"
-    } else {
-        "User"
+    let bot = login.strip_suffix("[bot]");
+    let kind = if bot.is_some() { "Bot" } else { "User" };
+    // GitHub percent-encodes the brackets of bot logins in URLs, and links bots to their app page.
+    let html = match bot {
+        Some(app) => format!("https://github.com/apps/{app}"),
+        None => format!("https://github.com/{login}"),
     };
+    let login_raw = login;
+    let login = &login.replace('[', "%5B").replace(']', "%5D");
     json!({
-        "login": login, "id": id, "node_id": node_id("U", id),
+        "login": login_raw, "id": id, "node_id": node_id("U", id),
         "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
         "gravatar_id": "",
         "url": format!("{api}/users/{login}"),
-        "html_url": format!("https://github.com/{login}"),
+        "html_url": html,
         "followers_url": format!("{api}/users/{login}/followers"),
         "following_url": format!("{api}/users/{login}/following{{/other_user}}"),
         "gists_url": format!("{api}/users/{login}/gists{{/gist_id}}"),

@@ -220,7 +220,11 @@ pub fn router(gh: Arc<GitHub>) -> axum::Router {
                 "message": "Not Found",
                 "documentation_url": "https://docs.github.com/rest",
                 "status": "404",
-                "sandbox": format!("the GitHub emulator has no route {} {}", req.method(), req.uri().path()),
+                "sandbox": if req.uri().path().starts_with("/_sandbox") {
+                    format!("the sandbox has no control route {} {}", req.method(), req.uri().path())
+                } else {
+                    format!("the GitHub emulator has no route {} {}", req.method(), req.uri().path())
+                },
             });
             (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
         })
