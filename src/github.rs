@@ -866,7 +866,9 @@ impl GitHub {
                     !required.is_empty() && required.iter().all(|c| pending.contains(c));
                 if none_reported && info.user == "github-actions[bot]" {
                     let since = *missing_since.get_or_insert_with(Instant::now);
-                    if !warned && since.elapsed() >= Duration::from_secs(60) {
+                    // A minute is plenty for a workflow to start; short gates warn sooner.
+                    let grace = Duration::from_secs(60).min(gate.approval_timeout / 4);
+                    if !warned && since.elapsed() >= grace {
                         warned = true;
                         progress(&format!(
                             "warning: required checks {required:?} have not started on PR #{}: a PR opened with GITHUB_TOKEN does not trigger workflows; use an app token or a PAT",

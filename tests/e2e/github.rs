@@ -659,3 +659,130 @@ fn merge_method_parses_and_names_the_allowed_values() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("merge, squash, rebase"), "{err}");
 }
+
+#[test]
+fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
+    let sb = start();
+    push_branch(&sb, "b", "2.0.0");
+    sb.github.set_protection(
+        REPO,
+        "main",
+        Some(sandbox::github::Protection {
+            required_status_checks: vec!["ci".into()],
+            ..Default::default()
+        }),
+    );
+    run(async {
+        let gh = client(&sb);
+        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let (lines, progress) = collect();
+        let err = gh
+            .wait_ready(&pr, &gate(0, 800, true), &progress)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(err.to_string().contains("checks ci"), "{err}");
+        let lines = lines.lock().unwrap();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("GITHUB_TOKEN does not trigger workflows")),
+            "{lines:?}"
+        );
+    });
+}
+
+#[test]
+fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
+    let sb = start();
+    push_branch(&sb, "b", "2.0.0");
+    run(async {
+        let gh = client(&sb);
+        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        sb.faults.clear_calls();
+        let err = gh
+            .wait_ready(&pr, &gate(1, 400, false), &|_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Approval);
+        let path = format!("/repos/{REPO}/pulls/{}", pr.number);
+        let polls: Vec<u16> = sb
+            .faults
+            .calls(Some("github"))
+            .iter()
+            .filter(|c| c.path == path)
+            .map(|c| c.status)
+            .collect();
+        assert!(polls.len() >= 3, "{polls:?}");
+        assert!(
+            polls[2..].iter().all(|s| *s == 304),
+            "later polls are conditional: {polls:?}"
+        );
+    });
+}
+
+#[test]
+fn a_lost_create_is_read_back_before_it_is_sent_again() {
+    let sb = start();
+    push_branch(&sb, "b", "2.0.0");
+    run(async {
+        let gh = client(&sb);
+        sb.faults.inject(FaultRule {
+            service: "github".into(),
+            method: Some("POST".into()),
+            path: "/repos/*/*/pulls".into(),
+            times: 1,
+            fault: Fault::Status {
+                status: 502,
+                body: None,
+            },
+        });
+        sb.faults.clear_calls();
+        let pr = gh
+            .open_or_reuse_pr(&NewPr {
+                labels: vec![],
+                reviewers: vec![],
+                assignees: vec![],
+                ..new_pr("b")
+            })
+            .await
+            .unwrap();
+        assert!(pr.created);
+        let calls: Vec<(String, u16)> = sb
+            .faults
+            .calls(Some("github"))
+            .iter()
+            .map(|c| (c.method.clone(), c.status))
+            .collect();
+        let seen: Vec<(&str, u16)> = calls.iter().map(|(m, s)| (m.as_str(), *s)).collect();
+        // The read-back is a conditional GET: nothing changed, so 304.
+        assert_eq!(
+            seen,
+            [("GET", 200), ("POST", 502), ("GET", 304), ("POST", 201)]
+        );
+        let open = raw(&sb, &format!("/repos/{REPO}/pulls?state=all")).await;
+        assert_eq!(open.as_array().unwrap().len(), 1, "one PR, not two");
+    });
+}
+
+#[test]
+fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
+    let sb = start();
+    run(async {
+        let mut gh = client(&sb);
+        gh.call_timeout = Duration::from_millis(300);
+        sb.faults.inject(FaultRule {
+            service: "github".into(),
+            method: Some("GET".into()),
+            path: "/repos/*/*".into(),
+            times: 1,
+            fault: Fault::Delay { ms: 20_000 },
+        });
+        let started = std::time::Instant::now();
+        assert_eq!(gh.default_branch().await.unwrap(), "main");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the 20 s answer was not waited for"
+        );
+    });
+}
