@@ -138,7 +138,7 @@ pub fn label(u: &Urls, full_name: &str, name: &str) -> Value {
     json!({
         "id": id, "node_id": node_id("LA", id),
         "url": format!("{}/repos/{full_name}/labels/{name}", u.api),
-        "name": name, "description": null, "color": "ededed", "default": false
+        "name": name, "description": "", "color": "ededed", "default": false
     })
 }
 

@@ -64,6 +64,8 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
         .route("/repos/{o}/{r}/commits/{rf}/status", get(combined_status))
         .route("/repos/{o}/{r}/commits/{rf}/statuses", get(statuses_list))
         .route("/repos/{o}/{r}/commits/{rf}/check-runs", get(check_runs))
+        .route("/repos/{o}/{r}/commits/{rf}/pulls", get(commit_pulls))
+        .route("/repos/{o}/{r}/contents/{*path}", get(contents_get))
         .route(
             "/repos/{o}/{r}/collaborators/{u}/permission",
             get(permission_get),
@@ -1309,4 +1311,66 @@ async fn permission_get(S(gh): G, Path((o, r, user)): Path<(String, String, Stri
     });
     user_v["role_name"] = json!(p);
     ok(json!({"permission": p, "role_name": p, "user": user_v}))
+}
+
+async fn commit_pulls(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>, q: Q) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let mut st = gh.state.lock().unwrap();
+    let mut items = Vec::new();
+    for i in 0..st.pulls.len() {
+        refresh(&repo, &mut st.pulls[i]);
+        let p = &st.pulls[i];
+        // GitHub lists the PRs that merged this commit, or contain it while open.
+        let hit = p.merge_commit_sha.as_deref() == Some(sha.as_str())
+            || (p.open
+                && git::contains(&repo, &p.head_sha, &sha)
+                && !git::contains(&repo, &p.base_sha, &sha));
+        if p.repo == full && hit {
+            items.push(pull_json(&gh, &st, &repo, p, None));
+        }
+    }
+    drop(st);
+    paginate(
+        &gh,
+        &format!("/repos/{o}/{r}/commits/{rf}/pulls"),
+        &q,
+        items,
+    )
+}
+
+async fn contents_get(S(gh): G, Path((o, r, path)): Path<(String, String, String)>, q: Q) -> Res {
+    use base64::Engine;
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let rf = q
+        .get("ref")
+        .cloned()
+        .unwrap_or_else(|| default_branch(&repo));
+    let commit = resolve(&repo, &rf)
+        .ok_or_else(|| error(404, &format!("No commit found for the ref {rf}")))?;
+    let tree = repo
+        .find_commit(git2::Oid::from_str(&commit).unwrap())
+        .and_then(|c| c.tree())
+        .map_err(|_| not_found())?;
+    let entry = tree
+        .get_path(std::path::Path::new(&path))
+        .map_err(|_| not_found())?;
+    // Only files are modelled; a directory listing is not something the product reads.
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(|_| error(404, "Not Found (the emulator serves files only)"))?;
+    let api = gh.api();
+    let sha = entry.id().to_string();
+    let url = format!("{api}/repos/{full}/contents/{path}?ref={rf}");
+    let git_url = format!("{api}/repos/{full}/git/blobs/{sha}");
+    let html = format!("https://github.com/{full}/blob/{rf}/{path}");
+    let name = path.rsplit('/').next().unwrap_or(&path);
+    ok(json!({
+        "type": "file", "encoding": "base64", "size": blob.content().len(), "name": name, "path": path,
+        "content": base64::engine::general_purpose::STANDARD.encode(blob.content()), "sha": sha,
+        "url": url, "git_url": git_url, "html_url": html,
+        "download_url": format!("{}/{full}/raw/{rf}/{path}", gh.git_url),
+        "_links": {"git": git_url, "self": url, "html": html}
+    }))
 }

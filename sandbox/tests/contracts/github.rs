@@ -521,6 +521,13 @@ fn every_route_answers_what_githubs_openapi_describes() {
             "/repos/{owner}/{repo}/commits/{ref}",
         )
         .await;
+        let cp = "/repos/{owner}/{repo}/commits/{commit_sha}/pulls";
+        let prs = e("GET", format!("{r}/commits/{head}/pulls"), None, 200, cp).await;
+        assert_eq!(prs[0]["number"], n);
+        let cf = "/repos/{owner}/{repo}/contents/{path}";
+        let values = format!("{r}/contents/charts/app/values.yaml?ref=feature");
+        let file = e("GET", values, None, 200, cf).await;
+        assert_eq!(file["path"], "charts/app/values.yaml");
 
         let mp = "/repos/{owner}/{repo}/pulls/{pull_number}/merge";
         let moved = e(
@@ -602,6 +609,7 @@ fn errors_etags_and_pagination_behave_as_on_github() {
             (bad.status, bad.body["message"].clone()),
             (401, json!("Bad credentials"))
         );
+        assert!(bad.headers.contains_key("x-ratelimit-remaining"));
         let unknown = c
             .call("GET", "/repos/acme/deploy/no-such-thing", None, &[])
             .await;
