@@ -815,7 +815,8 @@ impl GitHub {
             }
             // Approvals: the latest decisive review of each writer, on the current head.
             let mut approved = 0u32;
-            if gate.required_approvals > 0 {
+            // Reviews are read even with no approvals required: a writer's CHANGES_REQUESTED blocks.
+            {
                 let reviews: Vec<Review> = self
                     .get_all(&self.path(&format!("/pulls/{}/reviews", pr.number)))
                     .await?;
@@ -1113,12 +1114,30 @@ impl GitHub {
         Ok(())
     }
 
-    /// Adds an issue comment (sent once: a lost answer may mean it was written).
+    /// Adds an issue comment. A comment whose answer was lost is looked for (same body, written
+    /// since we sent it) before it is sent again, so it is not written twice.
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), GitHubError> {
         let path = self.path(&format!("/issues/{number}/comments"));
-        self.write_once(Method::POST, &path, Some(&json!({"body": body})))
-            .await?;
-        Ok(())
+        // GitHub's clock and ours may differ a little; look back a minute.
+        let sent = Utc::now() - chrono::Duration::seconds(60);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self
+                .write_once(Method::POST, &path, Some(&json!({"body": body})))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.retryable() && tries < 3 => {
+                    let written = self.comments_since(number, sent).await?;
+                    if written.iter().any(|c| c.body == body) {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(self.pause(&e, tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Comments written at or after `since`, oldest first.

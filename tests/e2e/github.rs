@@ -786,3 +786,28 @@ fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
         );
     });
 }
+
+#[test]
+fn a_comment_whose_post_failed_is_written_exactly_once() {
+    let sb = start();
+    push_branch(&sb, "b", "2.0.0");
+    run(async {
+        let gh = client(&sb);
+        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        sb.faults.inject(FaultRule {
+            service: "github".into(),
+            method: Some("POST".into()),
+            path: "/repos/*/*/issues/*/comments".into(),
+            times: 1,
+            fault: Fault::Status {
+                status: 503,
+                body: None,
+            },
+        });
+        gh.comment(pr.number, "Rolled back").await.unwrap();
+        let since = chrono::Utc::now() - chrono::Duration::seconds(120);
+        let comments = gh.comments_since(pr.number, since).await.unwrap();
+        assert_eq!(comments.len(), 1);
+        assert_eq!(comments[0].body, "Rolled back");
+    });
+}
