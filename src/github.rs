@@ -1172,3 +1172,75 @@ impl GitHub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, message: &str) -> GitHubError {
+        GitHubError::Api {
+            method: Method::PUT,
+            path: "/repos/acme/deploy/pulls/1/merge".into(),
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn statuses_classify_as_the_failure_strategy_names_them() {
+        let cases = [
+            (401, "Bad credentials", ErrorKind::Authentication),
+            (
+                403,
+                "Resource not accessible by integration",
+                ErrorKind::Authorization,
+            ),
+            (404, "Not Found", ErrorKind::Authorization),
+            (
+                403,
+                "You have exceeded a secondary rate limit.",
+                ErrorKind::RateLimit,
+            ),
+            (429, "API rate limit exceeded", ErrorKind::RateLimit),
+            (405, "Pull Request is not mergeable", ErrorKind::Conflict),
+            (409, "Head branch was modified.", ErrorKind::Conflict),
+            (422, "Validation Failed", ErrorKind::Config),
+            (502, "Bad Gateway", ErrorKind::Connectivity),
+        ];
+        for (status, message, kind) in cases {
+            assert_eq!(api(status, message).kind(), kind, "{status} {message}");
+        }
+        assert!(api(502, "").retryable());
+        assert!(!api(422, "").retryable());
+        assert!(api(403, "secondary rate limit").rejected_unprocessed());
+        assert!(
+            !api(502, "").rejected_unprocessed(),
+            "a 502 may have been acted on"
+        );
+    }
+
+    #[test]
+    fn wait_hint_prefers_retry_after_then_the_reset_time() {
+        let mut h = HeaderMap::new();
+        assert_eq!(wait_hint(&h), None);
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        let reset = Utc::now().timestamp() + 30;
+        h.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+        let d = wait_hint(&h).unwrap();
+        assert!(
+            d >= Duration::from_secs(28) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(wait_hint(&h), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn new_rejects_a_repository_that_is_not_owner_slash_name() {
+        for bad in ["acme", "acme/", "/deploy", "a/b/c"] {
+            let err = GitHub::new("https://api.github.com", "t", bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+}
