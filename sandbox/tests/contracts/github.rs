@@ -934,3 +934,86 @@ fn control_api_answers_unknown_routes_loudly() {
         assert_eq!(got.body["permission"], "read");
     });
 }
+
+#[test]
+fn mergeable_state_follows_draft_protection_and_a_moving_base() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.github.set_mergeable_reads(0);
+    run(async {
+        let c = Client::new(&sb, &sb.world.token);
+        let state = |n: u64| {
+            let c = &c;
+            async move {
+                let a = c
+                    .call("GET", &format!("/repos/acme/deploy/pulls/{n}"), None, &[])
+                    .await;
+                a.body["mergeable_state"].as_str().unwrap().to_string()
+            }
+        };
+        let repo = sb.world.open(REPO).unwrap();
+        let main = repo.refname_to_id("refs/heads/main").unwrap();
+        for b in ["d", "f"] {
+            repo.reference(&format!("refs/heads/{b}"), main, false, "")
+                .unwrap();
+            sb.world.commit(REPO, b, &[(b, "1")], b).unwrap();
+        }
+        let open = |head: &str, draft: bool| json!({"title": "t", "head": head, "base": "main", "draft": draft});
+        c.call(
+            "POST",
+            "/repos/acme/deploy/pulls",
+            Some(open("d", true)),
+            &[],
+        )
+        .await;
+        c.call(
+            "POST",
+            "/repos/acme/deploy/pulls",
+            Some(open("f", false)),
+            &[],
+        )
+        .await;
+        assert_eq!(state(1).await, "draft");
+        let protection = Protection {
+            required_approving_review_count: 1,
+            required_status_checks: vec!["ci".into()],
+            strict: true,
+            ..Default::default()
+        };
+        sb.github.set_protection(REPO, "main", Some(protection));
+        assert_eq!(state(2).await, "blocked");
+        let merge = || {
+            let c = &c;
+            async move {
+                let a = c
+                    .call("PUT", "/repos/acme/deploy/pulls/2/merge", None, &[])
+                    .await;
+                (
+                    a.status,
+                    a.body["message"].as_str().unwrap_or("").to_string(),
+                )
+            }
+        };
+        let approvals = "At least 1 approving review is required by reviewers with write access.";
+        assert_eq!(merge().await, (405, approvals.to_string()));
+        sb.github
+            .add_review(REPO, 2, "alice", "APPROVED", None)
+            .unwrap();
+        assert_eq!(
+            state(2).await,
+            "blocked",
+            "the required check has not reported"
+        );
+        let ci = "Required status check \"ci\" is expected.";
+        assert_eq!(merge().await, (405, ci.to_string()));
+        sb.github.set_status(REPO, &Target::Pr(2), "ci", "success");
+        assert_eq!(state(2).await, "clean");
+        sb.world
+            .commit(REPO, "main", &[("other", "x")], "someone else")
+            .unwrap();
+        assert_eq!(
+            state(2).await,
+            "behind",
+            "strict protection and the base moved"
+        );
+    });
+}
