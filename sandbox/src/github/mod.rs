@@ -32,7 +32,9 @@ pub struct GitHub {
     /// The REST base URL, learnt from the first request's `Host` header, for `url` fields.
     api_url: Mutex<String>,
     state: Mutex<State>,
-    remaining: AtomicU64,
+    /// Calls that used quota; the quota refills every 4000 calls so a long demo never runs dry
+    /// (a real exhaustion is a fault rule: `rate_limit`).
+    used: AtomicU64,
 }
 
 /// Branch protection, as the control API sets it and the protection route reports it.
@@ -192,8 +194,13 @@ impl GitHub {
                 mergeable_reads: 1,
                 ..State::default()
             }),
-            remaining: AtomicU64::new(5000),
+            used: AtomicU64::new(0),
         })
+    }
+
+    /// The quota left, as `x-ratelimit-remaining` reports it.
+    fn remaining(&self) -> u64 {
+        5000 - self.used.load(Ordering::Relaxed) % 4000
     }
 
     fn api(&self) -> String {
@@ -278,16 +285,16 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
             parts.headers.remove("content-type");
             body = Body::empty();
         } else {
-            gh.remaining.fetch_sub(1, Ordering::Relaxed);
+            gh.used.fetch_add(1, Ordering::Relaxed);
             body = Body::from(bytes);
         }
         parts
             .headers
             .insert("etag", HeaderValue::from_str(&etag).unwrap());
     } else {
-        gh.remaining.fetch_sub(1, Ordering::Relaxed);
+        gh.used.fetch_add(1, Ordering::Relaxed);
     }
-    let remaining = gh.remaining.load(Ordering::Relaxed).min(5000);
+    let remaining = gh.remaining();
     let reset = chrono::Utc::now().timestamp() as u64 + 3600;
     let h = &mut parts.headers;
     h.insert("x-ratelimit-limit", HeaderValue::from(5000));

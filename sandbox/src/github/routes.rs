@@ -165,10 +165,7 @@ fn paginate(gh: &GitHub, path: &str, q: &HashMap<String, String>, items: Vec<Val
 }
 
 async fn rate_limit(S(gh): G) -> Res {
-    let rem = gh
-        .remaining
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .min(5000);
+    let rem = gh.remaining();
     let reset = chrono::Utc::now().timestamp() + 3600;
     let core = json!({"limit": 5000, "remaining": rem, "reset": reset, "used": 5000 - rem, "resource": "core"});
     ok(json!({"resources": {"core": core, "search": core}, "rate": core}))
