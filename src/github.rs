@@ -767,16 +767,26 @@ impl GitHub {
     }
 
     /// Whether `user` may approve: admin, maintain or write.
+    /// Whether the author of `review` may approve: admin, maintain or write. When the token may
+    /// not read permissions (403), the review's author association stands in for them.
     async fn writer(
         &self,
+        review: &Review,
         user: &str,
         cache: &mut HashMap<String, bool>,
     ) -> Result<bool, GitHubError> {
+        use octocrab::models::AuthorAssociation as A;
         if let Some(w) = cache.get(user) {
             return Ok(*w);
         }
-        let p = self.permission(user).await?;
-        let w = matches!(p.as_str(), "admin" | "maintain" | "write");
+        let w = match self.permission(user).await {
+            Ok(p) => matches!(p.as_str(), "admin" | "maintain" | "write"),
+            Err(GitHubError::Api { status: 403, .. }) => matches!(
+                review.author_association,
+                Some(A::Owner | A::Member | A::Collaborator)
+            ),
+            Err(e) => return Err(e),
+        };
         cache.insert(user.to_string(), w);
         Ok(w)
     }
@@ -837,7 +847,7 @@ impl GitHub {
                 let mut users: Vec<_> = latest.into_iter().collect();
                 users.sort_by(|a, b| a.0.cmp(&b.0));
                 for (user, r) in users {
-                    if !self.writer(&user, &mut writers).await? {
+                    if !self.writer(r, &user, &mut writers).await? {
                         continue;
                     }
                     match r.state {

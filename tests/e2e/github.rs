@@ -811,3 +811,38 @@ fn a_comment_whose_post_failed_is_written_exactly_once() {
         assert_eq!(comments[0].body, "Rolled back");
     });
 }
+
+#[test]
+fn a_token_that_cannot_read_permissions_falls_back_to_the_review_author_association() {
+    let sb = start();
+    push_branch(&sb, "b", "2.0.0");
+    run(async {
+        let gh = client(&sb);
+        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        sb.github
+            .add_review(REPO, pr.number, "alice", "APPROVED", None)
+            .unwrap();
+        sb.faults.inject(FaultRule {
+            service: "github".into(),
+            method: Some("GET".into()),
+            path: "/repos/*/*/collaborators/*/permission".into(),
+            times: 100,
+            fault: Fault::Status {
+                status: 403,
+                body: None,
+            },
+        });
+        let ready = gh
+            .wait_ready(&pr, &gate(1, 10_000, false), &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(ready.number, pr.number);
+        let denied = sb
+            .faults
+            .calls(Some("github"))
+            .iter()
+            .filter(|c| c.path.ends_with("/permission"))
+            .count();
+        assert_eq!(denied, 1, "asked once, then cached");
+    });
+}
