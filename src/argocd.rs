@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts of an idempotent GET before its error is returned.
 const GET_ATTEMPTS: u32 = 4;
+/// How long a sync waits for another operation in progress before giving up.
+const IN_PROGRESS_WAIT: Duration = Duration::from_secs(15 * 60);
 /// How often a progress line is printed at least while waiting.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -1072,7 +1074,14 @@ impl ArgoCd {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(e) if e.is_in_progress() => self.wait_no_operation(app).await?,
+                Err(e) if e.is_in_progress() => {
+                    tokio::time::timeout(IN_PROGRESS_WAIT, self.wait_no_operation(app))
+                        .await
+                        .map_err(|_| ArgoError::Timeout {
+                            action: format!("{action}: waiting for the operation in progress"),
+                            after: IN_PROGRESS_WAIT,
+                        })??
+                }
                 Err(e @ (ArgoError::Connect { .. } | ArgoError::Timeout { .. })) => {
                     connect_failures += 1;
                     // The POST may have reached Argo CD: never start a second operation blindly.

@@ -142,6 +142,8 @@ pub struct ArgoCd {
     pub git_url: String,
     inner: Mutex<Inner>,
     events: broadcast::Sender<(String, Value)>,
+    /// Bumped to end every open watch stream.
+    drop_watch: tokio::sync::watch::Sender<u64>,
     /// The runtime the router was built on, so control calls from plain threads can start timers.
     handle: std::sync::OnceLock<tokio::runtime::Handle>,
 }
@@ -217,6 +219,7 @@ impl ArgoCd {
                 resource_version: 1000,
             }),
             events,
+            drop_watch: tokio::sync::watch::channel(0).0,
             handle: std::sync::OnceLock::new(),
         })
     }
@@ -366,6 +369,11 @@ impl ArgoCd {
             self.changed(app);
         }
         ok
+    }
+
+    /// Ends every open watch stream, as a proxy's idle timeout would.
+    pub fn drop_watches(&self) {
+        self.drop_watch.send_modify(|g| *g += 1);
     }
 
     /// Sets how often auto-sync apps look for new commits.
@@ -1218,12 +1226,18 @@ async fn watch(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuery>) -> Resp
     };
     let first: Vec<_> = initial.iter().map(|app| line("ADDED", app)).collect();
     let selector = q.selector.clone();
-    let rest = futures_util::stream::unfold(rx, move |mut rx| {
+    let mut dropped = a.drop_watch.subscribe();
+    dropped.borrow_and_update();
+    let rest = futures_util::stream::unfold((rx, dropped), move |(mut rx, mut dropped)| {
         let filter = filter.clone();
         let selector = selector.clone();
         async move {
             loop {
-                match rx.recv().await {
+                let event = tokio::select! {
+                    e = rx.recv() => e,
+                    _ = dropped.changed() => return None,
+                };
+                match event {
                     Ok((name, app)) => {
                         if filter.as_deref().is_some_and(|n| n != name) {
                             continue;
@@ -1241,7 +1255,10 @@ async fn watch(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuery>) -> Resp
                         )
                         .unwrap();
                         s.push(b'\n');
-                        return Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(s)), rx));
+                        return Some((
+                            Ok::<_, std::io::Error>(axum::body::Bytes::from(s)),
+                            (rx, dropped),
+                        ));
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return None,
@@ -1363,6 +1380,13 @@ pub fn control_routes(a: Arc<ArgoCd>) -> axum::Router {
                 } else {
                     (StatusCode::CONFLICT, Json(json!({"message": "no such app, or an operation runs"}))).into_response()
                 }
+            }),
+        )
+        .route(
+            "/drop-watches",
+            post(|State(a): State<Arc<ArgoCd>>| async move {
+                a.drop_watches();
+                StatusCode::NO_CONTENT
             }),
         )
         .route(

@@ -421,3 +421,89 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
     });
     assert_eq!(sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
 }
+
+#[test]
+fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    // Healthy only after 3 s, so the stream is dropped while the app is still Progressing.
+    sb.argocd.add_rule(sandbox::argocd::HealthRule {
+        app: Some("app".into()),
+        suffix: String::new(),
+        health: "Healthy".into(),
+        delay_ms: 3000,
+        message: None,
+    });
+    let sha = push_tag(&sb, "1.9.0");
+    let (lines, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        let dropper = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("health Progressing"))
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never saw Progressing"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sb.argocd.drop_watches();
+        };
+        let (t, o) = (target(&sb, &sha), opts(30));
+        let (status, ()) = tokio::join!(
+            argo.wait("app", &t, &o, &progress),
+            dropper
+        );
+        status.unwrap()
+    });
+    assert_eq!(status.health, "Healthy");
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("watch stream ended; polling")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("POST".into()),
+        path: "/api/v1/applications/app/sync".into(),
+        times: 1,
+        fault: Fault::Reset,
+    });
+    let sha = push_tag(&sb, "2.1.0");
+    let (_, progress) = recorder();
+    let app = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap();
+        argo.get("app").await.unwrap()
+    });
+    let syncs: Vec<u16> = sb
+        .faults
+        .calls(Some("argocd"))
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(syncs, [0, 200], "the reset POST is sent again once");
+    assert_eq!(
+        app.status.history.len(),
+        2,
+        "exactly one deploy after the seed"
+    );
+}
