@@ -590,6 +590,7 @@ pub struct ArgoCd {
     client: HttpClient,
     app_namespace: Option<String>,
     project: Option<String>,
+    call_timeout: Duration,
 }
 
 impl fmt::Debug for ArgoCd {
@@ -720,6 +721,7 @@ impl ArgoCd {
             client,
             app_namespace: cfg.app_namespace.clone().filter(|s| !s.is_empty()),
             project: cfg.project.clone().filter(|s| !s.is_empty()),
+            call_timeout: CALL_TIMEOUT,
         };
         match (&cfg.token, &cfg.username, &cfg.password) {
             (Some(t), _, _) if !t.is_empty() => argo.token = t.clone(),
@@ -749,7 +751,13 @@ impl ArgoCd {
         Ok(argo)
     }
 
-    /// One HTTP exchange under [`CALL_TIMEOUT`]: status and body.
+    /// The same client with another per-call timeout (30 s by default).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> ArgoCd {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// One HTTP exchange under the per-call timeout: status and body.
     async fn send(
         &self,
         method: Method,
@@ -787,11 +795,11 @@ impl ArgoCd {
                 .to_bytes();
             Ok((status, bytes))
         };
-        tokio::time::timeout(CALL_TIMEOUT, fut)
+        tokio::time::timeout(self.call_timeout, fut)
             .await
             .map_err(|_| ArgoError::Timeout {
                 action: action.into(),
-                after: CALL_TIMEOUT,
+                after: self.call_timeout,
             })?
     }
 
@@ -1173,10 +1181,10 @@ impl ArgoCd {
         let mut last_line = String::new();
         let mut last_print = Instant::now();
         let mut resources = String::from("resources ?");
-        let mut first = true;
+        // GET next instead of reading the stream: at the start, and while a grace period runs out.
+        let mut get_next = true;
         loop {
-            let current = if first {
-                first = false;
+            let current = if std::mem::take(&mut get_next) {
                 self.get(app).await?
             } else if let Some(w) = watch.as_mut() {
                 match tokio::time::timeout(
@@ -1278,6 +1286,7 @@ impl ArgoCd {
                         // The grace period may end without another event: poll until it does.
                         let left = opts.degraded_grace.saturating_sub(since.elapsed());
                         tokio::time::sleep(left.min(opts.poll)).await;
+                        get_next = true;
                     }
                 }
                 Condition::Pending(_) => degraded_since = None,
@@ -1317,11 +1326,11 @@ impl ArgoCd {
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .body(Full::new(Bytes::new()))
             .map_err(|e| ArgoError::Config(format!("{action}: {e}")))?;
-        let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.request(req))
+        let resp = tokio::time::timeout(self.call_timeout, self.client.request(req))
             .await
             .map_err(|_| ArgoError::Timeout {
                 action: action.clone(),
-                after: CALL_TIMEOUT,
+                after: self.call_timeout,
             })?
             .map_err(|e| self.connect_error(&action, &e))?;
         if !resp.status().is_success() {
@@ -1644,6 +1653,7 @@ mod tests {
             ),
             app_namespace: Some("argocd".into()),
             project: None,
+            call_timeout: CALL_TIMEOUT,
         };
         let manual = AppRef {
             name: "app".into(),

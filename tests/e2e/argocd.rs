@@ -456,10 +456,7 @@ fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
             sb.argocd.drop_watches();
         };
         let (t, o) = (target(&sb, &sha), opts(30));
-        let (status, ()) = tokio::join!(
-            argo.wait("app", &t, &o, &progress),
-            dropper
-        );
+        let (status, ()) = tokio::join!(argo.wait("app", &t, &o, &progress), dropper);
         status.unwrap()
     });
     assert_eq!(status.health, "Healthy");
@@ -506,4 +503,27 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
         2,
         "exactly one deploy after the seed"
     );
+}
+
+#[test]
+fn argocd_a_server_that_stays_silent_is_a_timeout_after_retries() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("GET".into()),
+        path: "/api/v1/applications/app".into(),
+        times: 4,
+        fault: Fault::Delay { ms: 3000 },
+    });
+    let (err, after) = run(async {
+        let argo = ArgoCd::connect(&config(&sb))
+            .await
+            .unwrap()
+            .with_call_timeout(Duration::from_millis(300));
+        (argo.get("app").await.unwrap_err(), argo.get("app").await)
+    });
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    // All four delays were spent by the first get's attempts, so the next get answers at once.
+    assert_eq!(after.unwrap().metadata.name, "app");
 }

@@ -652,3 +652,135 @@ fn argocd_failed_operation_and_patch() {
     check(&sw, "v1alpha1Application", &body);
     assert_eq!(body["spec"]["syncPolicy"]["automated"]["enabled"], true);
 }
+
+#[test]
+fn argocd_control_routes_drive_the_emulator() {
+    let Some(sw) = swagger() else { return };
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let token = sb.argocd.token().to_string();
+    let ctl = sb.github_api_url.clone();
+    let (st, app) = call(
+        &ctl,
+        "POST",
+        "/_sandbox/argocd/apps",
+        None,
+        Some(&json!({"name": "web", "labels": {"tier": "web"}, "auto_sync": false})),
+    );
+    assert_eq!(st, 200, "{app}");
+    check(&sw, "v1alpha1Application", &app);
+    assert_eq!(app["metadata"]["labels"]["tier"], "web");
+
+    let rule = json!({"app": "app", "suffix": "-slow", "health": "Suspended", "delay_ms": 100, "message": "paused"});
+    assert_eq!(
+        call(&ctl, "POST", "/_sandbox/argocd/rules", None, Some(&rule)).0,
+        204
+    );
+    let sha = push_tag(&sb, "4.0.0-slow");
+    call(
+        &sb.argocd_url,
+        "POST",
+        "/api/v1/applications/app/sync",
+        Some(&token),
+        Some(&json!({"revision": sha})),
+    );
+    let a = wait_app(
+        &sb,
+        &sw,
+        "app",
+        "Suspended by the rule",
+        settled_at(&sha, "Suspended"),
+    );
+    assert_eq!(a["status"]["health"]["message"], "paused");
+
+    let fail = json!({"message": "hook failed"});
+    assert_eq!(
+        call(
+            &ctl,
+            "POST",
+            "/_sandbox/argocd/apps/app/fail-next",
+            None,
+            Some(&fail)
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        call(
+            &ctl,
+            "POST",
+            "/_sandbox/argocd/apps/nope/fail-next",
+            None,
+            Some(&fail)
+        )
+        .0,
+        404
+    );
+    call(
+        &sb.argocd_url,
+        "POST",
+        "/api/v1/applications/app/sync",
+        Some(&token),
+        Some(&json!({})),
+    );
+    let a = wait_app(&sb, &sw, "app", "Failed", |a| {
+        a["status"]["operationState"]["phase"] == "Failed"
+    });
+    assert_eq!(a["status"]["operationState"]["message"], "hook failed");
+
+    assert_eq!(
+        call(
+            &ctl,
+            "POST",
+            "/_sandbox/argocd/apps/app/auto-sync",
+            None,
+            Some(&json!({"enabled": true}))
+        )
+        .0,
+        204
+    );
+    let (_, a) = call(&ctl, "GET", "/_sandbox/argocd/apps/app", None, None);
+    assert_eq!(a["spec"]["syncPolicy"]["automated"]["enabled"], true);
+
+    // A dry run succeeds without deploying anything.
+    let sha2 = push_tag(&sb, "4.1.0");
+    let (st, _) = call(
+        &sb.argocd_url,
+        "POST",
+        "/api/v1/applications/web/sync",
+        Some(&token),
+        Some(&json!({"dryRun": true, "revision": sha2})),
+    );
+    assert_eq!(st, 200);
+    wait_app(&sb, &sw, "web", "dry run done", |a| {
+        a["status"]["operationState"]["phase"] == "Succeeded"
+            && a["status"]["operationState"]["syncResult"]["revision"] == sha2.as_str()
+    });
+    assert_eq!(sb.argocd.deployed_tag("web").as_deref(), Some("1.0.0"));
+
+    assert_eq!(
+        call(
+            &ctl,
+            "POST",
+            "/_sandbox/argocd/long-operation",
+            None,
+            Some(&json!({"ms": 10}))
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &ctl,
+            "POST",
+            "/_sandbox/argocd/poll-interval",
+            None,
+            Some(&json!({"ms": 100}))
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        call(&ctl, "DELETE", "/_sandbox/argocd/rules", None, None).0,
+        204
+    );
+}
