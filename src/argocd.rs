@@ -693,7 +693,7 @@ impl ArgoCd {
     /// # Errors
     /// `Config` for a bad URL, CA file or missing credentials; `Api` 401 for a refused login.
     pub async fn connect(cfg: &ArgoConfig) -> Result<ArgoCd, ArgoError> {
-        let server = cfg.server.trim().trim_end_matches('/');
+        let server = cfg.server.trim();
         if server.is_empty() {
             return Err(ArgoError::Config("argocd-server is empty".into()));
         }
@@ -704,6 +704,7 @@ impl ArgoCd {
         };
         let parsed = url::Url::parse(&base)
             .map_err(|e| ArgoError::Config(format!("argocd-server {base:?}: {e}")))?;
+        let base = base.trim_end_matches('/').to_string();
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
             return Err(ArgoError::Config(format!(
                 "argocd-server {base:?} must be an http(s) URL"
@@ -1026,6 +1027,15 @@ impl ArgoCd {
         body
     }
 
+    /// The JSON body of a rollback request (`applicationApplicationRollbackRequest`).
+    pub fn rollback_body(&self, app: &str, id: i64) -> Value {
+        let mut body = json!({"name": app, "id": id, "prune": false});
+        if let Some(ns) = &self.app_namespace {
+            body["appNamespace"] = json!(ns);
+        }
+        body
+    }
+
     /// Starts a sync. Auto-sync apps are hard-refreshed and synced without `revision` (Argo CD
     /// refuses a revision other than targetRevision). "another operation is already in progress"
     /// is waited out and the sync sent again; a connection error is retried only after the app
@@ -1050,10 +1060,7 @@ impl ArgoCd {
     /// # Errors
     /// `Api` (kind `sync`) when refused.
     pub async fn rollback_to_history(&self, app: &str, id: i64) -> Result<(), ArgoError> {
-        let mut body = json!({"name": app, "id": id, "prune": false});
-        if let Some(ns) = &self.app_namespace {
-            body["appNamespace"] = json!(ns);
-        }
+        let body = self.rollback_body(app, id);
         let current = self.get(app).await?;
         let wanted = current
             .status
@@ -1677,6 +1684,60 @@ mod tests {
         assert!(
             v.is_valid(&body) && body.get("revision").is_none(),
             "{body}"
+        );
+        let schema = json!({"definitions": sw["definitions"], "allOf": [{"$ref": "#/definitions/applicationApplicationRollbackRequest"}]});
+        let rollback = jsonschema::draft4::new(&schema).unwrap();
+        let body = argo.rollback_body("app", 3);
+        assert!(rollback.is_valid(&body), "{body}");
+        assert_eq!(body["id"], 3);
+    }
+
+    #[tokio::test]
+    async fn connect_checks_settings_before_any_call() {
+        let cfg = |server: &str| ArgoConfig {
+            server: server.into(),
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        let argo = ArgoCd::connect(&cfg("argocd.example.com/")).await.unwrap();
+        assert!(
+            format!("{argo:?}").contains("\"https://argocd.example.com\""),
+            "{argo:?}"
+        );
+        for bad in ["", "ftp://x", "http://"] {
+            let err = ArgoCd::connect(&cfg(bad)).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}: {err}");
+        }
+        let no_creds = ArgoConfig {
+            token: None,
+            ..cfg("http://x")
+        };
+        assert!(ArgoCd::connect(&no_creds)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("no credentials"));
+        let missing = ArgoConfig {
+            ca_cert: Some("/nonexistent/ca.pem".into()),
+            ..cfg("https://x")
+        };
+        let err = ArgoCd::connect(&missing).await.unwrap_err();
+        assert!(
+            err.kind() == ErrorKind::Config && err.to_string().contains("argocd-ca-cert"),
+            "{err}"
+        );
+        let empty = std::env::temp_dir().join(format!("argocd-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = ArgoCd::connect(&ArgoConfig {
+            ca_cert: Some(empty.clone()),
+            ..cfg("https://x")
+        })
+        .await
+        .unwrap_err();
+        std::fs::remove_file(&empty).ok();
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
         );
     }
 

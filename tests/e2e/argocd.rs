@@ -249,7 +249,11 @@ fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Health);
         assert!(matches!(err, ArgoError::HealthTimeout { .. }), "{err}");
-        assert!(err.to_string().contains("not"), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&later[..12]) && msg.contains("operation Succeeded"),
+            "{msg}"
+        );
     });
 }
 
