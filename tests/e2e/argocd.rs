@@ -1,1 +1,533 @@
-//! Tests for argocd; see the module of the same name.
+//! `gitops_promote::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
+
+use gitops_promote::argocd::{
+    AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
+};
+use gitops_promote::strategy::{Classify, ErrorKind};
+use sandbox::{Fault, FaultRule, Options, Sandbox};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn config(sb: &Sandbox) -> ArgoConfig {
+    ArgoConfig {
+        server: sb.argocd_url.clone(),
+        token: Some(sb.argocd.token().to_string()),
+        ..Default::default()
+    }
+}
+
+/// Commits `tag` as `image.tag` on `main`, as a merged promotion would; returns the commit SHA.
+fn push_tag(sb: &Sandbox, tag: &str) -> String {
+    let values = sandbox::world::SEED_VALUES.replace("\"1.0.0\"", &format!("\"{tag}\""));
+    sb.world
+        .commit(
+            "acme/deploy",
+            "main",
+            &[("charts/app/values.yaml", &values)],
+            &format!("Promote {tag}"),
+        )
+        .unwrap()
+        .to_string()
+}
+
+/// `rev` is `merge` or a descendant of it, answered with git as the product's caller does.
+fn target(sb: &Sandbox, merge: &str) -> Target {
+    let path = sb.world.repo_path("acme/deploy");
+    let merge_oid = git2::Oid::from_str(merge).unwrap();
+    Target {
+        merge_sha: merge.to_string(),
+        contains: Arc::new(move |rev| {
+            let repo = git2::Repository::open_bare(&path).unwrap();
+            let Ok(oid) = git2::Oid::from_str(rev) else {
+                return false;
+            };
+            oid == merge_oid || repo.graph_descendant_of(oid, merge_oid).unwrap_or(false)
+        }),
+    }
+}
+
+fn opts(timeout_s: u64) -> WaitOptions {
+    WaitOptions {
+        health_timeout: Duration::from_secs(timeout_s),
+        degraded_grace: Duration::from_millis(500),
+        poll: Duration::from_millis(200),
+    }
+}
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+fn recorder() -> (Lines, impl Fn(&str) + Send + Sync) {
+    let lines: Lines = Arc::default();
+    let l = lines.clone();
+    (lines, move |s: &str| l.lock().unwrap().push(s.to_string()))
+}
+
+async fn app_ref(argo: &ArgoCd, name: &str) -> AppRef {
+    argo.resolve_apps(&[name.to_string()], None)
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+fn sync_at(rev: &str) -> SyncRequest {
+    SyncRequest {
+        revision: Some(rev.to_string()),
+        prune: false,
+        sync_options: vec![],
+    }
+}
+
+#[test]
+fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
+    let sha = push_tag(&sb, "1.1.0");
+    let (lines, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        assert!(!app.auto_sync);
+        assert_eq!(app.synced_revision.as_deref(), Some(seed.as_str()));
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        (
+            status.revision.as_str(),
+            status.health.as_str(),
+            status.sync.as_str()
+        ),
+        (sha.as_str(), "Healthy", "Synced")
+    );
+    assert_eq!(sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("health Progressing")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("remaining") && l.contains("resources")),
+        "{lines:#?}"
+    );
+    let sync_calls: Vec<_> = sb
+        .faults
+        .calls(Some("argocd"))
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        .collect();
+    assert_eq!(sync_calls.len(), 1);
+}
+
+#[test]
+fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let sha = push_tag(&sb, "1.2.0");
+    let (_, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app-auto").await;
+        assert!(app.auto_sync);
+        assert_eq!(app.target_revision, "main");
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app-auto", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap()
+    });
+    assert_eq!(status.revision, sha);
+    let calls = sb.faults.calls(Some("argocd"));
+    assert!(calls
+        .iter()
+        .any(|c| c.path == "/api/v1/applications/app-auto" && c.query.contains("refresh=hard")));
+}
+
+#[test]
+fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let sha = push_tag(&sb, "1.3.0-bad");
+    let (_, progress) = recorder();
+    let err = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Health, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Deployment/app Degraded: Deployment \"app\" exceeded its progress deadline"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn argocd_failed_operation_is_a_sync_error() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let sha = push_tag(&sb, "1.4.0");
+    assert!(sb
+        .argocd
+        .fail_next_sync("app", "one or more objects failed to apply"));
+    let (_, progress) = recorder();
+    let err = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Sync);
+    assert!(
+        err.to_string()
+            .contains("operation Failed: one or more objects failed to apply"),
+        "{err}"
+    );
+}
+
+#[test]
+fn argocd_operation_in_progress_at_the_start_is_waited_out() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let sha = push_tag(&sb, "1.5.0");
+    assert!(sb.argocd.start_long_operation("app", 1500));
+    let (_, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap()
+    });
+    assert_eq!(status.revision, sha);
+    let syncs: Vec<u16> = sb
+        .faults
+        .calls(Some("argocd"))
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(
+        syncs,
+        [400, 200],
+        "refused once while the other operation ran, then accepted"
+    );
+}
+
+#[test]
+fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let merge = push_tag(&sb, "1.6.0");
+    let newer = push_tag(&sb, "1.6.1");
+    let (_, progress) = recorder();
+    run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&newer)).await.unwrap();
+        let st = argo
+            .wait("app", &target(&sb, &merge), &opts(30), &progress)
+            .await
+            .unwrap();
+        assert_eq!(st.revision, newer);
+        // The app now runs `newer`; waiting for a later commit must not accept it.
+        let later = push_tag(&sb, "1.6.2");
+        let err = argo
+            .wait("app", &target(&sb, &later), &opts(2), &progress)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Health);
+        assert!(matches!(err, ArgoError::HealthTimeout { .. }), "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&later[..12]) && msg.contains("operation Succeeded"),
+            "{msg}"
+        );
+    });
+}
+
+#[test]
+fn argocd_session_login_with_username_and_password() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    run(async {
+        let cfg = ArgoConfig {
+            server: sb.argocd_url.clone(),
+            username: Some("admin".into()),
+            password: Some(sb.argocd.password().into()),
+            ..Default::default()
+        };
+        let argo = ArgoCd::connect(&cfg).await.unwrap();
+        assert_eq!(
+            argo.get("app").await.unwrap().status.health.status,
+            "Healthy"
+        );
+        let bad = ArgoConfig {
+            password: Some("wrong".into()),
+            ..cfg
+        };
+        let err = ArgoCd::connect(&bad).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+        assert!(!err.to_string().contains("wrong"));
+    });
+}
+
+#[test]
+fn argocd_bad_token_is_authentication_and_missing_app_is_authorization() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    run(async {
+        let cfg = ArgoConfig {
+            token: Some("not-a-token".into()),
+            ..config(&sb)
+        };
+        let argo = ArgoCd::connect(&cfg).await.unwrap();
+        let err = argo.resolve_apps(&["app".into()], None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+        assert!(err.to_string().contains("no session information"), "{err}");
+        assert!(!format!("{err} {err:?}").contains("not-a-token"));
+
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let err = argo.resolve_apps(&["nope".into()], None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authorization);
+        assert!(err.hint().unwrap().contains("does not exist"));
+    });
+}
+
+#[test]
+fn argocd_selector_resolves_labelled_apps() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let apps = argo.resolve_apps(&[], Some("team=shop")).await.unwrap();
+        let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["app", "app-auto"]);
+        let err = argo
+            .resolve_apps(&[], Some("team=nobody"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+    });
+}
+
+#[test]
+fn argocd_gets_are_retried_after_502_and_reset() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    for fault in [
+        Fault::Status {
+            status: 502,
+            body: None,
+        },
+        Fault::Reset,
+    ] {
+        sb.faults.clear_calls();
+        sb.faults.inject(FaultRule {
+            service: "argocd".into(),
+            method: Some("GET".into()),
+            path: "/api/v1/applications/app".into(),
+            times: 2,
+            fault,
+        });
+        let app = run(async {
+            ArgoCd::connect(&config(&sb))
+                .await
+                .unwrap()
+                .get("app")
+                .await
+                .unwrap()
+        });
+        assert_eq!(app.metadata.name, "app");
+        let calls = sb.faults.calls(Some("argocd"));
+        assert_eq!(calls.iter().filter(|c| c.injected).count(), 2);
+        assert_eq!(calls.len(), 3);
+    }
+}
+
+#[test]
+fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("GET".into()),
+        path: "/api/v1/stream/applications".into(),
+        times: 10,
+        fault: Fault::Reset,
+    });
+    let sha = push_tag(&sb, "1.7.0");
+    let (lines, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap()
+    });
+    assert_eq!(status.health, "Healthy");
+    assert!(
+        lines.lock().unwrap().iter().any(|l| l.contains("polling")),
+        "{:#?}",
+        lines.lock().unwrap()
+    );
+}
+
+#[test]
+fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let err = run(async {
+        let cfg = ArgoConfig {
+            server: sb.git_url().to_string(),
+            ..config(&sb)
+        };
+        ArgoCd::connect(&cfg)
+            .await
+            .unwrap()
+            .get("app")
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not answer like the Argo CD API"),
+        "{err}"
+    );
+}
+
+#[test]
+fn argocd_rollback_to_history_redeploys_the_old_revision() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
+    let sha = push_tag(&sb, "1.8.0");
+    let (_, progress) = recorder();
+    run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap();
+        argo.rollback_to_history("app", 0).await.unwrap();
+        argo.wait("app", &Target::exact(&seed), &opts(30), &progress)
+            .await
+            .unwrap();
+        let err = argo.rollback_to_history("app-auto", 0).await.unwrap_err();
+        assert!(err.to_string().contains("auto-sync"), "{err}");
+    });
+    assert_eq!(sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    // Healthy only after 3 s, so the stream is dropped while the app is still Progressing.
+    sb.argocd.add_rule(sandbox::argocd::HealthRule {
+        app: Some("app".into()),
+        suffix: String::new(),
+        health: "Healthy".into(),
+        delay_ms: 3000,
+        message: None,
+    });
+    let sha = push_tag(&sb, "1.9.0");
+    let (lines, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        let dropper = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while !lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("health Progressing"))
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "never saw Progressing"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            sb.argocd.drop_watches();
+        };
+        let (t, o) = (target(&sb, &sha), opts(30));
+        let (status, ()) = tokio::join!(argo.wait("app", &t, &o, &progress), dropper);
+        status.unwrap()
+    });
+    assert_eq!(status.health, "Healthy");
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("watch stream ended; polling")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("POST".into()),
+        path: "/api/v1/applications/app/sync".into(),
+        times: 1,
+        fault: Fault::Reset,
+    });
+    let sha = push_tag(&sb, "2.1.0");
+    let (_, progress) = recorder();
+    let app = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+            .await
+            .unwrap();
+        argo.get("app").await.unwrap()
+    });
+    let syncs: Vec<u16> = sb
+        .faults
+        .calls(Some("argocd"))
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(syncs, [0, 200], "the reset POST is sent again once");
+    assert_eq!(
+        app.status.history.len(),
+        2,
+        "exactly one deploy after the seed"
+    );
+}
+
+#[test]
+fn argocd_a_server_that_stays_silent_is_a_timeout_after_retries() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("GET".into()),
+        path: "/api/v1/applications/app".into(),
+        times: 4,
+        fault: Fault::Delay { ms: 3000 },
+    });
+    let (err, after) = run(async {
+        let argo = ArgoCd::connect(&config(&sb))
+            .await
+            .unwrap()
+            .with_call_timeout(Duration::from_millis(300));
+        (argo.get("app").await.unwrap_err(), argo.get("app").await)
+    });
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
+    // All four delays were spent by the first get's attempts, so the next get answers at once.
+    assert_eq!(after.unwrap().metadata.name, "app");
+}
