@@ -404,7 +404,7 @@ fn walk(tree: &Tree, doc: usize, path: &Path) -> Result<Found, Miss> {
                 }
                 None if in_merge(tree, entries, k) => {
                     return Err(Miss::Refused(format!(
-                        "`{shown}` only exists through a `<<` merge key; set it where it is defined or add it here by hand"
+                        "`{shown}` only exists through a `<<` merge key; set it where the merged mapping defines it, or add the key here by hand"
                     )))
                 }
                 None => return Err(absent(format!("no key `{k}`"))),
@@ -733,4 +733,234 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sets(list: &[&str]) -> Vec<SetOp> {
+        list.iter().map(|s| SetOp::parse(s).unwrap()).collect()
+    }
+
+    fn edit(input: &str, list: &[&str]) -> String {
+        edit_with(input, list, &EditOptions::default())
+    }
+
+    fn edit_with(input: &str, list: &[&str], opts: &EditOptions) -> String {
+        let out = apply(input.as_bytes(), &sets(list), opts).unwrap();
+        String::from_utf8(out.bytes).unwrap()
+    }
+
+    fn error(input: &str, list: &[&str], opts: &EditOptions) -> String {
+        apply(input.as_bytes(), &sets(list), opts)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn kargo_table_quoted_stays_quoted_plain_stays_plain() {
+        let cases = [
+            ("a: \"42\"\n", "a=43", "a: \"43\"\n"),
+            ("a: 42\n", "a=43", "a: 43\n"),
+            ("a: '42' # why\n", "a=43", "a: '43' # why\n"),
+            ("a: x # c\n", "a=z", "a: z # c\n"),
+            ("a: x\n", "a=y", "a: \"y\"\n"),
+            ("a: \"x\"   # c\n", "a=yy", "a: \"yy\"   # c\n"),
+            ("a: v1\n", "a=1.5", "a: \"1.5\"\n"),
+            ("a: v1\n", "a=true", "a: \"true\"\n"),
+            ("a:\n", "a=web", "a: web\n"),
+            ("a: \n", "a=web", "a: web\n"),
+            ("a:\n", "a=5", "a: \"5\"\n"),
+            ("a: ~\n", "a=web", "a: web\n"),
+            ("a: true\n", "a=false", "a: false\n"),
+            ("a: {b: 1, c: x}\n", "a.c=y,z", "a: {b: 1, c: \"y,z\"}\n"),
+            ("a: [1, \"2\"]\n", "a[1]=3", "a: [1, \"3\"]\n"),
+        ];
+        for (input, set, want) in cases {
+            assert_eq!(edit(input, &[set]), want, "{input:?} {set}");
+        }
+    }
+
+    #[test]
+    fn bytes_around_the_scalar_survive() {
+        let crlf = "\u{feff}# é\r\nimage:\r\n    tag: \"1.0\"  \r\n    name: ü # ö\r\n";
+        assert_eq!(
+            edit(crlf, &["image.tag=2.0", "image.name=ä"]),
+            "\u{feff}# é\r\nimage:\r\n    tag: \"2.0\"  \r\n    name: ä # ö\r\n"
+        );
+    }
+
+    #[test]
+    fn setting_the_same_value_changes_nothing() {
+        let out = apply(
+            b"a: \"1\"\nb: 2\n",
+            &sets(&["a=1", "b=2"]),
+            &EditOptions::default(),
+        )
+        .unwrap();
+        assert!(out.changes.is_empty());
+        assert_eq!(out.bytes, b"a: \"1\"\nb: 2\n");
+        let out = apply(b"a: x\n", &sets(&["a=y", "a=x"]), &EditOptions::default()).unwrap();
+        assert!(out.changes.is_empty());
+        assert_eq!(out.bytes, b"a: x\n");
+        let out = apply(b"a: x\n", &sets(&["a=y", "a=z"]), &EditOptions::default()).unwrap();
+        assert_eq!(
+            out.changes,
+            vec![Change {
+                path: "a".into(),
+                old: Some("x".into()),
+                new: "z".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn later_sets_see_earlier_ones() {
+        let input = "c:\n  - name: a\n    image: a:1\n";
+        assert_eq!(
+            edit(input, &["c[0].name=web", "c[name=web].image=web:2"]),
+            "c:\n  - name: web\n    image: web:2\n"
+        );
+    }
+
+    #[test]
+    fn create_missing_uses_the_parent_indentation() {
+        let opts = EditOptions {
+            create_missing: true,
+            ..EditOptions::default()
+        };
+        let input = "image:\n    repo: x # c\n# trailing\nother: 1\n";
+        assert_eq!(
+            edit_with(input, &["image.tag=1.5.0", "image.extra.deep=v"], &opts),
+            "image:\n    repo: x # c\n    tag: 1.5.0\n    extra:\n        deep: v\n# trailing\nother: 1\n"
+        );
+        assert_eq!(edit_with("a: 1", &["b=x"], &opts), "a: 1\nb: x");
+        assert_eq!(
+            edit_with("a: 1\r\n", &["\"c.d\"=x"], &opts),
+            "a: 1\r\nc.d: x\r\n"
+        );
+        let e = error("a: {b: 1}\n", &["a.c=1"], &opts);
+        assert_eq!(
+            e,
+            "cannot create `a.c`: `a` is a flow mapping (`{...}`); add the key by hand"
+        );
+        let e = error("a: [1]\n", &["a[3]=1"], &opts);
+        assert_eq!(
+            e,
+            "cannot create `a[3]`: only mapping keys can be created, not `[3]`"
+        );
+    }
+
+    #[test]
+    fn every_refusal_says_why() {
+        let d = EditOptions::default();
+        let cases = [
+            ("a: &x 1\nb: *x\n", "a=2", "refusing to edit `a`: the value is an anchored scalar (`&name`), so its aliases would change too; pass --allow-anchor if that is intended"),
+            ("a: &x 1\nb: *x\n", "b=2", "refusing to edit `b`: the value is an alias (`*name`); edit its anchor"),
+            ("a: &x {c: 1}\nb: *x\n", "b.c=2", "refusing to edit `b.c`: `b` is an alias (`*name`); the path only exists through it"),
+            ("d: &d {c: 1}\nb:\n  <<: *d\n", "d.c=2", "refusing to edit `d.c`: the value is inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended"),
+            ("a: |\n  text\n", "a=x", "refusing to edit `a`: the value is a block scalar (`|` or `>`); edit it by hand"),
+            ("a: >-\n  text\n", "a=x", "refusing to edit `a`: the value is a block scalar (`|` or `>`); edit it by hand"),
+            ("a: {b: 1}\n", "a=x", "refusing to edit `a`: the value is a mapping, not a scalar"),
+            ("a: [1]\n", "a=x", "refusing to edit `a`: the value is a sequence, not a scalar"),
+            ("a: 1\n---\na: 2\n", "a=3", "refusing to edit `a`: it is present in documents 0, 1 of this multi-document file; pass --document N"),
+        ];
+        for (input, set, want) in cases {
+            assert_eq!(error(input, &[set], &d), want, "{input:?}");
+        }
+        let merged = "d: &d {c: 1}\nb:\n  <<: *d\n  e: 2\n";
+        assert_eq!(
+            error(merged, &["b.c=2"], &EditOptions { allow_anchor: true, ..d.clone() }),
+            "refusing to edit `b.c`: `b.c` only exists through a `<<` merge key; set it where the merged mapping defines it, or add the key here by hand"
+        );
+    }
+
+    #[test]
+    fn allowed_anchor_edits_change_aliases_and_pass_the_check() {
+        let opts = EditOptions {
+            allow_anchor: true,
+            ..EditOptions::default()
+        };
+        assert_eq!(
+            edit_with("a: &x 1\nb: *x\n", &["a=2"], &opts),
+            "a: &x 2\nb: *x\n"
+        );
+        assert_eq!(
+            edit_with("d: &d\n  c: 1\nb:\n  <<: *d\n  e: 2\n", &["d.c=5"], &opts),
+            "d: &d\n  c: 5\nb:\n  <<: *d\n  e: 2\n"
+        );
+    }
+
+    #[test]
+    fn documents_are_picked_by_index() {
+        let input = "a: 1\n---\na: 2\n";
+        let opts = EditOptions {
+            document: Some(1),
+            ..EditOptions::default()
+        };
+        assert_eq!(edit_with(input, &["a=3"], &opts), "a: 1\n---\na: 3\n");
+        assert_eq!(edit("a: 1\n---\nb: 2\n", &["b=3"]), "a: 1\n---\nb: 3\n");
+        let opts = EditOptions {
+            document: Some(2),
+            ..EditOptions::default()
+        };
+        assert_eq!(
+            error(input, &["a=3"], &opts),
+            "document 2 does not exist (the file has 2)"
+        );
+    }
+
+    #[test]
+    fn missing_keys_name_the_deepest_part_that_exists() {
+        let d = EditOptions::default();
+        let input = "image:\n  repo: x\nlist:\n  - name: web\n";
+        for (set, want) in [
+            ("image.tag=1", "`image.tag` not found: no key `tag` (deepest existing part: `image`)"),
+            ("nope.tag=1", "`nope.tag` not found: no key `nope` (deepest existing part: `(root)`)"),
+            ("list[3].x=1", "`list[3].x` not found: index 3 is out of range (the list has 1 items) (deepest existing part: `list`)"),
+            ("list[name=api].x=1", "`list[name=api].x` not found: no item with `name: api` (deepest existing part: `list`)"),
+            ("image.repo.x=1", "`image.repo.x` not found: `image.repo` is a scalar, not a collection (deepest existing part: `image.repo`)"),
+        ] {
+            assert_eq!(error(input, &[set], &d), want);
+        }
+    }
+
+    #[test]
+    fn bounds_are_enforced_with_clear_errors() {
+        let d = EditOptions::default();
+        let small = EditOptions {
+            max_bytes: 4,
+            ..d.clone()
+        };
+        assert_eq!(
+            error("a: 12\n", &["a=1"], &small),
+            "the file is 6 bytes, more than the limit of 4 bytes"
+        );
+        assert_eq!(
+            apply(b"a: \xff\n", &sets(&["a=1"]), &d)
+                .unwrap_err()
+                .to_string(),
+            "the file is not valid UTF-8 (byte 3)"
+        );
+        let e = error("a: [1\nb: 2\n", &["a=1"], &d);
+        assert!(e.starts_with("malformed YAML at line "), "{e}");
+        let deep = format!("{}1{}\n", "[".repeat(80), "]".repeat(80));
+        assert_eq!(
+            error(&deep, &["a=1"], &d),
+            "nesting deeper than 64 levels at line 1"
+        );
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (p, n) in [("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("e", "f")] {
+            bomb.push_str(&format!(
+                "{n}: &{n} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            ));
+        }
+        bomb.push_str("t: 1\n");
+        let e = error(&bomb, &["t=2"], &d);
+        assert!(
+            e.starts_with("aliases expand to more than 100000 nodes"),
+            "{e}"
+        );
+    }
 }
