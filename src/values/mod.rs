@@ -9,6 +9,8 @@ pub mod cli;
 mod diff;
 mod edit;
 pub mod path;
+#[cfg(test)]
+mod proptests;
 mod render;
 mod schema;
 mod tree;

@@ -67,11 +67,9 @@ pub(crate) fn plain_ok(s: &str, flow: bool) -> bool {
     if "[]{}#&*!|>'\"%@`,".contains(first) {
         return false;
     }
-    if "-?:".contains(first) {
-        match s[1..].chars().next() {
-            None | Some(' ') | Some('\t') => return false,
-            _ => {}
-        }
+    // `?` and `:` starts confuse some readers (libyaml in flow context); `-1` and `-x` are common.
+    if "?:".contains(first) || (first == '-' && (s[1..].starts_with([' ', '\t']) || s.len() == 1)) {
+        return false;
     }
     if s.starts_with("---") || s.starts_with("...") {
         return false;
@@ -79,7 +77,7 @@ pub(crate) fn plain_ok(s: &str, flow: bool) -> bool {
     if s.contains(": ") || s.contains(" #") || s.contains(":\t") || s.contains("\t#") {
         return false;
     }
-    if flow && s.contains([',', '[', ']', '{', '}']) {
+    if flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
     s.chars().all(|c| !c.is_control())
