@@ -27,6 +27,7 @@ pub fn unified_diff(path: &str, old: &[u8], new: &[u8]) -> String {
     let a = lines(old);
     let b = lines(new);
     let ops = script(&a, &b);
+    let path = path.trim_start_matches('/');
     let mut out = format!("--- a/{path}\n+++ b/{path}\n");
     // Group the script into hunks: changes closer than 2*CONTEXT share one.
     let changed: Vec<usize> = (0..ops.len()).filter(|i| ops[*i].0 != Op::Same).collect();
