@@ -25,3 +25,7 @@ print(f"| gitops-promote (values::apply, incl. re-parse check) | {ns/1e6:.0f} ms
 print(f"| ruamel.yaml round trip (load, set, dump) | {rs*1000:.0f} ms | {yl} |")
 print(f"ratio: ruamel / ours = {rs*1e9/ns:.1f}x")
 PY
+
+echo
+echo "Lines changed on the fixtures (same sets; ruamel.yaml with preserve_quotes, default indentation):"
+python3 bench/values_ruamel.py --fixtures tests/fixtures/values

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Time ruamel.yaml (round-trip mode) doing the same edits as `benches/values.rs`.
 
-Usage: values_ruamel.py DIR   (DIR holds values.yaml and sets.txt, written by the Rust bench)
-Writes DIR/ruamel-out.yaml and prints the best wall time of a few runs, in seconds.
+Usage: values_ruamel.py DIR [RUNS]   (DIR holds values.yaml and sets.txt from the Rust bench)
+       values_ruamel.py --fixtures tests/fixtures/values
+The first writes DIR/ruamel-out.yaml and prints the best wall time of RUNS runs, in seconds; the
+second prints, per fixture, the lines our edit changed and the lines ruamel.yaml changed.
 Each run loads the file, applies every set (keeping a quoted scalar's quote style, as our edit
 does) and dumps it: the whole round trip a promotion needs.
 """
@@ -78,7 +80,55 @@ def run(text, sets):
     return out.getvalue()
 
 
+def changed_lines(a, b):
+    import difflib
+
+    return sum(1 for l in difflib.ndiff(a.splitlines(), b.splitlines()) if l.startswith("- "))
+
+
+def fixtures(d):
+    """Same sets on each fixture: lines ruamel.yaml changes vs the lines our edit changes."""
+    import glob
+    import os
+
+    print("| fixture | ours | ruamel.yaml |")
+    print("|---|---|---|")
+    for sets_file in sorted(glob.glob(f"{d}/*.sets")):
+        name = os.path.basename(sets_file)[: -len(".sets")]
+        raw = open(f"{d}/{name}.yaml", "rb").read()
+        text = raw.decode("utf-8-sig")
+        lines = open(sets_file, encoding="utf-8").read().splitlines()
+        doc_index = 0
+        for l in lines:
+            if l.startswith("# flags: --document"):
+                doc_index = int(l.split()[-1])
+        sets = [split_set(l) for l in lines if l and not l.startswith("#")]
+        ours = open(f"{d}/{name}.expected.yaml", "rb").read().decode("utf-8-sig")
+        yaml = YAML()
+        yaml.preserve_quotes = True
+        yaml.width = 4096
+        try:
+            docs = list(yaml.load_all(text))
+            for steps, value in sets:
+                apply(docs[doc_index], steps, value)
+            out = io.StringIO()
+            yaml.dump_all(docs, out) if len(docs) > 1 else yaml.dump(docs[0], out)
+            theirs = out.getvalue()
+            if raw.startswith(b"\xef\xbb\xbf") or b"\r\n" in raw:
+                # ruamel drops the BOM and writes \n: every line differs in bytes.
+                theirs_n = changed_lines(text.replace("\r\n", "\n"), theirs)
+                result = f"{theirs_n} (+ BOM dropped, CRLF to LF on all {len(text.splitlines())} lines)"
+            else:
+                result = str(changed_lines(text, theirs))
+        except Exception as e:  # noqa: BLE001 - report, do not stop the table
+            result = f"error: {type(e).__name__}"
+        print(f"| {name} | {changed_lines(text, ours)} | {result} |")
+
+
 def main():
+    if sys.argv[1] == "--fixtures":
+        fixtures(sys.argv[2])
+        return
     d = sys.argv[1]
     text = open(f"{d}/values.yaml", encoding="utf-8").read()
     sets = [split_set(l) for l in open(f"{d}/sets.txt", encoding="utf-8").read().splitlines() if l]
