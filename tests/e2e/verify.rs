@@ -1,1 +1,201 @@
-//! Tests for verify; see the module of the same name.
+//! The metrics gate against Debian's real Prometheus scraping the sandbox exporter: a good version
+//! passes, a `-bad` one fails after `failure-limit` failed measurements, no data counts as `no-data`
+//! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
+
+use gitops_promote::strategy::{Classify, ErrorKind};
+use gitops_promote::verify::{self, NoData, Phase, Verdict, VerifyConfig};
+use sandbox::{Options, Sandbox};
+use std::io::{Read, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+fn ratio(app: &str) -> String {
+    format!(
+        r#"sum(rate(http_requests_total{{app="{app}",code="500"}}[10s])) / sum(rate(http_requests_total{{app="{app}"}}[10s]))"#
+    )
+}
+
+fn gate(prometheus_url: &str, query: &str) -> VerifyConfig {
+    VerifyConfig {
+        prometheus_url: prometheus_url.to_string(),
+        queries: verify::parse_queries(query).unwrap(),
+        success_condition: Some("result < 0.05".into()),
+        interval: Duration::from_secs(1),
+        ..VerifyConfig::default()
+    }
+}
+
+/// Runs the gate on the sandbox's runtime, collecting what the progress callback saw.
+fn run(
+    sb: &Sandbox,
+    cfg: &VerifyConfig,
+) -> (Result<verify::Report, verify::VerifyError>, Vec<Phase>) {
+    let seen = Mutex::new(Vec::new());
+    let progress = |m: &verify::Measurement| seen.lock().unwrap().push(m.phase);
+    let r = sb.block_on(verify::run(cfg, &progress));
+    (r, seen.into_inner().unwrap())
+}
+
+/// Starts the sandbox with Prometheus and waits (on the data, up to 60 s) until `rate()` over the
+/// exporter has samples for `app`.
+fn sandbox_with_data(app: &str) -> Sandbox {
+    let sb = Sandbox::start(Options { prometheus: true }).unwrap();
+    let url = sb.prometheus.as_ref().unwrap().url.clone();
+    let probe = VerifyConfig {
+        success_condition: None,
+        count: 1,
+        ..gate(
+            &url,
+            &format!(r#"sum(rate(http_requests_total{{app="{app}"}}[10s]))"#),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run(&sb, &probe).0.unwrap().verdict != Verdict::Successful {
+        assert!(
+            Instant::now() < deadline,
+            "no scrape of the exporter after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    sb
+}
+
+/// Pins the tag the exporter considers deployed for `app` (until the Argo CD emulator reports it).
+fn pin_tag(sb: &Sandbox, app: &str, tag: &str) {
+    let addr = sb.exporter_url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "PUT /_sandbox/metrics/tags/{app} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{tag}",
+        tag.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.0 204") || out.starts_with("HTTP/1.1 204"),
+        "{out}"
+    );
+}
+
+#[test]
+fn good_version_passes_and_no_data_follows_the_input() {
+    let sb = sandbox_with_data("app");
+    let url = sb.prometheus.as_ref().unwrap().url.clone();
+    let cfg = VerifyConfig {
+        count: 3,
+        ..gate(&url, &ratio("app"))
+    };
+    let (report, seen) = run(&sb, &cfg);
+    let report = report.unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Successful,
+        "{}",
+        verify::summary_table(&report)
+    );
+    assert_eq!(
+        seen,
+        [Phase::Successful; 3],
+        "progress sees every measurement"
+    );
+    let table = verify::summary_table(&report);
+    assert!(
+        table.starts_with("**Verification: successful** (3 measurements"),
+        "{table}"
+    );
+
+    let nothing = r#"sum(rate(http_requests_total{app="no-such-app"}[10s]))"#;
+    for (no_data, verdict) in [
+        (NoData::Fail, Verdict::Failed),
+        (NoData::Pass, Verdict::Successful),
+        (NoData::Inconclusive, Verdict::Inconclusive),
+    ] {
+        let cfg = VerifyConfig {
+            no_data,
+            ..gate(&url, nothing)
+        };
+        let report = run(&sb, &cfg).0.unwrap();
+        assert_eq!(report.verdict, verdict, "no-data {no_data:?}");
+        assert_eq!(
+            report.measurements[0].message.as_deref(),
+            Some("no data for `result`")
+        );
+    }
+}
+
+#[test]
+fn bad_version_fails_after_failure_limit_measurements() {
+    let sb = sandbox_with_data("app");
+    let url = sb.prometheus.as_ref().unwrap().url.clone();
+    pin_tag(&sb, "app", "2.0.0-bad");
+    let cfg = VerifyConfig {
+        count: 30,
+        failure_limit: 2,
+        ..gate(&url, &ratio("app"))
+    };
+    let (report, seen) = run(&sb, &cfg);
+    let report = report.unwrap();
+    let table = verify::summary_table(&report);
+    assert_eq!(report.verdict, Verdict::Failed, "{table}");
+    let failed = seen.iter().filter(|p| **p == Phase::Failed).count();
+    assert_eq!(
+        failed, 3,
+        "stops at the failure after failure-limit: {table}"
+    );
+    assert_eq!(seen.last(), Some(&Phase::Failed));
+    assert!(report.measurements.len() < 30, "{table}");
+    assert!(table.contains("❌ Failed"), "{table}");
+}
+
+#[test]
+fn bad_promql_is_a_config_error_with_prometheus_message() {
+    let sb = Sandbox::start(Options { prometheus: true }).unwrap();
+    let url = sb.prometheus.as_ref().unwrap().url.clone();
+    let (r, seen) = run(&sb, &gate(&url, "sum(http_requests_total{"));
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.to_string().contains("parse error"), "{e}");
+    assert!(seen.is_empty(), "a rejected query is not a measurement");
+}
+
+#[test]
+fn unreachable_prometheus_is_a_connectivity_error() {
+    // Bind then drop a port so nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = VerifyConfig {
+        interval: Duration::from_millis(50),
+        ..gate(&format!("http://127.0.0.1:{port}"), "up")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen = Mutex::new(Vec::new());
+    let progress = |m: &verify::Measurement| seen.lock().unwrap().push(m.phase);
+    let e = rt.block_on(verify::run(&cfg, &progress)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Connectivity, "{e}");
+    assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        [Phase::Error; verify::CONSECUTIVE_ERROR_LIMIT as usize + 1]
+    );
+}
+
+#[test]
+fn bad_condition_fails_before_any_call() {
+    let cfg = VerifyConfig {
+        success_condition: Some("result <> 0.05".into()),
+        ..gate("http://127.0.0.1:1", "up")
+    };
+    let e = cfg.check().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert_eq!(
+        e.to_string(),
+        "invalid `success-condition` at column 9: expected a number, `result` or `(`, found `>`"
+    );
+}
