@@ -8,6 +8,7 @@ pub mod github;
 pub mod promote;
 pub mod rollback;
 pub mod runtime;
+pub mod state;
 pub mod strategy;
 pub mod values;
 pub mod verify;

@@ -5,7 +5,11 @@ use gitops_promote::values;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "gitops-promote", version, about = "Promote a version through GitOps and roll it back on failure")]
+#[command(
+    name = "gitops-promote",
+    version,
+    about = "Promote a version through GitOps and roll it back on failure"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

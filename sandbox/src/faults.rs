@@ -132,7 +132,9 @@ impl Faults {
         let i = rules.iter().position(|r| {
             r.times > 0
                 && r.service == service
-                && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && path_matches(&r.path, path)
         })?;
         rules[i].times -= 1;
@@ -143,7 +145,14 @@ impl Faults {
         Some(fault)
     }
 
-    fn record(&self, service: &str, method: &str, uri: &axum::http::Uri, status: u16, injected: bool) {
+    fn record(
+        &self,
+        service: &str,
+        method: &str,
+        uri: &axum::http::Uri,
+        status: u16,
+        injected: bool,
+    ) {
         self.calls.lock().unwrap().push(Call {
             service: service.to_string(),
             method: method.to_string(),
@@ -220,7 +229,10 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             let body = body.unwrap_or_else(|| default_error_body(layer.service, status));
             (status, Json(body)).into_response()
         }
-        Some(Fault::RateLimit { secondary, retry_after }) => {
+        Some(Fault::RateLimit {
+            secondary,
+            retry_after,
+        }) => {
             let status = if secondary { 403 } else { 429 };
             faults.record(layer.service, &method, &uri, status, true);
             let message = if secondary {
@@ -253,8 +265,12 @@ fn default_error_body(service: &str, status: StatusCode) -> serde_json::Value {
     let reason = status.canonical_reason().unwrap_or("error");
     match service {
         "argocd" => serde_json::json!({ "error": reason, "code": 14, "message": reason }),
-        "prometheus" => serde_json::json!({ "status": "error", "errorType": "unavailable", "error": reason }),
-        _ => serde_json::json!({ "message": reason, "documentation_url": "https://docs.github.com/rest" }),
+        "prometheus" => {
+            serde_json::json!({ "status": "error", "errorType": "unavailable", "error": reason })
+        }
+        _ => {
+            serde_json::json!({ "message": reason, "documentation_url": "https://docs.github.com/rest" })
+        }
     }
 }
 
@@ -270,10 +286,12 @@ pub fn control_routes(faults: Arc<Faults>) -> axum::Router {
     axum::Router::new()
         .route(
             "/faults",
-            post(|State(f): State<Arc<Faults>>, Json(rule): Json<FaultRule>| async move {
-                f.inject(rule);
-                StatusCode::NO_CONTENT
-            })
+            post(
+                |State(f): State<Arc<Faults>>, Json(rule): Json<FaultRule>| async move {
+                    f.inject(rule);
+                    StatusCode::NO_CONTENT
+                },
+            )
             .delete(|State(f): State<Arc<Faults>>| async move {
                 f.clear();
                 StatusCode::NO_CONTENT
@@ -281,9 +299,11 @@ pub fn control_routes(faults: Arc<Faults>) -> axum::Router {
         )
         .route(
             "/calls",
-            get(|State(f): State<Arc<Faults>>, Query(q): Query<Filter>| async move {
-                Json(f.calls(q.service.as_deref()))
-            })
+            get(
+                |State(f): State<Arc<Faults>>, Query(q): Query<Filter>| async move {
+                    Json(f.calls(q.service.as_deref()))
+                },
+            )
             .delete(|State(f): State<Arc<Faults>>| async move {
                 f.clear_calls();
                 StatusCode::NO_CONTENT
@@ -298,9 +318,18 @@ mod tests {
 
     #[test]
     fn patterns_match_segments() {
-        assert!(path_matches("/repos/*/*/pulls/*/merge", "/repos/acme/deploy/pulls/3/merge"));
-        assert!(!path_matches("/repos/*/*/pulls/*/merge", "/repos/acme/deploy/pulls/3"));
-        assert!(path_matches("/api/v1/applications/**", "/api/v1/applications/app/sync"));
+        assert!(path_matches(
+            "/repos/*/*/pulls/*/merge",
+            "/repos/acme/deploy/pulls/3/merge"
+        ));
+        assert!(!path_matches(
+            "/repos/*/*/pulls/*/merge",
+            "/repos/acme/deploy/pulls/3"
+        ));
+        assert!(path_matches(
+            "/api/v1/applications/**",
+            "/api/v1/applications/app/sync"
+        ));
         assert!(path_matches("/**", "/anything/at/all"));
         assert!(!path_matches("/repos/*", "/repos/acme/deploy"));
     }

@@ -17,12 +17,18 @@ pub struct GitHost {
 
 /// Where Debian installs `git http-backend`.
 fn http_backend() -> Result<PathBuf> {
-    for p in ["/usr/lib/git-core/git-http-backend", "/usr/libexec/git-core/git-http-backend"] {
+    for p in [
+        "/usr/lib/git-core/git-http-backend",
+        "/usr/libexec/git-core/git-http-backend",
+    ] {
         if Path::new(p).exists() {
             return Ok(PathBuf::from(p));
         }
     }
-    let out = Command::new("git").arg("--exec-path").output().context("git is not installed")?;
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .context("git is not installed")?;
     let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-http-backend");
     if p.exists() {
         return Ok(p);
@@ -42,7 +48,9 @@ fn lighttpd() -> Result<PathBuf> {
 
 /// Picks a free loopback port for a child process to bind.
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Waits until something accepts connections on `port`.
@@ -60,7 +68,9 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Result<()> {
 impl GitHost {
     /// Starts lighttpd serving every bare repo under `repos_dir` to `token`.
     pub fn start(repos_dir: &Path, token: &str) -> Result<GitHost> {
-        let conf_dir = tempfile::Builder::new().prefix("gitops-githost-").tempdir()?;
+        let conf_dir = tempfile::Builder::new()
+            .prefix("gitops-githost-")
+            .tempdir()?;
         let users = conf_dir.path().join("users");
         std::fs::write(&users, format!("x-access-token:{token}\n"))?;
         let backend = http_backend()?;

@@ -8,6 +8,7 @@
 //! can drive the product binary synchronously. The product never links this crate.
 
 pub mod argocd;
+pub mod demo;
 pub mod faults;
 pub mod git_host;
 pub mod github;
@@ -69,13 +70,20 @@ impl Sandbox {
             let gh_router = github::router(github.clone())
                 .nest("/_sandbox", control_router(&faults, &github, &argocd))
                 .layer(axum::middleware::from_fn_with_state(
-                    faults::Layer { service: "github", faults: faults.clone() },
+                    faults::Layer {
+                        service: "github",
+                        faults: faults.clone(),
+                    },
                     faults::middleware,
                 ));
-            let argo_router = argocd::router(argocd.clone()).layer(axum::middleware::from_fn_with_state(
-                faults::Layer { service: "argocd", faults: faults.clone() },
-                faults::middleware,
-            ));
+            let argo_router =
+                argocd::router(argocd.clone()).layer(axum::middleware::from_fn_with_state(
+                    faults::Layer {
+                        service: "argocd",
+                        faults: faults.clone(),
+                    },
+                    faults::middleware,
+                ));
             let exporter_router = metrics::exporter_router(argocd.clone());
             Ok::<_, anyhow::Error>((
                 serve(gh_router).await?,
@@ -149,7 +157,11 @@ impl Drop for Sandbox {
 }
 
 /// Every control route, nested under `/_sandbox` on the GitHub emulator's port.
-fn control_router(faults: &Arc<Faults>, gh: &Arc<github::GitHub>, argo: &Arc<argocd::ArgoCd>) -> axum::Router {
+fn control_router(
+    faults: &Arc<Faults>,
+    gh: &Arc<github::GitHub>,
+    argo: &Arc<argocd::ArgoCd>,
+) -> axum::Router {
     faults::control_routes(faults.clone())
         .nest("/github", github::control_routes(gh.clone()))
         .nest("/argocd", argocd::control_routes(argo.clone()))

@@ -19,6 +19,12 @@ enum Command {
         #[arg(long)]
         prometheus: bool,
     },
+    /// Promote a good version, then a bad one, and watch it roll back (runs the gitops-promote binary).
+    Demo {
+        /// The gitops-promote binary (default: beside this one).
+        #[arg(long)]
+        bin: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -33,12 +39,19 @@ fn main() -> Result<()> {
             drop(sandbox);
             Ok(())
         }
+        Command::Demo { bin } => {
+            let bin = bin.unwrap_or_else(sandbox::demo::default_bin);
+            anyhow::ensure!(bin.exists(), "{} not found: build it first (cargo build --release --bin gitops-promote; ./dev demo does)", bin.display());
+            sandbox::demo::run(&bin)
+        }
     }
 }
 
 /// Blocks until SIGTERM or SIGINT, so that dropping the sandbox stops lighttpd and Prometheus.
 fn wait_for_stop_signal() -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

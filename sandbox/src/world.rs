@@ -53,7 +53,9 @@ pub struct World {
 impl World {
     /// Creates an empty world in a fresh temp dir with a random token.
     pub fn new() -> Result<World> {
-        let dir = tempfile::Builder::new().prefix("gitops-sandbox-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("gitops-sandbox-")
+            .tempdir()?;
         let repos_dir = dir.path().join("repos");
         std::fs::create_dir_all(&repos_dir)?;
         Ok(World {
@@ -68,7 +70,10 @@ impl World {
         self.create_repo(
             SEED_REPO,
             SEED_BRANCH,
-            &[(SEED_VALUES_PATH, SEED_VALUES), ("charts/app/Chart.yaml", SEED_CHART)],
+            &[
+                (SEED_VALUES_PATH, SEED_VALUES),
+                ("charts/app/Chart.yaml", SEED_CHART),
+            ],
         )
     }
 
@@ -89,7 +94,12 @@ impl World {
     }
 
     /// Creates a bare repo with one commit holding `files` on `branch`, which becomes its HEAD.
-    pub fn create_repo(&self, full_name: &str, branch: &str, files: &[(&str, &str)]) -> Result<git2::Oid> {
+    pub fn create_repo(
+        &self,
+        full_name: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+    ) -> Result<git2::Oid> {
         let path = self.repo_path(full_name);
         std::fs::create_dir_all(&path)?;
         let repo = git2::Repository::init_bare(&path)?;
@@ -104,18 +114,38 @@ impl World {
             .iter()
             .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
             .collect();
-        commit_files(&repo, branch, None, &files, "Initial commit", &seed_signature()?)
+        commit_files(
+            &repo,
+            branch,
+            None,
+            &files,
+            "Initial commit",
+            &seed_signature()?,
+        )
     }
 
     /// Commits `files` on top of `branch` in repo `full_name`, as someone else pushing would.
-    pub fn commit(&self, full_name: &str, branch: &str, files: &[(&str, &str)], message: &str) -> Result<git2::Oid> {
+    pub fn commit(
+        &self,
+        full_name: &str,
+        branch: &str,
+        files: &[(&str, &str)],
+        message: &str,
+    ) -> Result<git2::Oid> {
         let repo = self.open(full_name)?;
         let parent = repo.refname_to_id(&format!("refs/heads/{branch}"))?;
         let files: Vec<(String, Vec<u8>)> = files
             .iter()
             .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
             .collect();
-        commit_files(&repo, branch, Some(parent), &files, message, &seed_signature()?)
+        commit_files(
+            &repo,
+            branch,
+            Some(parent),
+            &files,
+            message,
+            &seed_signature()?,
+        )
     }
 
     /// The content of `path` at `rev` (a branch, tag or SHA) in `full_name`.
@@ -134,7 +164,10 @@ impl World {
 
 /// The signature the sandbox writes seed and "someone else's" commits with.
 pub fn seed_signature() -> Result<git2::Signature<'static>> {
-    Ok(git2::Signature::now("Sandbox Seed", "seed@sandbox.invalid")?)
+    Ok(git2::Signature::now(
+        "Sandbox Seed",
+        "seed@sandbox.invalid",
+    )?)
 }
 
 /// Reads `path` at `rev`, or `None` when the file does not exist there.

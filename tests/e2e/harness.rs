@@ -1,1 +1,265 @@
-//! The shared test context; see harness docs.
+//! The universe a test runs gitops-promote in: a [`Sandbox`] plus the files the Actions runner
+//! hands a step (`GITHUB_OUTPUT`, `GITHUB_STATE`, `GITHUB_STEP_SUMMARY`), and a way to run the built
+//! binary as the runner does: `INPUT_*` variables for the main step, then `STATE_*` for the post step.
+
+#![allow(dead_code)]
+
+use sandbox::{Options, Sandbox};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
+
+/// How the runner starts the container: its main entrypoint or its post entrypoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Main,
+    Post,
+}
+
+/// A sandbox plus a runner workspace.
+pub struct Ctx {
+    pub sb: Sandbox,
+    pub dir: tempfile::TempDir,
+    run_id: std::cell::Cell<u32>,
+}
+
+/// What one run of the binary left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub outputs: BTreeMap<String, String>,
+    pub state: BTreeMap<String, String>,
+    pub summary: String,
+}
+
+impl Run {
+    /// Everything the step printed, stdout then stderr.
+    pub fn log(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Panics with the whole log unless the step succeeded.
+    pub fn assert_ok(&self) -> &Run {
+        assert_eq!(self.code, 0, "step failed:\n{}", self.log());
+        self
+    }
+
+    /// Panics with the whole log unless the step failed.
+    pub fn assert_failed(&self) -> &Run {
+        assert_ne!(
+            self.code,
+            0,
+            "step succeeded but should have failed:\n{}",
+            self.log()
+        );
+        self
+    }
+
+    /// An output the step set, or a panic naming the ones it did set.
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs.get(name).unwrap_or_else(|| {
+            panic!(
+                "no output {name:?}; outputs: {:?}\n{}",
+                self.outputs,
+                self.log()
+            )
+        })
+    }
+
+    /// The `::error` annotations the step printed.
+    pub fn errors(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.starts_with("::error"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Ctx {
+    /// A fresh sandbox without Prometheus.
+    pub fn new() -> Ctx {
+        Ctx::with(Options::default())
+    }
+
+    /// A fresh sandbox with the given parts.
+    pub fn with(opts: Options) -> Ctx {
+        Ctx {
+            sb: Sandbox::start(opts).expect("sandbox starts"),
+            dir: tempfile::tempdir().unwrap(),
+            run_id: std::cell::Cell::new(1000),
+        }
+    }
+
+    /// Inputs every promote needs in this sandbox: repo, token, Argo CD server and token, file.
+    pub fn base_inputs(&self) -> Vec<(String, String)> {
+        [
+            ("github-token", self.sb.world.token.as_str()),
+            ("repository", sandbox::world::SEED_REPO),
+            ("file", sandbox::world::SEED_VALUES_PATH),
+            ("argocd-server", self.sb.argocd_url.as_str()),
+            ("argocd-token", self.sb.argocd.token()),
+            ("health-timeout", "60s"),
+            ("approval-timeout", "60s"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Runs the main step with `base_inputs()` overridden and extended by `inputs`.
+    pub fn main(&self, inputs: &[(&str, &str)]) -> Run {
+        self.run(
+            Step::Main,
+            &merge(self.base_inputs(), inputs),
+            &BTreeMap::new(),
+        )
+    }
+
+    /// Runs the post step with the state a main step left, as the runner does.
+    pub fn post(&self, inputs: &[(&str, &str)], state: &BTreeMap<String, String>) -> Run {
+        self.run(Step::Post, &merge(self.base_inputs(), inputs), state)
+    }
+
+    /// A new run id, so each run gets its own branch as a new workflow run would.
+    pub fn next_run_id(&self) -> u32 {
+        let id = self.run_id.get() + 1;
+        self.run_id.set(id);
+        id
+    }
+
+    /// Runs the binary as the runner does for `step`, with exactly these inputs and state.
+    pub fn run(
+        &self,
+        step: Step,
+        inputs: &[(String, String)],
+        state: &BTreeMap<String, String>,
+    ) -> Run {
+        let n = self.next_run_id();
+        let work = self.dir.path().join(format!("run-{n}"));
+        std::fs::create_dir_all(&work).unwrap();
+        let output_file = work.join("output");
+        let state_file = work.join("state");
+        let summary_file = work.join("summary");
+        for f in [&output_file, &state_file, &summary_file] {
+            std::fs::write(f, "").unwrap();
+        }
+        let mut cmd = command_for(step, &work);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &work)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", &self.sb.github_api_url)
+            .env("GITHUB_SERVER_URL", self.sb.git_url())
+            .env("GITHUB_REPOSITORY", "acme/service")
+            .env("GITHUB_RUN_ID", n.to_string())
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_OUTPUT", &output_file)
+            .env("GITHUB_STATE", &state_file)
+            .env("GITHUB_STEP_SUMMARY", &summary_file)
+            .env("RUNNER_TEMP", &work)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in inputs {
+            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        for (k, v) in state {
+            cmd.env(format!("STATE_{k}"), v);
+        }
+        let out = cmd.output().expect("binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_command_file(&std::fs::read_to_string(&output_file).unwrap()),
+            state: parse_command_file(&std::fs::read_to_string(&state_file).unwrap()),
+            summary: std::fs::read_to_string(&summary_file).unwrap(),
+        }
+    }
+
+    /// The values file on the base branch right now.
+    pub fn values_on_main(&self) -> String {
+        self.sb
+            .world
+            .read_file(
+                sandbox::world::SEED_REPO,
+                "refs/heads/main",
+                sandbox::world::SEED_VALUES_PATH,
+            )
+            .unwrap()
+            .expect("values file on main")
+    }
+
+    /// The SHA `main` points at.
+    pub fn main_sha(&self) -> String {
+        self.sb
+            .world
+            .resolve(sandbox::world::SEED_REPO, "refs/heads/main")
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// The command the runner runs for `step`: the main entrypoint, or the post entrypoint, which is the
+/// same binary started under the name `gitops-promote-post` (see action.yml).
+fn command_for(step: Step, work: &Path) -> Command {
+    match step {
+        Step::Main => Command::new(BIN),
+        Step::Post => {
+            let link: PathBuf = work.join("gitops-promote-post");
+            if !link.exists() {
+                std::os::unix::fs::symlink(BIN, &link).unwrap();
+            }
+            Command::new(link)
+        }
+    }
+}
+
+/// `base` with `extra` applied on top (same name replaces, new names are added).
+fn merge(mut base: Vec<(String, String)>, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    for (k, v) in extra {
+        base.retain(|(bk, _)| bk != k);
+        base.push((k.to_string(), v.to_string()));
+    }
+    base
+}
+
+/// Parses a `GITHUB_OUTPUT`/`GITHUB_STATE` file: `name=value` lines and `name<<DELIM` heredocs.
+pub fn parse_command_file(text: &str) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            map.insert(name.to_string(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            map.insert(name.to_string(), value.to_string());
+        }
+    }
+    map
+}
+
+/// Waits until `cond` holds, polling every 50 ms, or panics after `timeout` naming `what`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
