@@ -158,10 +158,93 @@ async fn unpin(State(e): State<Arc<Exporter>>, Path(app): Path<String>) -> Statu
     StatusCode::NO_CONTENT
 }
 
+/// A pass-through proxy to the real Prometheus at `upstream`, so the faults middleware (service
+/// `prometheus`) can put downtime, 5xx and slowness in front of a server we do not control.
+/// Requests are forwarded as HTTP/1.0 (one connection each); hop-by-hop headers are dropped.
+pub fn proxy_router(upstream: &str) -> axum::Router {
+    let upstream = Arc::new(
+        upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string(),
+    );
+    axum::Router::new().fallback(forward).with_state(upstream)
+}
+
+async fn forward(
+    State(upstream): State<Arc<String>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    match forward_inner(&upstream, req).await {
+        Ok(resp) => resp,
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("sandbox Prometheus proxy: {e:#}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn forward_inner(
+    upstream: &str,
+    req: axum::extract::Request,
+) -> Result<axum::response::Response> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 16 << 20).await?;
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut head = format!("{} {target} HTTP/1.0\r\nHost: {upstream}\r\n", parts.method);
+    for (k, v) in &parts.headers {
+        if !matches!(
+            k.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding"
+        ) {
+            head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
+        }
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut s = tokio::net::TcpStream::connect(upstream).await?;
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(&body).await?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers in Prometheus's answer")?;
+    let head = std::str::from_utf8(&raw[..split])?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.get(9..12))
+        .context("no status line")?
+        .parse()?;
+    let mut resp = axum::response::Response::builder().status(status);
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':') {
+            if !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "connection" | "content-length" | "transfer-encoding"
+            ) {
+                resp = resp.header(k.trim(), v.trim());
+            }
+        }
+    }
+    Ok(resp.body(axum::body::Body::from(raw[split + 4..].to_vec()))?)
+}
+
 /// A running Debian `prometheus` scraping the exporter; stopped when dropped.
 pub struct Prometheus {
-    /// Base URL of its HTTP API.
+    /// Base URL clients use: the server itself, or the fault proxy in front of it in a [`Sandbox`].
+    ///
+    /// [`Sandbox`]: crate::Sandbox
     pub url: String,
+    /// Base URL of the server itself, past any proxy.
+    pub direct_url: String,
     child: Child,
     // Holds the config, the TSDB and the log until the process is gone.
     _dir: tempfile::TempDir,
@@ -208,8 +291,10 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .with_context(|| format!("running {}", bin.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
         let mut p = Prometheus {
-            url: format!("http://127.0.0.1:{port}"),
+            direct_url: url.clone(),
+            url,
             child,
             _dir: dir,
         };

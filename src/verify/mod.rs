@@ -83,6 +83,8 @@ pub struct VerifyConfig {
     pub basic_auth: Option<(String, String)>,
     /// Extra request headers (e.g. `X-Scope-OrgID` for Mimir/Cortex).
     pub headers: Vec<(String, String)>,
+    /// How long one query may take; a slower answer is an Error measurement.
+    pub timeout: Duration,
 }
 
 impl Default for VerifyConfig {
@@ -101,6 +103,7 @@ impl Default for VerifyConfig {
             bearer_token: None,
             basic_auth: None,
             headers: Vec::new(),
+            timeout: Duration::from_secs(10),
         }
     }
 }
@@ -210,6 +213,14 @@ pub enum VerifyError {
         /// The transport error.
         message: String,
     },
+    /// Prometheus did not answer within `timeout`.
+    #[error("Prometheus at {url} did not answer within {after:?}")]
+    Timeout {
+        /// The URL called.
+        url: String,
+        /// The configured timeout.
+        after: Duration,
+    },
     /// Prometheus (or a proxy before it) answered an unexpected status.
     #[error("Prometheus at {url} answered {status}: {message}")]
     Status {
@@ -247,6 +258,7 @@ impl Classify for VerifyError {
             | VerifyError::ResultType { .. }
             | VerifyError::Evaluation { .. } => ErrorKind::Config,
             VerifyError::Unreachable { .. } | VerifyError::Answer { .. } => ErrorKind::Connectivity,
+            VerifyError::Timeout { .. } => ErrorKind::Timeout,
             VerifyError::Status { status, .. } => ErrorKind::from_status(*status),
         }
     }
@@ -376,6 +388,9 @@ impl VerifyConfig {
         }
         if self.queries.is_empty() {
             return Err(input("query", "no query given"));
+        }
+        if self.timeout.is_zero() {
+            return Err(input("timeout", "must be more than 0s"));
         }
         if self.count == 0 {
             return Err(input("count", "must be at least 1"));

@@ -12,9 +12,6 @@ use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
 
-/// How long one query may take before the measurement counts as an Error.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// What a query returned, shaped for conditions: a vector of one sample is a number, of several a
 /// list, of none [`QueryResult::Empty`] (which `no-data` decides about).
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +162,7 @@ pub struct Client {
     http: Hyper<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     url: String,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    timeout: Duration,
 }
 
 impl Client {
@@ -211,6 +209,7 @@ impl Client {
             http,
             url: format!("{}/api/v1/query", cfg.prometheus_url.trim_end_matches('/')),
             headers,
+            timeout: cfg.timeout,
         }
     }
 
@@ -254,9 +253,12 @@ impl Client {
                 .to_bytes();
             Ok::<_, VerifyError>((status, body))
         };
-        let (status, body) = tokio::time::timeout(QUERY_TIMEOUT, call)
+        let (status, body) = tokio::time::timeout(self.timeout, call)
             .await
-            .map_err(|_| unreachable(format!("no answer within {}s", QUERY_TIMEOUT.as_secs())))??;
+            .map_err(|_| VerifyError::Timeout {
+                url: self.url.clone(),
+                after: self.timeout,
+            })??;
         parse_answer(&self.url, &q.name, status, &body)
     }
 }

@@ -199,3 +199,66 @@ fn bad_condition_fails_before_any_call() {
         "invalid `success-condition` at column 9: expected a number, `result` or `(`, found `>`"
     );
 }
+
+#[test]
+fn prometheus_faults_are_error_measurements_until_it_recovers() {
+    use sandbox::{Fault, FaultRule};
+    let sb = sandbox_with_data("app");
+    let url = sb.prometheus.as_ref().unwrap().url.clone();
+    let rule = |times, fault| FaultRule {
+        service: "prometheus".into(),
+        method: None,
+        path: "/api/v1/query".into(),
+        times,
+        fault,
+    };
+    sb.faults.inject(rule(
+        2,
+        Fault::Status {
+            status: 503,
+            body: None,
+        },
+    ));
+    sb.faults.inject(rule(1, Fault::Delay { ms: 2_000 }));
+    let cfg = VerifyConfig {
+        count: 2,
+        timeout: Duration::from_millis(500),
+        ..gate(&url, &ratio("app"))
+    };
+    let (report, seen) = run(&sb, &cfg);
+    let report = report.unwrap();
+    use Phase::{Error as E, Successful as S};
+    assert_eq!(seen, [E, E, E, S, S], "{}", verify::summary_table(&report));
+    assert_eq!(report.verdict, Verdict::Successful);
+    let notes: Vec<_> = report
+        .measurements
+        .iter()
+        .map(|m| m.message.clone().unwrap_or_default())
+        .collect();
+    assert!(notes[0].contains("answered 503"), "{notes:?}");
+    assert!(
+        notes[2].contains("did not answer within 500ms"),
+        "{notes:?}"
+    );
+    // The delayed call is not in the log: the client hung up before the emulator answered.
+    let calls = sb.faults.calls(Some("prometheus"));
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.injected && c.status == 503)
+            .count(),
+        2
+    );
+
+    // 401 will not get better by asking again: it ends the run at once.
+    sb.faults.inject(rule(
+        1,
+        Fault::Status {
+            status: 401,
+            body: None,
+        },
+    ));
+    let (r, seen) = run(&sb, &cfg);
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::Authentication);
+    assert!(seen.is_empty());
+}
