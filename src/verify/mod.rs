@@ -61,7 +61,8 @@ pub struct VerifyConfig {
     pub prometheus_url: String,
     /// The queries, measured together each time.
     pub queries: Vec<NamedQuery>,
-    /// True means Successful (`result < 0.05`).
+    /// True means Successful (`result < 0.05`). Each measurement runs every query; a condition
+    /// sees each result by its query's name, and `result` is the first query's.
     pub success_condition: Option<String>,
     /// True means Failed.
     pub failure_condition: Option<String>,

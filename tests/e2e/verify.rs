@@ -262,3 +262,73 @@ fn prometheus_faults_are_error_measurements_until_it_recovers() {
     assert_eq!(r.unwrap_err().kind(), ErrorKind::Authentication);
     assert!(seen.is_empty());
 }
+
+/// Serves one recorded answer to the first request on a fresh port and hands back that request.
+fn capture_one_request(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 8192];
+        let mut req = Vec::new();
+        // Read the head, then as much body as its content-length says.
+        let complete = |req: &[u8]| -> bool {
+            let text = String::from_utf8_lossy(req).to_ascii_lowercase();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                return false;
+            };
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            len.is_some_and(|n| body.len() >= n)
+        };
+        while !complete(&req) {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed early");
+            req.extend_from_slice(&buf[..n]);
+        }
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        )
+        .unwrap();
+        String::from_utf8(req).unwrap()
+    });
+    (url, handle)
+}
+
+#[test]
+fn auth_and_extra_headers_reach_prometheus() {
+    const ANSWER: &str =
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1795297704.369,"0.01"]}}"#;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cases: [(Option<&str>, Option<(&str, &str)>, &str); 2] = [
+        (Some("s3cret"), None, "authorization: Bearer s3cret"),
+        (
+            None,
+            Some(("user", "pass")),
+            "authorization: Basic dXNlcjpwYXNz",
+        ),
+    ];
+    for (bearer, basic, expected) in cases {
+        let (url, server) = capture_one_request(ANSWER);
+        let cfg = VerifyConfig {
+            bearer_token: bearer.map(Into::into),
+            basic_auth: basic.map(|(u, p)| (u.into(), p.into())),
+            headers: vec![("X-Scope-OrgID".into(), "tenant-1".into())],
+            ..gate(&url, "scalar(up)")
+        };
+        let report = rt.block_on(verify::run(&cfg, &|_| {})).unwrap();
+        assert_eq!(report.verdict, Verdict::Successful);
+        let req = server.join().unwrap().to_ascii_lowercase();
+        assert!(req.starts_with("post /api/v1/query "), "{req}");
+        assert!(req.contains(&expected.to_ascii_lowercase()), "{req}");
+        assert!(req.contains("x-scope-orgid: tenant-1"), "{req}");
+        assert!(req.ends_with("query=scalar%28up%29"), "{req}");
+    }
+}
