@@ -307,15 +307,15 @@ fn auth_and_extra_headers_reach_prometheus() {
         .enable_all()
         .build()
         .unwrap();
-    let cases: [(Option<&str>, Option<(&str, &str)>, &str); 2] = [
-        (Some("s3cret"), None, "authorization: Bearer s3cret"),
+    type Auth<'a> = (Option<&'a str>, Option<(&'a str, &'a str)>);
+    let cases: [(Auth, &str); 2] = [
+        ((Some("s3cret"), None), "authorization: Bearer s3cret"),
         (
-            None,
-            Some(("user", "pass")),
+            (None, Some(("user", "pass"))),
             "authorization: Basic dXNlcjpwYXNz",
         ),
     ];
-    for (bearer, basic, expected) in cases {
+    for ((bearer, basic), expected) in cases {
         let (url, server) = capture_one_request(ANSWER);
         let cfg = VerifyConfig {
             bearer_token: bearer.map(Into::into),
