@@ -260,6 +260,9 @@ impl Classify for VerifyError {
             | VerifyError::Evaluation { .. } => ErrorKind::Config,
             VerifyError::Unreachable { .. } | VerifyError::Answer { .. } => ErrorKind::Connectivity,
             VerifyError::Timeout { .. } => ErrorKind::Timeout,
+            // A 404 means the URL has no query API under it (a missing path prefix), not a
+            // missing permission as it does on GitHub.
+            VerifyError::Status { status: 404, .. } => ErrorKind::Config,
             VerifyError::Status { status, .. } => ErrorKind::from_status(*status),
         }
     }
@@ -276,6 +279,9 @@ impl Classify for VerifyError {
             VerifyError::Unreachable { .. } => {
                 Some("check `prometheus-url` and that the runner can reach it".into())
             }
+            VerifyError::Status { status: 404, .. } => Some(
+                "`prometheus-url` is the part before /api/v1/query, with any path prefix".into(),
+            ),
             VerifyError::Status { status: 401, .. } | VerifyError::Status { status: 403, .. } => {
                 Some("check the Prometheus bearer token or basic auth".into())
             }

@@ -225,6 +225,9 @@ fn unexpected_answers_are_classified() {
         parse_answer("http://p", "q", 401, b"").unwrap_err().kind(),
         ErrorKind::Authentication
     );
+    let e = parse_answer("http://p", "q", 404, b"404 page not found").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(e.hint().unwrap().contains("path prefix"));
     let e = parse_answer("http://p", "q", 200, b"<html>").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connectivity);
     let matrix = br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
