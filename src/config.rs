@@ -1,1 +1,1803 @@
-//! TODO: see DESIGN.md §8.
+//! Inputs, written down once: [`INPUTS`] is the single table that `action.yml`, `--help` and
+//! `docs/inputs.md` are generated from. Parsing has two layers (STYLE.md #7): [`RawInputs`] holds
+//! the trimmed strings as they arrive (CLI flag, else `INPUT_<NAME>`, else nothing), and
+//! [`Config::from_raw`] turns them into checked types before anything is touched. Every error names
+//! the input and what was expected. This module stops at validation: `set` lines, queries and
+//! conditions are kept as text for the modules that understand them.
+
+use crate::strategy::{Classify, ErrorKind, Strategy};
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+use url::Url;
+
+/// The command a run performs; inputs are required per command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    /// The action's main step: edit, PR, merge, sync, wait, verify.
+    Promote,
+    /// Revert a promotion: the post step, or standalone with `merge-sha`/`pr-number`.
+    Rollback,
+    /// The metrics gate alone.
+    Verify,
+    /// Roll back the last promotion if the gate fails within `rollback-window`.
+    Guard,
+    /// Drift check: each app Synced to the base branch head.
+    Status,
+}
+
+impl Command {
+    /// Every command the `command` input accepts.
+    pub const ALL: [Command; 5] = [
+        Command::Promote,
+        Command::Rollback,
+        Command::Verify,
+        Command::Guard,
+        Command::Status,
+    ];
+
+    /// The name used in the `command` input and as a subcommand.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Promote => "promote",
+            Command::Rollback => "rollback",
+            Command::Verify => "verify",
+            Command::Guard => "guard",
+            Command::Status => "status",
+        }
+    }
+
+    /// Parses a `command` input value.
+    pub fn parse(s: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an input holds; drives the CLI value name and the check applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// `true`/`True`/`TRUE` or `false`/`False`/`FALSE`, as `core.getBooleanInput` accepts.
+    Bool,
+    /// A non-negative integer.
+    Int,
+    /// A duration like `90s`, `10m`, `1h30m`, `500ms`.
+    Duration,
+    /// An http(s) URL.
+    Url,
+    /// `owner/name`.
+    Repo,
+    /// Items separated by newlines or commas.
+    List,
+    /// One item a line.
+    Lines,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+    /// Text with `{placeholders}`.
+    Template,
+    /// A YAML document.
+    Yaml,
+}
+
+impl Kind {
+    /// The value name shown in `--help`.
+    fn value_name(self) -> &'static str {
+        match self {
+            Kind::Text | Kind::Template | Kind::Yaml => "TEXT",
+            Kind::Bool => "BOOL",
+            Kind::Int => "N",
+            Kind::Duration => "DURATION",
+            Kind::Url => "URL",
+            Kind::Repo => "OWNER/NAME",
+            Kind::List | Kind::Lines => "ITEM",
+            Kind::Choice(_) => "WORD",
+        }
+    }
+}
+
+/// One input: its name (also the CLI flag and `INPUT_<NAME>`), docs, default and checks.
+#[derive(Debug, Clone, Copy)]
+pub struct InputDef {
+    /// The input name, e.g. `github-token`.
+    pub name: &'static str,
+    /// One or two sentences for action.yml, `--help` and the README.
+    pub description: &'static str,
+    /// The value used when the input is absent or empty.
+    pub default: Option<&'static str>,
+    /// What action.yml writes as default when it differs from `default` (an expression).
+    pub action_default: Option<&'static str>,
+    /// An environment variable read after `INPUT_<NAME>` and before the default.
+    pub env_fallback: Option<&'static str>,
+    /// The commands that fail without it.
+    pub required_for: &'static [Command],
+    /// Masked in logs before anything is printed.
+    pub secret: bool,
+    /// The kind of value.
+    pub kind: Kind,
+}
+
+/// An input definition with the common fields defaulted, so the table stays readable.
+const fn input(name: &'static str, kind: Kind, description: &'static str) -> InputDef {
+    InputDef {
+        name,
+        description,
+        default: None,
+        action_default: None,
+        env_fallback: None,
+        required_for: &[],
+        secret: false,
+        kind,
+    }
+}
+
+impl InputDef {
+    /// With this default.
+    const fn default(mut self, d: &'static str) -> Self {
+        self.default = Some(d);
+        self
+    }
+    /// With this action.yml default expression.
+    const fn action_default(mut self, d: &'static str) -> Self {
+        self.action_default = Some(d);
+        self
+    }
+    /// Falling back to this environment variable.
+    const fn env(mut self, var: &'static str) -> Self {
+        self.env_fallback = Some(var);
+        self
+    }
+    /// Required for these commands.
+    const fn required(mut self, cmds: &'static [Command]) -> Self {
+        self.required_for = cmds;
+        self
+    }
+    /// Masked in logs.
+    const fn secret(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
+    /// The environment variable the runner sets: upper-cased, hyphens kept.
+    pub fn env_name(&self) -> String {
+        format!("INPUT_{}", self.name.to_uppercase())
+    }
+
+    /// The default as documented (action.yml expression, else the plain default).
+    pub fn documented_default(&self) -> Option<&'static str> {
+        self.action_default.or(self.default)
+    }
+}
+
+use Command::{Guard, Promote, Rollback, Status, Verify};
+
+const DURATION: Kind = Kind::Duration;
+const BOOL: Kind = Kind::Bool;
+const MERGE_METHODS: Kind = Kind::Choice(&["merge", "squash", "rebase"]);
+
+/// Every input, in the order the docs list them (DESIGN.md §1a). Additions to §1a: `allow-empty`,
+/// `author-name`, `author-email`, `grace`, `prometheus-token`.
+#[rustfmt::skip]
+pub const INPUTS: &[InputDef] = &[
+    input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
+        "What the main step does: promote, rollback, verify, guard or status.").default("promote"),
+    input("github-token", Kind::Text,
+        "Token with contents:write and pull-requests:write on the release repo.")
+        .action_default("${{ github.token }}").env("GITHUB_TOKEN").secret()
+        .required(&[Promote, Rollback, Guard, Status]),
+    input("repository", Kind::Repo, "The release repo, as owner/name.")
+        .action_default("${{ github.repository }}").env("GITHUB_REPOSITORY")
+        .required(&[Promote, Rollback, Guard, Status]),
+    input("base", Kind::Text, "Branch the PR targets; empty means the repo's default branch."),
+    input("file", Kind::Text, "Values file, relative to the repo root.").default("values.yaml"),
+    input("set", Kind::Lines,
+        "One path=value a line, e.g. image.tag=1.2.3; a line may name its own file first (charts/api/values.yaml:image.tag=1.2.3).")
+        .required(&[Promote]),
+    input("create-missing", BOOL, "Add keys that do not exist instead of failing.").default("false"),
+    input("allow-empty", BOOL, "Open and merge a PR even when the values are already set.").default("false"),
+    input("commit-message", Kind::Template,
+        "Commit message template; may use {repository}, {base}, {changes}, {run_url}, {run_id}, {run_attempt}.")
+        .default("Promote {changes} on {base}"),
+    input("pr-title", Kind::Template, "PR title template (same placeholders as commit-message).")
+        .default("Promote {changes} on {base}"),
+    input("pr-body", Kind::Template, "PR body template (same placeholders as commit-message).")
+        .default("Promotes {changes} in {repository} on {base}.\n\nOpened by gitops-promote from {run_url}."),
+    input("branch", Kind::Template, "Head branch template (same placeholders as commit-message).")
+        .default("gitops-promote/{base}/{run_id}-{run_attempt}"),
+    input("author-name", Kind::Text, "Commit author and committer name.").default("github-actions[bot]"),
+    input("author-email", Kind::Text, "Commit author and committer email.")
+        .default("41898282+github-actions[bot]@users.noreply.github.com"),
+    input("labels", Kind::List, "PR labels, separated by commas or newlines."),
+    input("reviewers", Kind::List, "PR reviewers (logins), separated by commas or newlines."),
+    input("assignees", Kind::List, "PR assignees (logins), separated by commas or newlines."),
+    input("draft", BOOL, "Open the PR as a draft.").default("false"),
+    input("required-approvals", Kind::Int, "Approving reviews to wait for before merging.").default("0"),
+    input("approval-timeout", DURATION, "How long to wait for approvals; then an approval error.").default("1h"),
+    input("wait-for-checks", BOOL, "Wait for the required checks before merging.").default("true"),
+    input("merge", BOOL, "Merge the PR; false opens the PR and stops.").default("true"),
+    input("merge-method", MERGE_METHODS, "How to merge: merge, squash or rebase.").default("squash"),
+    input("argocd-server", Kind::Url, "Argo CD URL; without it, sync and wait are skipped."),
+    input("argocd-token", Kind::Text, "Argo CD API token (or use argocd-username and argocd-password).").secret(),
+    input("argocd-username", Kind::Text, "Argo CD user for a session login."),
+    input("argocd-password", Kind::Text, "Password of argocd-username.").secret(),
+    input("argocd-insecure", BOOL, "Skip TLS verification of the Argo CD server.").default("false"),
+    input("argocd-ca-cert", Kind::Text, "PEM CA certificate that signs the Argo CD server's certificate."),
+    input("argocd-app", Kind::List, "Argo CD applications to sync and wait for, separated by commas or newlines."),
+    input("argocd-selector", Kind::Text, "Label selector choosing the applications, e.g. team=web."),
+    input("argocd-app-namespace", Kind::Text, "Namespace of the applications (apps in any namespace)."),
+    input("argocd-project", Kind::Text, "Only applications of this Argo CD project."),
+    input("sync", Kind::Choice(&["auto", "always", "never"]),
+        "auto: refresh auto-sync apps and sync the others; always: sync every app; never: only wait.")
+        .default("auto"),
+    input("prune", BOOL, "Prune resources during the sync.").default("false"),
+    input("sync-options", Kind::List, "Argo CD sync options such as ServerSideApply=true, separated by commas or newlines."),
+    input("health-timeout", DURATION, "How long to wait for the apps to be Synced and Healthy.").default("10m"),
+    input("degraded-grace", DURATION, "How long an app may stay Degraded before it counts as failed.").default("0s"),
+    input("on-failure", Kind::Choice(&["rollback", "ignore", "abort"]),
+        "Default action on a failure: rollback, ignore or abort.").default("rollback"),
+    input("failure-strategy", Kind::Yaml,
+        "YAML list refining on-failure per error type: on, action (retry, rollback, ignore, abort, manual), retries, interval, timeout, then."),
+    input("rollback-merge-method", MERGE_METHODS, "How to merge the revert PR; empty means merge-method."),
+    input("rollback-required-approvals", Kind::Int, "Approving reviews the revert PR waits for.").default("0"),
+    input("history-fallback", BOOL,
+        "When the revert conflicts, roll apps without auto-sync back through Argo CD history.").default("false"),
+    input("merge-sha", Kind::Text, "Merge commit to revert (standalone rollback)."),
+    input("pr-number", Kind::Int, "Merged PR to revert (standalone rollback)."),
+    input("prometheus-url", Kind::Url, "Prometheus URL for the metrics gate.").required(&[Verify, Guard]),
+    input("prometheus-token", Kind::Text, "Bearer token for Prometheus.").secret(),
+    input("query", Kind::Lines,
+        "PromQL queries, one a line, optionally named: `errors: sum(rate(...))`.").required(&[Verify, Guard]),
+    input("success-condition", Kind::Text, "Condition over result that passes a measurement, e.g. result >= 0.99."),
+    input("failure-condition", Kind::Text, "Condition over result that fails a measurement, e.g. result > 0.05."),
+    input("initial-delay", DURATION, "Wait before the first measurement.").default("0s"),
+    input("interval", DURATION, "Time between measurements.").default("30s"),
+    input("count", Kind::Int, "Number of measurements.").default("3"),
+    input("failure-limit", Kind::Int, "Failed measurements tolerated before the gate fails.").default("0"),
+    input("inconclusive-limit", Kind::Int, "Inconclusive measurements tolerated before the gate fails.").default("0"),
+    input("no-data", Kind::Choice(&["fail", "pass", "inconclusive"]),
+        "What an empty query result counts as: fail, pass or inconclusive.").default("fail"),
+    input("rollback-window", DURATION, "guard: roll back only a promotion younger than this.").default("1h"),
+    input("grace", DURATION, "status: how long an app may lag the base branch head before it fails.").default("5m"),
+    input("dry-run", BOOL, "Clone and edit, print the diff and the plan, change nothing remote.").default("false"),
+];
+
+/// One output: its name and description.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputDef {
+    /// The output name.
+    pub name: &'static str,
+    /// What it holds.
+    pub description: &'static str,
+}
+
+/// Every output (DESIGN.md §1a).
+#[rustfmt::skip]
+pub const OUTPUTS: &[OutputDef] = &[
+    OutputDef { name: "changed", description: "true when the values changed and a PR was opened." },
+    OutputDef { name: "pr-number", description: "Number of the promotion PR." },
+    OutputDef { name: "pr-url", description: "URL of the promotion PR." },
+    OutputDef { name: "merge-sha", description: "Commit the PR was merged as." },
+    OutputDef { name: "synced-revision", description: "Revision the apps were synced to." },
+    OutputDef { name: "health", description: "Health of the apps after the wait, e.g. Healthy." },
+    OutputDef { name: "apps", description: "JSON list of the apps synced, with revision and health." },
+    OutputDef { name: "revert-sha", description: "Commit that reverted the promotion, after a rollback." },
+    OutputDef { name: "revert-pr-number", description: "Number of the revert PR, after a rollback." },
+    OutputDef { name: "rolled-back", description: "true when the promotion was rolled back." },
+    OutputDef { name: "verification", description: "Verdict of the metrics gate: passed, failed or inconclusive." },
+];
+
+/// The definition of an input by name.
+pub fn input_def(name: &str) -> Option<&'static InputDef> {
+    INPUTS.iter().find(|d| d.name == name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer 1: raw strings.
+
+/// The run-context variables read besides the inputs.
+const CONTEXT_VARS: &[&str] = &[
+    "GITHUB_API_URL",
+    "GITHUB_SERVER_URL",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_REPOSITORY",
+];
+
+/// Inputs as they arrive, trimmed; an empty value counts as absent (the runner sets `INPUT_X=""`
+/// for inputs without a default).
+#[derive(Debug, Clone, Default)]
+pub struct RawInputs {
+    values: BTreeMap<&'static str, String>,
+    context: BTreeMap<&'static str, String>,
+}
+
+impl RawInputs {
+    /// Reads each input from `flags` (name, value; repeated flags already joined by newlines), else
+    /// `INPUT_<NAME>`, else its fallback variable; and the run context, all through `env`.
+    pub fn collect(flags: &[(String, String)], env: impl Fn(&str) -> Option<String>) -> RawInputs {
+        let mut values = BTreeMap::new();
+        for def in INPUTS {
+            let flag = flags
+                .iter()
+                .rev()
+                .find(|(n, _)| n == def.name)
+                .map(|(_, v)| v.clone());
+            let found = [flag, env(&def.env_name()), def.env_fallback.and_then(&env)]
+                .into_iter()
+                .flatten()
+                .map(|v| v.trim().to_string())
+                .find(|v| !v.is_empty());
+            if let Some(v) = found {
+                values.insert(def.name, v);
+            }
+        }
+        let context = CONTEXT_VARS
+            .iter()
+            .filter_map(|&k| env(k).map(|v| (k, v.trim().to_string())))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        RawInputs { values, context }
+    }
+
+    /// [`RawInputs::collect`] from the process environment.
+    pub fn from_env(flags: &[(String, String)]) -> RawInputs {
+        RawInputs::collect(flags, |k| std::env::var(k).ok())
+    }
+
+    /// The value given for an input, if any.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Values of the secret inputs that were given, to mask before anything is printed.
+    pub fn secrets(&self) -> Vec<&str> {
+        INPUTS
+            .iter()
+            .filter(|d| d.secret)
+            .filter_map(|d| self.get(d.name))
+            .collect()
+    }
+
+    /// The value, else the default.
+    fn value(&self, name: &'static str) -> Option<&str> {
+        self.get(name)
+            .or_else(|| input_def(name).and_then(|d| d.default))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer 2: typed config.
+
+/// One invalid input: which, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input '{input}': {message}")]
+pub struct InputError {
+    /// The input name.
+    pub input: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+/// The error returned by [`Config::from_raw`]: every invalid input found, so that one run reports
+/// them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// At least one problem.
+    pub problems: Vec<InputError>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let msgs: Vec<String> = self.problems.iter().map(|p| p.to_string()).collect();
+        f.write_str(&msgs.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Classify for ConfigError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Config
+    }
+    fn hint(&self) -> Option<String> {
+        Some("see docs/inputs.md for every input".into())
+    }
+}
+
+impl Classify for InputError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Config
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match input_def(&self.input) {
+            Some(d) => format!("{}: {}", d.name, d.description),
+            None => "see docs/inputs.md".into(),
+        })
+    }
+}
+
+/// A secret input value; `Debug` and `Display` print `***` so a logged config leaks nothing
+/// (masks only work under Actions).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it (an auth header, a credentials callback).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// `owner/name` of a GitHub repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    /// User or organization.
+    pub owner: String,
+    /// Repository name.
+    pub name: String,
+}
+
+impl fmt::Display for Repo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+/// A GitHub merge method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMethod {
+    /// A merge commit.
+    Merge,
+    /// One squashed commit.
+    Squash,
+    /// The PR's commits rebased onto the base.
+    Rebase,
+}
+
+impl MergeMethod {
+    /// The name GitHub's API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "merge",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        }
+    }
+}
+
+/// How apps are synced (DESIGN.md §2.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Refresh auto-sync apps, sync the others.
+    Auto,
+    /// Sync every app.
+    Always,
+    /// Only wait.
+    Never,
+}
+
+/// What an empty query result counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoData {
+    /// A failed measurement.
+    Fail,
+    /// A passed measurement.
+    Pass,
+    /// An inconclusive measurement.
+    Inconclusive,
+}
+
+/// Argo CD connection and app selection; present only when `argocd-server` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoSettings {
+    /// The API server.
+    pub server: Url,
+    /// API token, preferred over a session login.
+    pub token: Option<Secret>,
+    /// Login user.
+    pub username: Option<String>,
+    /// Login password.
+    pub password: Option<Secret>,
+    /// Skip TLS verification.
+    pub insecure: bool,
+    /// Extra CA certificate (PEM).
+    pub ca_cert: Option<String>,
+    /// Apps by name.
+    pub apps: Vec<String>,
+    /// Apps by label selector.
+    pub selector: Option<String>,
+    /// Apps' namespace.
+    pub app_namespace: Option<String>,
+    /// Apps' project.
+    pub project: Option<String>,
+}
+
+/// One metrics-gate query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// The name given (`errors: ...`), else `query1`, `query2`...
+    pub name: String,
+    /// The PromQL.
+    pub promql: String,
+}
+
+/// Metrics-gate settings (DESIGN.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySettings {
+    /// Prometheus base URL; `None` means no gate.
+    pub prometheus_url: Option<Url>,
+    /// Bearer token.
+    pub prometheus_token: Option<Secret>,
+    /// The queries.
+    pub queries: Vec<Query>,
+    /// Passes a measurement (text; `verify` parses it).
+    pub success_condition: Option<String>,
+    /// Fails a measurement (text; `verify` parses it).
+    pub failure_condition: Option<String>,
+    /// Wait before the first measurement.
+    pub initial_delay: Duration,
+    /// Between measurements.
+    pub interval: Duration,
+    /// Number of measurements.
+    pub count: u32,
+    /// Failures tolerated.
+    pub failure_limit: u32,
+    /// Inconclusive results tolerated.
+    pub inconclusive_limit: u32,
+    /// What an empty result counts as.
+    pub no_data: NoData,
+}
+
+/// The run context from the runner's `GITHUB_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// REST API base (`GITHUB_API_URL`).
+    pub api_url: Url,
+    /// Web and git host (`GITHUB_SERVER_URL`).
+    pub server_url: Url,
+    /// `GITHUB_RUN_ID`, `local` outside Actions.
+    pub run_id: String,
+    /// `GITHUB_RUN_ATTEMPT`, `1` outside Actions.
+    pub run_attempt: String,
+    /// `{server}/{GITHUB_REPOSITORY}/actions/runs/{run_id}`, empty outside Actions.
+    pub run_url: String,
+}
+
+/// A text template with `{placeholders}`, checked when the config is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// The input it came from, for messages.
+    pub input: &'static str,
+    /// The text as given.
+    pub text: String,
+}
+
+/// The placeholders every template may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "repository",
+    "base",
+    "changes",
+    "run_url",
+    "run_id",
+    "run_attempt",
+];
+
+/// Values substituted into templates.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateVars<'a> {
+    /// `owner/name`.
+    pub repository: &'a str,
+    /// The base branch.
+    pub base: &'a str,
+    /// A short summary of the changes, e.g. `image.tag=1.2.3`.
+    pub changes: &'a str,
+    /// Link to the run.
+    pub run_url: &'a str,
+    /// `GITHUB_RUN_ID`.
+    pub run_id: &'a str,
+    /// `GITHUB_RUN_ATTEMPT`.
+    pub run_attempt: &'a str,
+}
+
+impl Template {
+    /// Checks that every `{name}` is known; `{{` and `}}` stand for braces.
+    ///
+    /// # Errors
+    /// An unknown or unclosed placeholder, naming `input`.
+    pub fn parse(input: &'static str, text: &str) -> Result<Template, InputError> {
+        let t = Template {
+            input,
+            text: text.to_string(),
+        };
+        t.expand(|name| PLACEHOLDERS.contains(&name).then_some(""))?;
+        Ok(t)
+    }
+
+    /// The text with the placeholders replaced.
+    pub fn render(&self, vars: &TemplateVars<'_>) -> String {
+        let lookup = |name: &str| {
+            Some(match name {
+                "repository" => vars.repository,
+                "base" => vars.base,
+                "changes" => vars.changes,
+                "run_url" => vars.run_url,
+                "run_id" => vars.run_id,
+                "run_attempt" => vars.run_attempt,
+                _ => return None,
+            })
+        };
+        // Placeholders were checked in `parse`, so this cannot fail.
+        self.expand(lookup).unwrap_or_else(|_| self.text.clone())
+    }
+
+    /// Walks the template, replacing each placeholder by `lookup`.
+    fn expand<'v>(&self, lookup: impl Fn(&str) -> Option<&'v str>) -> Result<String, InputError> {
+        let mut out = String::with_capacity(self.text.len());
+        let mut rest = self.text.as_str();
+        while let Some(i) = rest.find(['{', '}']) {
+            out.push_str(&rest[..i]);
+            let c = rest.as_bytes()[i];
+            rest = &rest[i + 1..];
+            if rest.as_bytes().first() == Some(&c) {
+                out.push(c as char);
+                rest = &rest[1..];
+            } else if c == b'}' {
+                out.push('}');
+            } else {
+                let Some(end) = rest.find('}') else {
+                    return Err(InputError {
+                        input: self.input.into(),
+                        message: format!("unclosed '{{' in '{}'", self.text),
+                    });
+                };
+                let name = &rest[..end];
+                let value = lookup(name).ok_or_else(|| InputError {
+                    input: self.input.into(),
+                    message: format!(
+                        "unknown placeholder '{{{name}}}', expected one of {}",
+                        PLACEHOLDERS
+                            .iter()
+                            .map(|p| format!("{{{p}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+                out.push_str(value);
+                rest = &rest[end + 1..];
+            }
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// The typed, validated configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What this run does.
+    pub command: Command,
+    /// Token for the GitHub API and git.
+    pub github_token: Secret,
+    /// The release repo.
+    pub repository: Repo,
+    /// Target branch; `None` means the repo's default branch.
+    pub base: Option<String>,
+    /// Default values file.
+    pub file: String,
+    /// `path=value` lines (optionally `file:path=value`), parsed by `values`.
+    pub sets: Vec<String>,
+    /// Add missing keys.
+    pub create_missing: bool,
+    /// Open and merge a PR even without changes.
+    pub allow_empty: bool,
+    /// Commit message template.
+    pub commit_message: Template,
+    /// PR title template.
+    pub pr_title: Template,
+    /// PR body template.
+    pub pr_body: Template,
+    /// Head branch template.
+    pub branch: Template,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author email.
+    pub author_email: String,
+    /// PR labels.
+    pub labels: Vec<String>,
+    /// PR reviewers.
+    pub reviewers: Vec<String>,
+    /// PR assignees.
+    pub assignees: Vec<String>,
+    /// Open as draft.
+    pub draft: bool,
+    /// Approvals to wait for.
+    pub required_approvals: u32,
+    /// Wait limit for approvals.
+    pub approval_timeout: Duration,
+    /// Wait for required checks.
+    pub wait_for_checks: bool,
+    /// Merge the PR (false: open it and stop).
+    pub merge: bool,
+    /// How to merge.
+    pub merge_method: MergeMethod,
+    /// Argo CD; `None` skips sync and wait.
+    pub argocd: Option<ArgoSettings>,
+    /// How to sync.
+    pub sync: SyncMode,
+    /// Prune on sync.
+    pub prune: bool,
+    /// Sync options.
+    pub sync_options: Vec<String>,
+    /// Wait limit for Synced and Healthy.
+    pub health_timeout: Duration,
+    /// Time Degraded is tolerated.
+    pub degraded_grace: Duration,
+    /// The `on-failure` action, also the strategy's default.
+    pub on_failure: crate::strategy::Action,
+    /// What each error type leads to.
+    pub failure_strategy: Strategy,
+    /// How to merge the revert PR.
+    pub rollback_merge_method: MergeMethod,
+    /// Approvals the revert PR waits for.
+    pub rollback_required_approvals: u32,
+    /// Roll back through Argo CD history when the revert conflicts.
+    pub history_fallback: bool,
+    /// Standalone rollback: the merge commit.
+    pub merge_sha: Option<String>,
+    /// Standalone rollback: the merged PR.
+    pub pr_number: Option<u64>,
+    /// The metrics gate.
+    pub verify: VerifySettings,
+    /// guard: age limit of the promotion to roll back.
+    pub rollback_window: Duration,
+    /// status: lag tolerated.
+    pub grace: Duration,
+    /// Change nothing remote.
+    pub dry_run: bool,
+    /// GitHub REST base (`GITHUB_API_URL`, default https://api.github.com).
+    pub github_api_url: Url,
+    /// GitHub web and git host (`GITHUB_SERVER_URL`, default https://github.com).
+    pub github_server_url: Url,
+    /// Run id, attempt and URL.
+    pub run: RunContext,
+}
+
+/// Collects problems while reading inputs, so every bad input is reported at once.
+struct Reader<'a> {
+    raw: &'a RawInputs,
+    command: Command,
+    problems: Vec<InputError>,
+}
+
+impl<'a> Reader<'a> {
+    fn fail(&mut self, input: &str, message: String) {
+        self.problems.push(InputError {
+            input: input.into(),
+            message,
+        });
+    }
+
+    /// The value or default; records a problem when required for this command and absent.
+    fn opt(&mut self, name: &'static str) -> Option<&'a str> {
+        let def = input_def(name).expect("input is in INPUTS");
+        let v = self.raw.value(name);
+        if v.is_none() && def.required_for.contains(&self.command) {
+            let how = match def.env_fallback {
+                Some(var) => format!(" (or {var})"),
+                None => String::new(),
+            };
+            self.fail(
+                name,
+                format!("required for {}: set the input{how}", self.command.as_str()),
+            );
+        }
+        v
+    }
+
+    fn text(&mut self, name: &'static str) -> String {
+        self.opt(name).unwrap_or_default().to_string()
+    }
+
+    fn opt_text(&mut self, name: &'static str) -> Option<String> {
+        self.opt(name).map(str::to_string)
+    }
+
+    fn parsed<T>(
+        &mut self,
+        name: &'static str,
+        expected: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let v = self.opt(name)?;
+        let r = parse(v);
+        if r.is_none() {
+            self.fail(name, format!("expected {expected}, got '{v}'"));
+        }
+        r
+    }
+
+    fn bool(&mut self, name: &'static str) -> bool {
+        self.parsed(name, "true or false", parse_bool)
+            .unwrap_or(false)
+    }
+
+    fn duration(&mut self, name: &'static str) -> Duration {
+        self.parsed(name, "a duration like 90s, 10m or 1h30m", parse_duration)
+            .unwrap_or_default()
+    }
+
+    fn int(&mut self, name: &'static str) -> u32 {
+        self.parsed(name, "a whole number like 0 or 2", |s| s.parse().ok())
+            .unwrap_or_default()
+    }
+
+    fn choice<T>(&mut self, name: &'static str, map: &[(&str, T)]) -> Option<T>
+    where
+        T: Copy,
+    {
+        let words: Vec<&str> = map.iter().map(|(w, _)| *w).collect();
+        let expected = match words.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => words.join(""),
+        };
+        self.parsed(name, &expected, |s| {
+            map.iter().find(|(w, _)| *w == s).map(|(_, t)| *t)
+        })
+    }
+
+    fn merge_method(&mut self, name: &'static str) -> Option<MergeMethod> {
+        self.choice(
+            name,
+            &[
+                ("merge", MergeMethod::Merge),
+                ("squash", MergeMethod::Squash),
+                ("rebase", MergeMethod::Rebase),
+            ],
+        )
+    }
+
+    fn url(&mut self, name: &'static str) -> Option<Url> {
+        self.parsed(
+            name,
+            "an http(s) URL like https://argocd.example.com",
+            parse_url,
+        )
+    }
+
+    fn list(&mut self, name: &'static str) -> Vec<String> {
+        self.opt(name).map(split_list).unwrap_or_default()
+    }
+
+    fn lines(&mut self, name: &'static str) -> Vec<String> {
+        self.opt(name).map(split_lines).unwrap_or_default()
+    }
+
+    fn template(&mut self, name: &'static str) -> Template {
+        let text = self.text(name);
+        match Template::parse(name, &text) {
+            Ok(t) => t,
+            Err(e) => {
+                self.problems.push(e);
+                Template { input: name, text }
+            }
+        }
+    }
+}
+
+/// Parses a boolean the way `core.getBooleanInput` does.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses `90s`, `10m`, `1h30m`, `500ms`, `2h`, or `0`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60)?),
+            "h" => Duration::from_secs(n.checked_mul(3600)?),
+            _ => return None,
+        };
+        total = total.checked_add(unit)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+/// Parses an http or https URL.
+fn parse_url(s: &str) -> Option<Url> {
+    Url::parse(s)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+/// Parses `owner/name`.
+pub fn parse_repo(s: &str) -> Option<Repo> {
+    let (owner, name) = s.split_once('/')?;
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    (ok(owner) && ok(name) && name != "." && name != "..").then(|| Repo {
+        owner: owner.into(),
+        name: name.into(),
+    })
+}
+
+/// Splits on newlines and commas, trimming and dropping empty items.
+fn split_list(s: &str) -> Vec<String> {
+    s.split(['\n', ','])
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Splits on newlines, trimming and dropping empty lines.
+fn split_lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Parses a `query` line: `name: promql` when it starts with a plain name, colon and blank (PromQL
+/// recording-rule names such as `job:rate5m` have no blank after the colon).
+fn parse_query(i: usize, line: &str) -> Query {
+    if let Some((name, q)) = line.split_once(": ") {
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Query {
+                name: name.into(),
+                promql: q.trim().into(),
+            };
+        }
+    }
+    Query {
+        name: format!("query{}", i + 1),
+        promql: line.into(),
+    }
+}
+
+impl Config {
+    /// Builds and checks the config of `command` from the raw inputs; nothing is touched.
+    ///
+    /// # Errors
+    /// Every invalid or missing input, each naming the input and what was expected.
+    pub fn from_raw(command: Command, raw: &RawInputs) -> Result<Config, ConfigError> {
+        let mut r = Reader {
+            raw,
+            command,
+            problems: Vec::new(),
+        };
+        if let Some(c) = raw.get("command") {
+            match Command::parse(c) {
+                None => r.fail(
+                    "command",
+                    format!("expected promote, rollback, verify, guard or status, got '{c}'"),
+                ),
+                Some(c) if c != command => r.fail(
+                    "command",
+                    format!("'{c}' conflicts with the subcommand {command}"),
+                ),
+                Some(_) => {}
+            }
+        }
+        let github_token = Secret(r.text("github-token"));
+        let repository = r
+            .parsed("repository", "owner/name like acme/deploy", parse_repo)
+            .unwrap_or(Repo {
+                owner: String::new(),
+                name: String::new(),
+            });
+        let base = r.opt_text("base");
+        let file = r.text("file");
+        let sets = r.lines("set");
+        for line in &sets {
+            let path = line.split_once('=').map(|(p, _)| p.trim());
+            if path.is_none_or(|p| p.is_empty() || p.ends_with(':')) {
+                r.fail(
+                    "set",
+                    format!("expected one path=value a line like image.tag=1.2.3, got '{line}'"),
+                );
+            }
+        }
+        let create_missing = r.bool("create-missing");
+        let allow_empty = r.bool("allow-empty");
+        let commit_message = r.template("commit-message");
+        let pr_title = r.template("pr-title");
+        let pr_body = r.template("pr-body");
+        let branch = r.template("branch");
+        let author_name = r.text("author-name");
+        let author_email = r.text("author-email");
+        let labels = r.list("labels");
+        let reviewers = r.list("reviewers");
+        let assignees = r.list("assignees");
+        let draft = r.bool("draft");
+        let required_approvals = r.int("required-approvals");
+        let approval_timeout = r.duration("approval-timeout");
+        let wait_for_checks = r.bool("wait-for-checks");
+        let merge = r.bool("merge");
+        let merge_method = r
+            .merge_method("merge-method")
+            .unwrap_or(MergeMethod::Squash);
+
+        let server = r.url("argocd-server");
+        let token = r.opt_text("argocd-token").map(Secret);
+        let username = r.opt_text("argocd-username");
+        let password = r.opt_text("argocd-password").map(Secret);
+        let insecure = r.bool("argocd-insecure");
+        let ca_cert = r.opt_text("argocd-ca-cert");
+        let apps = r.list("argocd-app");
+        let selector = r.opt_text("argocd-selector");
+        let app_namespace = r.opt_text("argocd-app-namespace");
+        let project = r.opt_text("argocd-project");
+        if username.is_some() != password.is_some() {
+            let missing = if username.is_some() {
+                "argocd-password"
+            } else {
+                "argocd-username"
+            };
+            r.fail(
+                missing,
+                "required with argocd-username/argocd-password".into(),
+            );
+        }
+        if raw.get("argocd-server").is_none() {
+            for name in [
+                "argocd-app",
+                "argocd-selector",
+                "argocd-token",
+                "argocd-username",
+            ] {
+                if raw.get(name).is_some() {
+                    r.fail(name, "needs argocd-server".into());
+                }
+            }
+        }
+        let argocd = server.map(|server| ArgoSettings {
+            server,
+            token,
+            username,
+            password,
+            insecure,
+            ca_cert,
+            apps,
+            selector,
+            app_namespace,
+            project,
+        });
+        if command == Status && argocd.is_none() && raw.get("argocd-server").is_none() {
+            r.fail("argocd-server", "required for status: set the input".into());
+        }
+        let sync = r
+            .choice(
+                "sync",
+                &[
+                    ("auto", SyncMode::Auto),
+                    ("always", SyncMode::Always),
+                    ("never", SyncMode::Never),
+                ],
+            )
+            .unwrap_or(SyncMode::Auto);
+        let prune = r.bool("prune");
+        let sync_options = r.list("sync-options");
+        for o in &sync_options {
+            if !o.contains('=') {
+                r.fail(
+                    "sync-options",
+                    format!("expected Name=value items like ServerSideApply=true, got '{o}'"),
+                );
+            }
+        }
+        let health_timeout = r.duration("health-timeout");
+        let degraded_grace = r.duration("degraded-grace");
+
+        let on_failure_text = r.text("on-failure");
+        let strategy_yaml = r.text("failure-strategy");
+        let failure_strategy = match Strategy::parse(&on_failure_text, &strategy_yaml) {
+            Ok(s) => s,
+            Err(e) => {
+                r.fail(e.input, e.message);
+                Strategy::simple(crate::strategy::Action::Rollback)
+            }
+        };
+        let on_failure = failure_strategy.default_action().clone();
+
+        let rollback_merge_method = if raw.get("rollback-merge-method").is_some() {
+            r.merge_method("rollback-merge-method")
+                .unwrap_or(merge_method)
+        } else {
+            merge_method
+        };
+        let rollback_required_approvals = r.int("rollback-required-approvals");
+        let history_fallback = r.bool("history-fallback");
+        let merge_sha = r.parsed("merge-sha", "a commit SHA (7 to 40 hex digits)", |s| {
+            (s.len() >= 7 && s.len() <= 40 && s.chars().all(|c| c.is_ascii_hexdigit()))
+                .then(|| s.to_ascii_lowercase())
+        });
+        let pr_number = r.parsed("pr-number", "a PR number like 42", |s| {
+            s.parse::<u64>().ok().filter(|n| *n > 0)
+        });
+
+        let prometheus_url = r.url("prometheus-url");
+        let prometheus_token = r.opt_text("prometheus-token").map(Secret);
+        let queries: Vec<Query> = r
+            .lines("query")
+            .iter()
+            .enumerate()
+            .map(|(i, l)| parse_query(i, l))
+            .collect();
+        let success_condition = r.opt_text("success-condition");
+        let failure_condition = r.opt_text("failure-condition");
+        if !queries.is_empty() && success_condition.is_none() && failure_condition.is_none() {
+            r.fail(
+                "success-condition",
+                "a query needs success-condition or failure-condition, e.g. result >= 0.99".into(),
+            );
+        }
+        let verify = VerifySettings {
+            prometheus_url,
+            prometheus_token,
+            queries,
+            success_condition,
+            failure_condition,
+            initial_delay: r.duration("initial-delay"),
+            interval: r.duration("interval"),
+            count: r.int("count"),
+            failure_limit: r.int("failure-limit"),
+            inconclusive_limit: r.int("inconclusive-limit"),
+            no_data: r
+                .choice(
+                    "no-data",
+                    &[
+                        ("fail", NoData::Fail),
+                        ("pass", NoData::Pass),
+                        ("inconclusive", NoData::Inconclusive),
+                    ],
+                )
+                .unwrap_or(NoData::Fail),
+        };
+        let rollback_window = r.duration("rollback-window");
+        let grace = r.duration("grace");
+        let dry_run = r.bool("dry-run");
+
+        let ctx_url = |r: &mut Reader<'_>, var: &str, default: &str| {
+            let v = raw.context.get(var).map_or(default, String::as_str);
+            parse_url(v).unwrap_or_else(|| {
+                r.fail(var, format!("expected an http(s) URL, got '{v}'"));
+                Url::parse(default).expect("default URL parses")
+            })
+        };
+        let github_api_url = ctx_url(&mut r, "GITHUB_API_URL", "https://api.github.com");
+        let github_server_url = ctx_url(&mut r, "GITHUB_SERVER_URL", "https://github.com");
+        let run_id = raw.context.get("GITHUB_RUN_ID").cloned();
+        let run_url = match (&run_id, raw.context.get("GITHUB_REPOSITORY")) {
+            (Some(id), Some(repo)) => format!(
+                "{}/{repo}/actions/runs/{id}",
+                github_server_url.as_str().trim_end_matches('/')
+            ),
+            _ => String::new(),
+        };
+        let run = RunContext {
+            api_url: github_api_url.clone(),
+            server_url: github_server_url.clone(),
+            run_id: run_id.unwrap_or_else(|| "local".into()),
+            run_attempt: raw
+                .context
+                .get("GITHUB_RUN_ATTEMPT")
+                .cloned()
+                .unwrap_or_else(|| "1".into()),
+            run_url,
+        };
+
+        if !r.problems.is_empty() {
+            return Err(ConfigError {
+                problems: r.problems,
+            });
+        }
+        Ok(Config {
+            command,
+            github_token,
+            repository,
+            base,
+            file,
+            sets,
+            create_missing,
+            allow_empty,
+            commit_message,
+            pr_title,
+            pr_body,
+            branch,
+            author_name,
+            author_email,
+            labels,
+            reviewers,
+            assignees,
+            draft,
+            required_approvals,
+            approval_timeout,
+            wait_for_checks,
+            merge,
+            merge_method,
+            argocd,
+            sync,
+            prune,
+            sync_options,
+            health_timeout,
+            degraded_grace,
+            on_failure,
+            failure_strategy,
+            rollback_merge_method,
+            rollback_required_approvals,
+            history_fallback,
+            merge_sha,
+            pr_number,
+            verify,
+            rollback_window,
+            grace,
+            dry_run,
+            github_api_url,
+            github_server_url,
+            run,
+        })
+    }
+
+    /// [`Config::from_raw`] reading `INPUT_*` and `GITHUB_*` from the process environment, CLI
+    /// flags first.
+    ///
+    /// # Errors
+    /// As [`Config::from_raw`].
+    pub fn from_env_and_args(
+        command: Command,
+        flags: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        Config::from_raw(command, &RawInputs::from_env(flags))
+    }
+
+    /// The `{changes}` text: the `set` lines joined by `, `, e.g. `image.tag=1.2.3`.
+    pub fn changes(&self) -> String {
+        self.sets.join(", ")
+    }
+
+    /// Template values known from the config; `base` and `changes` are filled in by the flow.
+    pub fn template_vars<'a>(
+        &'a self,
+        repo: &'a str,
+        base: &'a str,
+        changes: &'a str,
+    ) -> TemplateVars<'a> {
+        TemplateVars {
+            repository: repo,
+            base,
+            changes,
+            run_url: &self.run.run_url,
+            run_id: &self.run.run_id,
+            run_attempt: &self.run.run_attempt,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated files.
+
+/// Quotes a string as a YAML double-quoted scalar.
+fn yaml_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The description with the commands that require it.
+fn full_description(d: &InputDef) -> String {
+    if d.required_for.is_empty() {
+        d.description.to_string()
+    } else {
+        let cmds: Vec<&str> = d.required_for.iter().map(|c| c.as_str()).collect();
+        format!("{} Required for {}.", d.description, cmds.join(", "))
+    }
+}
+
+/// The whole `action.yml`, generated from [`INPUTS`] and [`OUTPUTS`].
+pub fn action_yml() -> String {
+    let mut s = String::new();
+    s.push_str(
+        "# Generated by `gitops-promote action-yml --write` from src/config.rs; do not edit.\n",
+    );
+    s.push_str("name: gitops-promote\n");
+    s.push_str("description: \"Promote a version through a GitOps repo (values.yaml, PR, merge), sync Argo CD, wait for Healthy, and roll back through a git revert when the job fails.\"\n");
+    s.push_str("author: gitops-promote\n");
+    s.push_str("branding:\n  icon: git-pull-request\n  color: blue\n");
+    s.push_str("inputs:\n");
+    for d in INPUTS {
+        let _ = writeln!(s, "  {}:", d.name);
+        let _ = writeln!(s, "    description: {}", yaml_quote(&full_description(d)));
+        let _ = writeln!(s, "    required: false");
+        if let Some(def) = d.documented_default() {
+            let _ = writeln!(s, "    default: {}", yaml_quote(def));
+        }
+    }
+    s.push_str("outputs:\n");
+    for o in OUTPUTS {
+        let _ = writeln!(s, "  {}:", o.name);
+        let _ = writeln!(s, "    description: {}", yaml_quote(o.description));
+    }
+    s.push_str("runs:\n");
+    s.push_str("  using: docker\n");
+    s.push_str("  image: Dockerfile\n");
+    s.push_str(
+        "  # The runner passes the same args to both containers, so the mode comes from the\n",
+    );
+    s.push_str(
+        "  # entrypoint's file name: gitops-promote-post is the post step (see src/main.rs).\n",
+    );
+    s.push_str("  entrypoint: /usr/local/bin/gitops-promote\n");
+    s.push_str("  post-entrypoint: /usr/local/bin/gitops-promote-post\n");
+    s.push_str("  post-if: failure()\n");
+    s
+}
+
+/// Escapes a Markdown table cell.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+/// `docs/inputs.md`: the inputs and outputs tables for the README.
+pub fn inputs_md() -> String {
+    let mut s = String::from(
+        "<!-- Generated by `gitops-promote action-yml --write` from src/config.rs; do not edit. -->\n\n",
+    );
+    s.push_str("### Inputs\n\nEach input is also a CLI flag of the same name (`--github-token`) and is read from `INPUT_<NAME>` (`INPUT_GITHUB-TOKEN`).\n\n");
+    s.push_str("| input | default | required for | description |\n|---|---|---|---|\n");
+    for d in INPUTS {
+        let default = d
+            .documented_default()
+            .map_or_else(String::new, |v| format!("`{}`", md_cell(v)));
+        let req: Vec<&str> = d.required_for.iter().map(|c| c.as_str()).collect();
+        let secret = if d.secret { " (secret, masked)" } else { "" };
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} | {}{} |",
+            d.name,
+            default,
+            req.join(", "),
+            md_cell(d.description),
+            secret
+        );
+    }
+    s.push_str("\n### Outputs\n\n| output | description |\n|---|---|\n");
+    for o in OUTPUTS {
+        let _ = writeln!(s, "| `{}` | {} |", o.name, md_cell(o.description));
+    }
+    s
+}
+
+/// The `--help` text of one input flag.
+pub fn flag_help(d: &InputDef) -> String {
+    let mut h = full_description(d);
+    if let Some(def) = d.default {
+        let _ = write!(h, " [default: {}]", def.replace('\n', "\\n"));
+    }
+    let _ = write!(h, " [env: {}]", d.env_name());
+    h
+}
+
+/// The value name of one input flag in `--help`.
+pub fn flag_value_name(d: &InputDef) -> &'static str {
+    d.kind.value_name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawInputs {
+        let env: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        RawInputs::collect(&[], |k| env.get(k).cloned())
+    }
+
+    fn promote(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![
+            ("INPUT_GITHUB-TOKEN", "t0k"),
+            ("INPUT_REPOSITORY", "acme/deploy"),
+            ("INPUT_SET", "image.tag=1.2.3"),
+        ];
+        all.extend_from_slice(pairs);
+        Config::from_raw(Command::Promote, &raw(&all))
+    }
+
+    fn only_problem(r: Result<Config, ConfigError>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        e.problems[0].to_string()
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_promote() {
+        let c = promote(&[]).unwrap();
+        assert_eq!(
+            c.repository,
+            Repo {
+                owner: "acme".into(),
+                name: "deploy".into()
+            }
+        );
+        assert_eq!(c.file, "values.yaml");
+        assert_eq!(c.sets, ["image.tag=1.2.3"]);
+        assert_eq!(c.health_timeout, Duration::from_secs(600));
+        assert_eq!(c.merge_method, MergeMethod::Squash);
+        assert_eq!(c.rollback_merge_method, MergeMethod::Squash);
+        assert!(c.merge && c.wait_for_checks && !c.dry_run);
+        assert!(c.argocd.is_none());
+        assert_eq!(c.github_api_url.as_str(), "https://api.github.com/");
+        assert_eq!(c.run.run_url, "");
+    }
+
+    #[test]
+    fn bad_duration_names_input_and_expectation() {
+        assert_eq!(
+            only_problem(promote(&[("INPUT_HEALTH-TIMEOUT", "10 minutes")])),
+            "input 'health-timeout': expected a duration like 90s, 10m or 1h30m, got '10 minutes'"
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        for bad in ["", "10", "m", "1.5h", "10 m", "1d", "-1s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_accept_three_spellings_only() {
+        assert!(promote(&[("INPUT_DRY-RUN", "TRUE")]).unwrap().dry_run);
+        assert!(!promote(&[("INPUT_MERGE", "False")]).unwrap().merge);
+        assert_eq!(
+            only_problem(promote(&[("INPUT_DRAFT", "yes")])),
+            "input 'draft': expected true or false, got 'yes'"
+        );
+    }
+
+    #[test]
+    fn merge_method_and_repository_are_checked() {
+        assert_eq!(
+            only_problem(promote(&[("INPUT_MERGE-METHOD", "fast-forward")])),
+            "input 'merge-method': expected merge, squash or rebase, got 'fast-forward'"
+        );
+        assert_eq!(
+            only_problem(promote(&[("INPUT_REPOSITORY", "acme")])),
+            "input 'repository': expected owner/name like acme/deploy, got 'acme'"
+        );
+        let c = promote(&[
+            ("INPUT_MERGE-METHOD", "rebase"),
+            ("INPUT_ROLLBACK-MERGE-METHOD", "merge"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.merge_method, c.rollback_merge_method),
+            (MergeMethod::Rebase, MergeMethod::Merge)
+        );
+    }
+
+    #[test]
+    fn required_inputs_depend_on_the_command() {
+        let r = raw(&[("INPUT_GITHUB-TOKEN", "t"), ("INPUT_REPOSITORY", "a/b")]);
+        let e = Config::from_raw(Command::Promote, &r).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input 'set': required for promote: set the input"
+        );
+        assert!(Config::from_raw(Command::Rollback, &r).is_ok());
+        let e = Config::from_raw(Command::Verify, &raw(&[])).unwrap_err();
+        let names: Vec<_> = e.problems.iter().map(|p| p.input.as_str()).collect();
+        assert_eq!(names, ["prometheus-url", "query"]);
+    }
+
+    #[test]
+    fn env_fallbacks_follow_inputs() {
+        let r = raw(&[
+            ("GITHUB_TOKEN", "envtok"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("INPUT_SET", "a=1"),
+        ]);
+        let c = Config::from_raw(Command::Promote, &r).unwrap();
+        assert_eq!(
+            (c.github_token.expose(), c.repository.to_string().as_str()),
+            ("envtok", "o/r")
+        );
+        let r = RawInputs::collect(&[("repository".into(), " x/y ".into())], |k| {
+            (k == "INPUT_REPOSITORY").then(|| "o/r".to_string())
+        });
+        assert_eq!(r.get("repository"), Some("x/y"));
+    }
+
+    #[test]
+    fn set_lines_need_path_and_equals() {
+        let c = promote(&[(
+            "INPUT_SET",
+            "  image.tag=1.2\n\ncharts/api/values.yaml:image.tag=3  \n",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.sets,
+            ["image.tag=1.2", "charts/api/values.yaml:image.tag=3"]
+        );
+        assert_eq!(
+            only_problem(promote(&[("INPUT_SET", "image.tag")])),
+            "input 'set': expected one path=value a line like image.tag=1.2.3, got 'image.tag'"
+        );
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_newlines() {
+        let c = promote(&[
+            ("INPUT_LABELS", "a, b\nc,,"),
+            ("INPUT_ARGOCD-SERVER", "https://cd.example"),
+            ("INPUT_ARGOCD-APP", "web\napi"),
+        ])
+        .unwrap();
+        assert_eq!(c.labels, ["a", "b", "c"]);
+        assert_eq!(c.argocd.unwrap().apps, ["web", "api"]);
+    }
+
+    #[test]
+    fn argocd_inputs_are_consistent() {
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ARGOCD-APP", "web")])),
+            "input 'argocd-app': needs argocd-server"
+        );
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ARGOCD-SERVER", "ftp://x")])),
+            "input 'argocd-server': expected an http(s) URL like https://argocd.example.com, got 'ftp://x'"
+        );
+        assert_eq!(
+            only_problem(promote(&[
+                ("INPUT_ARGOCD-SERVER", "https://cd"),
+                ("INPUT_ARGOCD-USERNAME", "admin")
+            ])),
+            "input 'argocd-password': required with argocd-username/argocd-password"
+        );
+    }
+
+    #[test]
+    fn templates_render_and_reject_unknown_placeholders() {
+        let c = promote(&[("INPUT_PR-TITLE", "Deploy {changes} to {base} {{literal}}")]).unwrap();
+        let vars = c.template_vars("acme/deploy", "main", "image.tag=1.2");
+        assert_eq!(
+            c.pr_title.render(&vars),
+            "Deploy image.tag=1.2 to main {literal}"
+        );
+        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local-1");
+        let e = only_problem(promote(&[("INPUT_COMMIT-MESSAGE", "bump {version}")]));
+        assert!(e.starts_with("input 'commit-message': unknown placeholder '{version}', expected one of {repository}"), "{e}");
+    }
+
+    #[test]
+    fn run_context_builds_the_run_url() {
+        let c = promote(&[
+            ("GITHUB_SERVER_URL", "https://ghe.example/"),
+            ("GITHUB_API_URL", "https://ghe.example/api/v3"),
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.run.run_url,
+            "https://ghe.example/acme/app/actions/runs/77"
+        );
+        assert_eq!(
+            c.branch.render(&c.template_vars("a/b", "main", "")),
+            "gitops-promote/main/77-2"
+        );
+        assert_eq!(c.github_api_url.as_str(), "https://ghe.example/api/v3");
+    }
+
+    #[test]
+    fn failure_strategy_errors_name_the_input() {
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ON-FAILURE", "panic")])),
+            "input 'on-failure': expected rollback, ignore or abort, got 'panic'"
+        );
+        let e = only_problem(promote(&[(
+            "INPUT_FAILURE-STRATEGY",
+            "- on: [nope]\n  action: abort\n",
+        )]));
+        assert!(e.starts_with("input 'failure-strategy': "), "{e}");
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let e = promote(&[("INPUT_COUNT", "many"), ("INPUT_SYNC", "sometimes")]).unwrap_err();
+        assert_eq!(e.problems.len(), 2, "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = promote(&[("INPUT_GITHUB-TOKEN", "ghs_topsecret")]).unwrap();
+        assert_eq!(c.github_token.expose(), "ghs_topsecret");
+        assert!(!format!("{c:?}").contains("ghs_topsecret"));
+    }
+
+    #[test]
+    fn secrets_are_listed_for_masking() {
+        let r = raw(&[
+            ("INPUT_GITHUB-TOKEN", "ghs_x"),
+            ("INPUT_ARGOCD-PASSWORD", "pw"),
+            ("INPUT_FILE", "v.yaml"),
+        ]);
+        assert_eq!(r.secrets(), ["ghs_x", "pw"]);
+    }
+
+    #[test]
+    fn queries_may_be_named() {
+        let c = promote(&[
+            (
+                "INPUT_QUERY",
+                "errors: sum(rate(x[1m]))\njob:rate5m{a=\"b\"}",
+            ),
+            ("INPUT_SUCCESS-CONDITION", "result < 1"),
+        ])
+        .unwrap();
+        let names: Vec<_> = c
+            .verify
+            .queries
+            .iter()
+            .map(|q| (q.name.as_str(), q.promql.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("errors", "sum(rate(x[1m]))"),
+                ("query2", "job:rate5m{a=\"b\"}")
+            ]
+        );
+    }
+
+    #[test]
+    fn action_yml_parses_to_the_definitions() {
+        let doc: yaml_serde::Value = yaml_serde::from_str(&action_yml()).unwrap();
+        let inputs = doc["inputs"].as_mapping().unwrap();
+        let names: Vec<&str> = inputs.keys().map(|k| k.as_str().unwrap()).collect();
+        let want: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+        assert_eq!(names, want);
+        assert_eq!(
+            doc["inputs"]["github-token"]["default"].as_str(),
+            Some("${{ github.token }}")
+        );
+        assert_eq!(
+            doc["inputs"]["pr-body"]["default"].as_str(),
+            input_def("pr-body").unwrap().default
+        );
+        let outputs: Vec<&str> = doc["outputs"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(outputs.len(), OUTPUTS.len());
+        assert_eq!(doc["runs"]["using"].as_str(), Some("docker"));
+        assert_eq!(doc["runs"]["post-if"].as_str(), Some("failure()"));
+        assert_eq!(
+            doc["runs"]["post-entrypoint"].as_str(),
+            Some("/usr/local/bin/gitops-promote-post")
+        );
+    }
+
+    /// The names DESIGN.md §1a fixes; other checks call them, so none may go missing.
+    #[test]
+    fn fixed_names_of_design_1a_are_all_present() {
+        let fixed_inputs = "command github-token repository base file set create-missing \
+            commit-message pr-title pr-body branch labels reviewers assignees draft \
+            required-approvals approval-timeout wait-for-checks merge merge-method argocd-server \
+            argocd-token argocd-username argocd-password argocd-insecure argocd-ca-cert argocd-app \
+            argocd-selector argocd-app-namespace argocd-project sync prune sync-options \
+            health-timeout degraded-grace on-failure failure-strategy rollback-merge-method \
+            rollback-required-approvals history-fallback merge-sha pr-number prometheus-url query \
+            success-condition failure-condition initial-delay interval count failure-limit \
+            inconclusive-limit no-data rollback-window dry-run";
+        let additions = [
+            "allow-empty",
+            "author-name",
+            "author-email",
+            "grace",
+            "prometheus-token",
+        ];
+        let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
+        let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        assert_eq!(have, want);
+        let outputs: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
+        assert_eq!(
+            outputs,
+            [
+                "changed",
+                "pr-number",
+                "pr-url",
+                "merge-sha",
+                "synced-revision",
+                "health",
+                "apps",
+                "revert-sha",
+                "revert-pr-number",
+                "rolled-back",
+                "verification"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_input_is_documented_once() {
+        let mut names: Vec<_> = INPUTS.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), INPUTS.len());
+        assert!(INPUTS.iter().all(|d| !d.description.is_empty()));
+    }
+}

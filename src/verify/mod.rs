@@ -10,12 +10,14 @@
 
 pub mod condition;
 mod prom;
+pub mod step;
 
 use crate::strategy::{Classify, ErrorKind};
 use condition::{Expr, Value};
 use std::time::Duration;
 
 pub use prom::QueryResult;
+pub use step::{command, gate};
 
 /// Consecutive Error measurements tolerated, as Argo Rollouts' default `consecutiveErrorLimit`;
 /// one more ends the run with the last error.

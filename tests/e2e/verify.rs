@@ -2,6 +2,7 @@
 //! passes, a `-bad` one fails after `failure-limit` failed measurements, no data counts as `no-data`
 //! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
 
+use crate::harness::Ctx;
 use gitops_promote::strategy::{Classify, ErrorKind};
 use gitops_promote::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
@@ -36,10 +37,15 @@ fn run(
     (r, seen.into_inner().unwrap())
 }
 
-/// Starts the sandbox with Prometheus and waits (on the data, up to 60 s) until `rate()` over the
-/// exporter has samples for `app`.
+/// Starts the sandbox with Prometheus and waits until it has data for `app` ([`wait_for_data`]).
 fn sandbox_with_data(app: &str) -> Sandbox {
     let sb = Sandbox::start(Options { prometheus: true }).unwrap();
+    wait_for_data(&sb, app);
+    sb
+}
+
+/// Waits (on the data, up to 60 s) until `rate()` over the exporter has samples for `app`.
+fn wait_for_data(sb: &Sandbox, app: &str) {
     let url = sb.prometheus.as_ref().unwrap().url.clone();
     let probe = VerifyConfig {
         success_condition: None,
@@ -50,14 +56,13 @@ fn sandbox_with_data(app: &str) -> Sandbox {
         )
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while run(&sb, &probe).0.unwrap().verdict != Verdict::Successful {
+    while run(sb, &probe).0.unwrap().verdict != Verdict::Successful {
         assert!(
             Instant::now() < deadline,
             "no scrape of the exporter after 60 s"
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    sb
 }
 
 /// Pins the tag the exporter considers deployed for `app` (until the Argo CD emulator reports it).
@@ -331,4 +336,66 @@ fn auth_and_extra_headers_reach_prometheus() {
         assert!(req.contains("x-scope-orgid: tenant-1"), "{req}");
         assert!(req.ends_with("query=scalar%28up%29"), "{req}");
     }
+}
+
+#[test]
+fn verify_command_reports_each_measurement_and_the_verdict() {
+    let ctx = Ctx::with(Options { prometheus: true });
+    wait_for_data(&ctx.sb, "app");
+    let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
+    let query = ratio("app");
+    let inputs = [
+        ("command", "verify"),
+        ("prometheus-url", url.as_str()),
+        ("query", query.as_str()),
+        ("success-condition", "result < 0.05"),
+        ("interval", "1s"),
+        ("count", "2"),
+    ];
+    let good = ctx.main(&inputs);
+    good.assert_ok();
+    assert_eq!(good.output("verification"), "successful");
+    assert!(
+        good.stdout.contains("measurement 2: query1 = "),
+        "{}",
+        good.log()
+    );
+    assert!(
+        good.summary
+            .contains("**Verification: successful** (2 measurements"),
+        "{}",
+        good.summary
+    );
+
+    pin_tag(&ctx.sb, "app", "2.0.0-bad");
+    let bad = ctx.main(
+        &[
+            inputs.as_slice(),
+            &[("count", "20"), ("failure-limit", "1")],
+        ]
+        .concat(),
+    );
+    bad.assert_failed();
+    assert_eq!(bad.output("verification"), "failed");
+    let errors = bad.errors();
+    assert!(
+        errors.iter().any(|e| e.contains("verification")),
+        "{errors:?}"
+    );
+    assert!(bad.summary.contains("❌ Failed"), "{}", bad.summary);
+
+    let typo = ctx.main(
+        &[
+            inputs.as_slice(),
+            &[("success-condition", "result =< 0.05")],
+        ]
+        .concat(),
+    );
+    typo.assert_failed();
+    assert!(typo.log().contains("column 8"), "{}", typo.log());
+    assert!(
+        typo.summary.is_empty(),
+        "nothing measured: {}",
+        typo.summary
+    );
 }
