@@ -14,6 +14,7 @@ pub mod step;
 
 use crate::strategy::{Classify, ErrorKind};
 use condition::{Expr, Value};
+use std::fmt;
 use std::time::Duration;
 
 pub use prom::QueryResult;
@@ -56,8 +57,8 @@ impl NoData {
     }
 }
 
-/// Everything the gate needs; `config` builds it from the inputs.
-#[derive(Debug, Clone)]
+/// Everything the gate needs; `config` builds it from the inputs. Its `Debug` hides the secrets.
+#[derive(Clone)]
 pub struct VerifyConfig {
     /// Prometheus base URL (the part before `/api/v1/query`).
     pub prometheus_url: String,
@@ -88,6 +89,35 @@ pub struct VerifyConfig {
     pub headers: Vec<(String, String)>,
     /// How long one query may take; a slower answer is an Error measurement.
     pub timeout: Duration,
+}
+
+impl fmt::Debug for VerifyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Configs end up in logs and panic messages; tokens and passwords must not.
+        let hidden = |set: bool| if set { "***" } else { "none" };
+        f.debug_struct("VerifyConfig")
+            .field("prometheus_url", &self.prometheus_url)
+            .field("queries", &self.queries)
+            .field("success_condition", &self.success_condition)
+            .field("failure_condition", &self.failure_condition)
+            .field("initial_delay", &self.initial_delay)
+            .field("interval", &self.interval)
+            .field("count", &self.count)
+            .field("failure_limit", &self.failure_limit)
+            .field("inconclusive_limit", &self.inconclusive_limit)
+            .field("no_data", &self.no_data)
+            .field("bearer_token", &hidden(self.bearer_token.is_some()))
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(user, _)| (user, "***")),
+            )
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Default for VerifyConfig {

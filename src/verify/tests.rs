@@ -235,3 +235,21 @@ fn unexpected_answers_are_classified() {
     assert_eq!(e.kind(), ErrorKind::Config);
     assert!(e.to_string().contains("matrix"), "{e}");
 }
+
+#[test]
+fn debug_output_hides_secrets() {
+    let c = VerifyConfig {
+        bearer_token: Some("tok-123".into()),
+        basic_auth: Some(("user".into(), "pw-456".into())),
+        headers: vec![("X-Api-Key".into(), "key-789".into())],
+        ..cfg(None, None)
+    };
+    let shown = format!("{c:?}");
+    for secret in ["tok-123", "pw-456", "key-789"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("X-Api-Key") && shown.contains("user"),
+        "{shown}"
+    );
+}
