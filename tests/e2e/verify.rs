@@ -110,6 +110,25 @@ fn good_version_passes_and_no_data_follows_the_input() {
         "{table}"
     );
 
+    // Several named queries, each a variable of the condition; a vector by code is a list.
+    let queries = format!(
+        "errors: {}\nrps: sum(rate(http_requests_total{{app=\"app\"}}[10s]))\nby_code: sum by (code) (rate(http_requests_total{{app=\"app\"}}[10s]))",
+        ratio("app")
+    );
+    let cfg = VerifyConfig {
+        success_condition: Some("errors < 0.05 and rps > 0 and len(by_code) == 2".into()),
+        ..gate(&url, &queries)
+    };
+    let report = run(&sb, &cfg).0.unwrap();
+    let table = verify::summary_table(&report);
+    assert_eq!(report.verdict, Verdict::Successful, "{table}");
+    let names: Vec<_> = report.measurements[0]
+        .results
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["errors", "rps", "by_code"]);
+
     let nothing = r#"sum(rate(http_requests_total{app="no-such-app"}[10s]))"#;
     for (no_data, verdict) in [
         (NoData::Fail, Verdict::Failed),
@@ -397,5 +416,34 @@ fn verify_command_reports_each_measurement_and_the_verdict() {
         typo.summary.is_empty(),
         "nothing measured: {}",
         typo.summary
+    );
+}
+
+#[test]
+fn initial_delay_is_waited_before_the_first_query() {
+    const ANSWER: &str =
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1795297704.369,"0.01"]}}"#;
+    let (url, server) = capture_one_request(ANSWER);
+    let cfg = VerifyConfig {
+        initial_delay: Duration::from_millis(400),
+        ..gate(&url, "scalar(up)")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let first = Mutex::new(None);
+    let report = rt
+        .block_on(verify::run(&cfg, &|_| {
+            first.lock().unwrap().get_or_insert(started.elapsed());
+        }))
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(report.verdict, Verdict::Successful);
+    let first = first.into_inner().unwrap().expect("one measurement");
+    assert!(
+        first >= Duration::from_millis(400),
+        "first measurement after {first:?}"
     );
 }
