@@ -28,10 +28,29 @@ pub enum Value {
     Bool(bool),
 }
 
+/// A number for people: six significant digits (`0.00100088`, `35.3834`), integers as they are.
+/// Conditions always use the exact value; only logs and the summary round.
+pub fn show_number(n: f64) -> String {
+    if n.is_infinite() {
+        // Spelled as Prometheus spells it.
+        return if n > 0.0 { "+Inf" } else { "-Inf" }.to_string();
+    }
+    if n.is_nan() || n == 0.0 || (n.fract() == 0.0 && n.abs() < 1e15) {
+        return format!("{n}");
+    }
+    let digits = 5 - n.abs().log10().floor() as i32;
+    if !(0..=15).contains(&digits) {
+        return format!("{n:e}");
+    }
+    let s = format!("{n:.*}", digits as usize);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Number(n) => write!(f, "{n}"),
+            Value::Number(n) => f.write_str(&show_number(*n)),
             Value::Bool(b) => write!(f, "{b}"),
             Value::List(l) => {
                 f.write_str("[")?;
@@ -39,7 +58,7 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{n}")?;
+                    f.write_str(&show_number(*n))?;
                 }
                 f.write_str("]")
             }
@@ -501,6 +520,18 @@ mod tests {
 
     fn n(x: f64) -> Value {
         Value::Number(x)
+    }
+
+    #[test]
+    fn numbers_show_six_significant_digits() {
+        assert_eq!(show_number(0.0010008807750820723), "0.00100088");
+        assert_eq!(show_number(35.383354000000004), "35.3834");
+        assert_eq!(show_number(0.3), "0.3");
+        assert_eq!(show_number(100.0), "100");
+        assert_eq!(show_number(1.5e-20), "1.5e-20");
+        assert_eq!(show_number(f64::NAN), "NaN");
+        assert_eq!(show_number(f64::INFINITY), "+Inf");
+        assert_eq!(show_number(f64::NEG_INFINITY), "-Inf");
     }
 
     #[test]
