@@ -249,7 +249,7 @@ impl Runtime {
 
     /// Reports a failed step: an `::error` annotation titled `<kind> error in <step>`, the hint
     /// on its own line.
-    pub fn error(&mut self, e: &StepError) {
+    pub fn error(&self, e: &StepError) {
         let title = format!("{} error in {}", e.kind, e.step);
         let mut msg = e.message.clone();
         if let Some(h) = &e.hint {
@@ -260,17 +260,17 @@ impl Runtime {
     }
 
     /// A warning annotation.
-    pub fn warning(&mut self, title: &str, message: &str) {
+    pub fn warning(&self, title: &str, message: &str) {
         self.annotate("warning", title, message);
     }
 
     /// A notice annotation.
-    pub fn notice(&mut self, title: &str, message: &str) {
+    pub fn notice(&self, title: &str, message: &str) {
         self.annotate("notice", title, message);
     }
 
     /// Writes an annotation, or a plain `level: title: message` line to stderr outside Actions.
-    fn annotate(&mut self, level: &str, title: &str, message: &str) {
+    fn annotate(&self, level: &str, title: &str, message: &str) {
         if self.env.actions {
             let line = format!(
                 "::{level} title={}::{}",
@@ -299,7 +299,7 @@ impl Runtime {
     }
 
     /// A log line.
-    pub fn info(&mut self, line: &str) {
+    pub fn info(&self, line: &str) {
         write_line(&self.out, line);
     }
 }
