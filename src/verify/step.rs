@@ -6,7 +6,6 @@ use super::{run, summary_table, Measurement, NamedQuery, NoData, Report, Verdict
 use crate::config::{self, Config, VerifySettings};
 use crate::runtime::Runtime;
 use crate::strategy::{ErrorKind, StepError};
-use std::sync::Mutex;
 
 /// The step name errors and annotations carry.
 const STEP: &str = "verify";
@@ -74,8 +73,8 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
     cfg.check().map_err(|e| StepError::new(STEP, &e))?;
     let report = {
         let _group = rt.group("Metrics gate");
-        let rt = Mutex::new(&mut *rt);
-        let progress = |m: &Measurement| rt.lock().unwrap().info(&progress_line(m));
+        let rt = &*rt;
+        let progress = |m: &Measurement| rt.info(&progress_line(m));
         run(&cfg, &progress)
             .await
             .map_err(|e| StepError::new(STEP, &e))?
