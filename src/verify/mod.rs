@@ -434,9 +434,24 @@ impl VerifyConfig {
         if self.count == 0 {
             return Err(input("count", "must be at least 1"));
         }
-        for (k, _) in &self.headers {
+        for (k, v) in &self.headers {
             if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(input("headers", &format!("`{k}` is not a header name")));
+            }
+            if http::HeaderValue::from_str(v).is_err() {
+                return Err(input(
+                    "headers",
+                    &format!("the value of `{k}` is not a valid header value"),
+                ));
+            }
+        }
+        // A token with a newline would be dropped silently by the client; say so up front.
+        if let Some(t) = &self.bearer_token {
+            if http::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+                return Err(input(
+                    "prometheus-token",
+                    "contains characters a header cannot carry",
+                ));
             }
         }
         let names: Vec<&str> = self.queries.iter().map(|q| q.name.as_str()).collect();

@@ -73,6 +73,16 @@ fn check_rejects_bad_conditions_naming_input_and_column() {
         .unwrap_err()
         .to_string()
         .contains("`prometheus-url`"));
+    c.prometheus_url = "http://127.0.0.1:9090".into();
+    c.headers = vec![("X-Org".into(), "a\nb".into())];
+    assert!(c.check().unwrap_err().to_string().contains("`headers`"));
+    c.headers.clear();
+    c.bearer_token = Some("tok\n".into());
+    assert!(c
+        .check()
+        .unwrap_err()
+        .to_string()
+        .contains("`prometheus-token`"));
     assert!(cfg(Some("result < 0.05"), None).check().is_ok());
 }
 
