@@ -270,3 +270,61 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
         )
         .with_state(gh)
 }
+
+/// What a person looking at a PR on GitHub would see, for tests' assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrView {
+    /// PR number.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Head branch.
+    pub head_ref: String,
+    /// Base branch.
+    pub base_ref: String,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Whether it was merged.
+    pub merged: bool,
+    /// The merge commit, once merged.
+    pub merge_commit_sha: Option<String>,
+    /// Label names.
+    pub labels: Vec<String>,
+    /// Issue comments, oldest first, as (user, body).
+    pub comments: Vec<(String, String)>,
+}
+
+impl GitHub {
+    /// Every PR of `repo`, oldest first.
+    pub fn prs(&self, repo: &str) -> Vec<PrView> {
+        let st = self.state.lock().unwrap();
+        st.pulls
+            .iter()
+            .filter(|p| p.repo == repo)
+            .map(|p| PrView {
+                number: p.number,
+                title: p.title.clone(),
+                body: p.body.clone().unwrap_or_default(),
+                head_ref: p.head_ref.clone(),
+                base_ref: p.base_ref.clone(),
+                state: if p.open { "open" } else { "closed" }.to_string(),
+                merged: p.merged,
+                merge_commit_sha: p.merge_commit_sha.clone(),
+                labels: p.labels.clone(),
+                comments: st
+                    .comments
+                    .iter()
+                    .filter(|c| c.repo == repo && c.number == p.number)
+                    .map(|c| (c.user.clone(), c.body.clone()))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// PR `n` of `repo`.
+    pub fn pr_view(&self, repo: &str, n: u64) -> Option<PrView> {
+        self.prs(repo).into_iter().find(|p| p.number == n)
+    }
+}

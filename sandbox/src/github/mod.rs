@@ -4,7 +4,7 @@
 //! It stops at what gitops-promote and its tests use; unknown routes answer 404 naming the route.
 
 mod control;
-pub use control::Target;
+pub use control::{PrView, Target};
 mod git;
 mod json;
 mod routes;
