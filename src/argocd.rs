@@ -472,12 +472,31 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
     {
         return Condition::Failed(format!("{}: {}", c.kind, c.message));
     }
+    // `operation` is set by the API server on sync and cleared by the controller when the operation
+    // ends: while it is set, `operationState` may still describe the previous operation.
+    if app.operation.is_some() {
+        return Condition::Pending("sync requested, waiting for the controller to run it".into());
+    }
     let Some(op) = &st.operation_state else {
         return Condition::Pending("no sync operation yet".into());
     };
     match op.phase.as_str() {
         "Succeeded" => {}
         "Failed" | "Error" => {
+            // An operation that failed at a commit before the merge (e.g. an earlier auto-sync)
+            // says nothing about the merge: keep waiting for ours.
+            let asked = operation_revisions(op);
+            let earlier = !asked.is_empty()
+                && asked
+                    .iter()
+                    .all(|r| looks_like_sha(r) && !(target.contains)(r));
+            if earlier {
+                return Condition::Pending(format!(
+                    "an earlier operation {} at {}",
+                    op.phase,
+                    short(asked[0])
+                ));
+            }
             let msg = op.message.as_deref().unwrap_or("no message");
             return Condition::Failed(format!("operation {}: {msg}", op.phase));
         }
@@ -519,6 +538,35 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         )),
         h => Condition::Pending(format!("health {}", or_unknown(h))),
     }
+}
+
+/// The revisions an operation synced, or else the ones it was asked for.
+fn operation_revisions(op: &OperationState) -> Vec<&str> {
+    if let Some(r) = &op.sync_result {
+        let revs: Vec<&str> = r
+            .revision
+            .iter()
+            .chain(r.revisions.iter())
+            .map(String::as_str)
+            .collect();
+        if !revs.is_empty() {
+            return revs;
+        }
+    }
+    let sync = op.operation.as_ref().map(|o| &o["sync"]);
+    let mut revs: Vec<&str> = sync
+        .and_then(|s| s["revision"].as_str())
+        .into_iter()
+        .collect();
+    if let Some(list) = sync.and_then(|s| s["revisions"].as_array()) {
+        revs.extend(list.iter().filter_map(Value::as_str));
+    }
+    revs.retain(|r| !r.is_empty());
+    revs
+}
+
+fn looks_like_sha(r: &str) -> bool {
+    r.len() >= 7 && r.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn or_unknown(s: &str) -> &str {
@@ -1540,6 +1588,43 @@ mod tests {
             let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
             assert_eq!(matches!(c, Condition::Failed(_)), failed, "{phase}: {c:?}");
         }
+    }
+
+    #[test]
+    fn a_requested_operation_hides_the_previous_state() {
+        let mut a = healthy();
+        a.status.operation_state.as_mut().unwrap().phase = "Failed".into();
+        a.operation = Some(json!({"sync": {"revision": SHA}}));
+        let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
+        assert!(
+            matches!(&c, Condition::Pending(r) if r.contains("requested")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_at_an_earlier_commit_is_pending_and_at_ours_is_terminal() {
+        let mut a = healthy();
+        a.status.operation_state.as_mut().unwrap().phase = "Failed".into();
+        let later = Target::exact("2222222222222222222222222222222222222222");
+        let c = is_synced_healthy_at(Some(&a), &later);
+        assert!(
+            matches!(&c, Condition::Pending(r) if r.contains("earlier")),
+            "{c:?}"
+        );
+        // No syncResult: the requested revision decides.
+        let op = a.status.operation_state.as_mut().unwrap();
+        op.sync_result = None;
+        op.operation = Some(json!({"sync": {"revision": SHA}}));
+        let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
+        assert!(matches!(c, Condition::Failed(_)), "{c:?}");
+        // A branch name cannot be placed before the merge: the failure counts.
+        a.status.operation_state.as_mut().unwrap().operation =
+            Some(json!({"sync": {"revision": "main"}}));
+        assert!(matches!(
+            is_synced_healthy_at(Some(&a), &later),
+            Condition::Failed(_)
+        ));
     }
 
     #[test]

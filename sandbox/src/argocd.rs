@@ -709,8 +709,8 @@ impl ArgoCd {
                 && a.last_auto.as_deref() != Some(head.as_str())
             {
                 a.last_auto = Some(head.clone());
-                let target = a.target_revision.clone();
-                self.start_operation(a, id, &target, false, false, vec![], true, OPERATION_MS);
+                // Argo CD's automated sync asks for the resolved commit, not the branch.
+                self.start_operation(a, id, &head, false, false, vec![], true, OPERATION_MS);
                 inner.next_id += 1;
                 changed = true;
             }
