@@ -45,6 +45,9 @@ pub struct HealthRule {
     /// The Deployment's health message; a progress-deadline message for Degraded when absent.
     #[serde(default)]
     pub message: Option<String>,
+    /// When set, the app turns Healthy this many ms after `health` (a rollout that recovers).
+    #[serde(default)]
+    pub healthy_after_ms: Option<u64>,
 }
 
 /// Options for an app created through the control API.
@@ -402,6 +405,7 @@ impl ArgoCd {
                 health: "Degraded".into(),
                 delay_ms: 1000,
                 message: None,
+                healthy_after_ms: None,
             }
         } else {
             HealthRule {
@@ -410,6 +414,7 @@ impl ArgoCd {
                 health: "Healthy".into(),
                 delay_ms: 500,
                 message: None,
+                healthy_after_ms: None,
             }
         }
     }
@@ -673,11 +678,29 @@ impl ArgoCd {
             a.health_msg =
                 match rule.health.as_str() {
                     "Healthy" => None,
-                    "Degraded" => Some(rule.message.unwrap_or_else(|| {
+                    "Degraded" => Some(rule.message.clone().unwrap_or_else(|| {
                         "Deployment \"app\" exceeded its progress deadline".into()
                     })),
-                    _ => rule.message,
+                    _ => rule.message.clone(),
                 };
+        }
+        self.changed(&name);
+        let Some(after) = rule.healthy_after_ms else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(a) = inner.apps.get_mut(&name) else {
+                return;
+            };
+            if a.deploy_id != id {
+                return;
+            }
+            a.health = "Healthy".into();
+            a.health_msg = None;
+            a.health_at = now();
+            a.reconciled_at = now();
         }
         self.changed(&name);
     }
