@@ -896,12 +896,15 @@ impl ArgoCd {
             error: Option<String>,
         }
         match serde_json::from_slice::<RtError>(&bytes) {
-            Ok(e) if e.message.is_some() || e.error.is_some() => Err(ArgoError::Api {
-                action: action.into(),
-                status: status.as_u16(),
-                code: e.code,
-                message: e.message.or(e.error).unwrap_or_default(),
-            }),
+            // Argo CD's errors always carry the gRPC `code`; other JSON errors come from elsewhere.
+            Ok(e) if e.code.is_some() && (e.message.is_some() || e.error.is_some()) => {
+                Err(ArgoError::Api {
+                    action: action.into(),
+                    status: status.as_u16(),
+                    code: e.code,
+                    message: e.message.or(e.error).unwrap_or_default(),
+                })
+            }
             // Proxies and load balancers answer 5xx/429 in their own words: still worth a retry.
             _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
                 Err(ArgoError::Api {
@@ -963,11 +966,22 @@ impl ArgoCd {
     /// # Errors
     /// `Api` 403 when the app does not exist (Argo CD does not say 404) or the token lacks rights.
     pub async fn get(&self, app: &str) -> Result<Application, ArgoError> {
-        self.get_json(
-            &self.app_path(app, "", ""),
-            &format!("get application {app}"),
-        )
-        .await
+        let action = format!("get application {app}");
+        let a = self.get_json(&self.app_path(app, "", ""), &action).await?;
+        self.check_app(a, &action)
+    }
+
+    /// Every Application has a name: JSON without one came from something else.
+    fn check_app(&self, a: Application, action: &str) -> Result<Application, ArgoError> {
+        if a.metadata.name.is_empty() {
+            return Err(ArgoError::NotArgo {
+                action: action.into(),
+                server: self.base.clone(),
+                status: 200,
+                detail: "JSON without metadata.name, not an Application".into(),
+            });
+        }
+        Ok(a)
     }
 
     /// `GET` with `refresh=normal|hard`: the controller looks at git again.
@@ -977,11 +991,11 @@ impl ArgoCd {
         } else {
             "refresh=normal"
         };
-        self.get_json(
-            &self.app_path(app, "", kind),
-            &format!("refresh application {app}"),
-        )
-        .await
+        let action = format!("refresh application {app}");
+        let a = self
+            .get_json(&self.app_path(app, "", kind), &action)
+            .await?;
+        self.check_app(a, &action)
     }
 
     /// The app's resource tree (per-resource health).

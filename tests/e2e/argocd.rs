@@ -201,7 +201,7 @@ fn argocd_failed_operation_is_a_sync_error() {
 fn argocd_operation_in_progress_at_the_start_is_waited_out() {
     let sb = Sandbox::start(Options::default()).unwrap();
     let sha = push_tag(&sb, "1.5.0");
-    assert!(sb.argocd.start_long_operation("app", 1500));
+    assert!(sb.argocd.start_long_operation("app", 3000));
     let (_, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -429,12 +429,12 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
 #[test]
 fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    // Healthy only after 3 s, so the stream is dropped while the app is still Progressing.
+    // Healthy only after 4 s, so the stream is dropped while the app is still Progressing.
     sb.argocd.add_rule(sandbox::argocd::HealthRule {
         app: Some("app".into()),
         suffix: String::new(),
         health: "Healthy".into(),
-        delay_ms: 3000,
+        delay_ms: 4000,
         message: None,
         healthy_after_ms: None,
     });
@@ -591,4 +591,27 @@ fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
     });
     assert_eq!(err.kind(), ErrorKind::Health);
     assert!(err.to_string().contains("Readiness probe failed"), "{err}");
+}
+
+#[test]
+fn argocd_a_json_api_that_is_not_argo_cd_is_a_config_error() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let err = run(async {
+        let cfg = ArgoConfig {
+            server: sb.github_api_url.clone(),
+            ..config(&sb)
+        };
+        ArgoCd::connect(&cfg)
+            .await
+            .unwrap()
+            .get("app")
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not answer like the Argo CD API"),
+        "{err}"
+    );
 }
