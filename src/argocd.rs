@@ -77,27 +77,43 @@ pub enum ArgoError {
     /// The server answered, but not as Argo CD does (HTML, other JSON).
     #[error("{action}: {server} does not answer like the Argo CD API (HTTP {status}: {detail}); check argocd-server")]
     NotArgo {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// The server URL.
         server: String,
+        /// HTTP status.
         status: u16,
+        /// What was wrong with the answer.
         detail: String,
     },
     /// No connection, or it broke before an answer.
     #[error("{action}: cannot reach Argo CD at {server}: {reason}")]
     Connect {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// The server URL.
         server: String,
+        /// Why: the transport error, or the phase and message.
         reason: String,
     },
     /// A call got no answer in time.
-    #[error("{action}: Argo CD did not answer within {}s", after.as_secs())]
-    Timeout { action: String, after: Duration },
+    #[error("{action}: Argo CD did not answer within {:.1}s", after.as_secs_f64())]
+    Timeout {
+        /// What was being done.
+        action: String,
+        /// The limit that passed.
+        after: Duration,
+    },
     /// Argo CD refused the call (`{error, code, message}`).
     #[error("{action}: Argo CD answered HTTP {status}: {message}")]
     Api {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// HTTP status.
         status: u16,
+        /// The gRPC code in the body.
         code: Option<i64>,
+        /// Argo CD's message.
         message: String,
     },
     /// A name or selector matched no application.
@@ -105,22 +121,36 @@ pub enum ArgoError {
     NoApps(String),
     /// The sync operation ended Failed or Error, or the app reports a terminal condition.
     #[error("sync of {app} failed: {reason}")]
-    SyncFailed { app: String, reason: String },
+    SyncFailed {
+        /// The app.
+        app: String,
+        /// The phase and message, or the condition.
+        reason: String,
+    },
     /// The app stayed Degraded past the grace period.
     #[error("{app} is {health} at {revision}: {resources}")]
     Unhealthy {
+        /// The app.
         app: String,
+        /// Its health status.
         health: String,
+        /// The merge (short SHA).
         revision: String,
+        /// The unhealthy resources with their messages.
         resources: String,
     },
     /// `health-timeout` passed before the app was Synced and Healthy at the merge.
     #[error("{app} was not Synced and Healthy at {revision} within {}s (last: {last}){resources}", after.as_secs())]
     HealthTimeout {
+        /// The app.
         app: String,
+        /// The merge (short SHA).
         revision: String,
+        /// The limit that passed.
         after: Duration,
+        /// The last state seen.
         last: String,
+        /// The unhealthy resources with their messages.
         resources: String,
     },
 }
