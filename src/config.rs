@@ -466,27 +466,8 @@ impl fmt::Display for Repo {
     }
 }
 
-/// A GitHub merge method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeMethod {
-    /// A merge commit.
-    Merge,
-    /// One squashed commit.
-    Squash,
-    /// The PR's commits rebased onto the base.
-    Rebase,
-}
-
-impl MergeMethod {
-    /// The name GitHub's API uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeMethod::Merge => "merge",
-            MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => "rebase",
-        }
-    }
-}
+/// How a PR is merged; the GitHub client's type, so config and client cannot drift.
+pub use crate::github::MergeMethod;
 
 /// How apps are synced (DESIGN.md §2.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -155,7 +155,7 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
         match cmd {
             Cmd::Promote => promote::run(&config, &mut rt).await,
             Cmd::Rollback => rollback::run(&config, &mut rt, false).await,
-            Cmd::Verify => verify::run(&config, &mut rt).await,
+            Cmd::Verify => verify::command(&config, &mut rt).await,
             Cmd::Guard | Cmd::Status => Err(StepError::msg(
                 cmd.as_str(),
                 ErrorKind::Config,

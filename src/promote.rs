@@ -1,18 +1,1070 @@
-//! The promote flow (DESIGN.md §2). Placeholder until the flow lands: fails as not implemented.
+//! The promote flow (DESIGN.md §2), top to bottom:
+//!
+//! 1. inputs (already a validated [`Config`]) → 2. clone the base → 3. edit the values →
+//! 4. commit → 5. push our branch → 6. open or reuse the PR → 7. gate (approvals, checks) →
+//! 8. merge with the head-SHA guard → 9. sync the Argo CD apps → 10. wait until each is Synced at a
+//! revision containing the merge and Healthy → 11. verify metrics → 12. outputs and summary.
+//!
+//! After each step that changes the outside world the [`Record`] goes to `$GITHUB_STATE` at once, so
+//! the post step can undo whatever happened even if this process dies. Failures from step 7 on go
+//! through the failure strategy ([`crate::strategy`]); earlier ones fail the step and leave the post
+//! step to clean up our branch.
 
-use crate::config::Config;
+use crate::argocd::{self, AppRef, AppStatus, ArgoCd, ArgoConfig, Target, WaitOptions};
+use crate::config::{ArgoSettings, Config, SyncMode, Template};
+use crate::git::{self, Checkout};
+use crate::github::{GitHub, Merge, NewPr, PrRef};
+use crate::rollback;
 use crate::runtime::Runtime;
-use crate::strategy::{ErrorKind, StepError};
+use crate::state::{Phase, Record};
+use crate::strategy::{Action, Classify, ErrorKind, StepError};
+use crate::values::{self, SetOp};
+use crate::verify;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Runs the promote flow.
+/// Runs the whole promotion for `cfg`, writing outputs, state and summary through `rt`.
 ///
 /// # Errors
-/// Always, for now: not implemented.
-pub async fn run(config: &Config, runtime: &mut Runtime) -> Result<(), StepError> {
-    let _ = (config, runtime);
+/// The failed step's [`StepError`], after the failure strategy has run (a rollback included).
+pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
+    let gh = connect_github(cfg)?;
+    let mut p = Promotion {
+        cfg,
+        rt,
+        gh: &gh,
+        record: Record::default(),
+        timeline: Timeline::default(),
+    };
+    let result = p.steps().await;
+    p.finish(&result);
+    result
+}
+
+/// What one promotion carries from step to step.
+struct Promotion<'a> {
+    cfg: &'a Config,
+    rt: &'a mut Runtime,
+    gh: &'a GitHub,
+    record: Record,
+    timeline: Timeline,
+}
+
+/// The files a promotion changes, before and after.
+pub struct Edit {
+    /// One entry per file, in the order the `set` lines first named them.
+    pub files: Vec<FileEdit>,
+}
+
+/// One edited values file.
+pub struct FileEdit {
+    /// Path relative to the repo root.
+    pub path: String,
+    /// Bytes on the base.
+    pub old: Vec<u8>,
+    /// Bytes after the edit.
+    pub new: Vec<u8>,
+    /// The values that changed.
+    pub changes: Vec<values::Change>,
+}
+
+impl Edit {
+    /// Whether anything differs from the base.
+    pub fn changed(&self) -> bool {
+        self.files.iter().any(|f| !f.changes.is_empty())
+    }
+
+    /// `path: old → new` lines, the `{changes}` of the templates.
+    pub fn describe(&self) -> String {
+        let mut out = Vec::new();
+        for f in &self.files {
+            for c in &f.changes {
+                let old = c.old.as_deref().unwrap_or("(none)");
+                out.push(format!(
+                    "- `{}`: `{}` → `{}` in `{}`",
+                    c.path, old, c.new, f.path
+                ));
+            }
+        }
+        out.join("\n")
+    }
+}
+
+/// Where a guarded step leaves the flow after the failure strategy ran.
+enum Decision {
+    /// Run the step again.
+    Retry,
+    /// A maintainer said `/proceed`: go on as if the step had passed.
+    Proceed,
+    /// `ignore`: stop here and succeed.
+    Stop,
+}
+
+/// Runs a step under the failure strategy: retries it, or returns from the flow on ignore, or
+/// yields `None` when a maintainer chose to proceed past it.
+macro_rules! guarded {
+    ($self:ident, $step:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $step.await {
+                Ok(v) => break Some(v),
+                Err(e) => match $self.decide(e, &mut attempt).await? {
+                    Decision::Retry => continue,
+                    Decision::Proceed => break None,
+                    Decision::Stop => return Ok(()),
+                },
+            }
+        }
+    }};
+}
+
+impl Promotion<'_> {
+    async fn steps(&mut self) -> Result<(), StepError> {
+        let cfg = self.cfg;
+        let base = resolve_base(&self.gh, cfg).await?;
+        self.record.repo = cfg.repository.to_string();
+        self.record.base = base.clone();
+        self.record.on_failure = "rollback".into();
+        let repo = self.record.repo.clone();
+        let checkout = self.timed("clone", clone(cfg, &repo, &base)).await?;
+        self.record.base_sha = checkout.base_sha().to_string();
+
+        let edit = self.timed("edit", async { edit(&checkout, cfg) }).await?;
+        self.print_diff(&edit);
+        if !edit.changed() && !cfg.allow_empty {
+            self.rt.info(&format!(
+                "every value is already set on {base}: nothing to promote"
+            ));
+            self.rt.output("changed", "false")?;
+            return Ok(());
+        }
+        self.rt.output("changed", "true")?;
+        if cfg.dry_run {
+            self.rt.info(&plan(cfg, &base, &edit));
+            return Ok(());
+        }
+
+        let branch = render(cfg, &cfg.branch, &base, &edit);
+        let checkout = Arc::new(Mutex::new(checkout));
+        let commit = self
+            .timed("commit", commit(&checkout, cfg, &base, &edit))
+            .await?;
+        self.timed("push", push(&checkout, commit, &branch, false))
+            .await?;
+        self.record.branch = branch.clone();
+        self.record.phase = Some(Phase::Pushed);
+        self.save()?;
+
+        let gh = self.gh;
+        let pr = self
+            .timed("open PR", open_pr(gh, cfg, &base, &branch, &edit))
+            .await?;
+        self.record.pr_number = Some(pr.number);
+        self.record.phase = Some(Phase::PrOpen);
+        self.save()?;
+        self.rt.output("pr-number", &pr.number.to_string())?;
+        self.rt.output("pr-url", &pr.url)?;
+        for w in &pr.warnings {
+            self.rt.warning("pull request", w);
+        }
+        if !cfg.merge {
+            self.rt.info(&format!(
+                "merge: false, so PR #{} stays open for review: {}",
+                pr.number, pr.url
+            ));
+            self.record.on_failure = "skip".into();
+            self.save()?;
+            return Ok(());
+        }
+
+        let mut pr = pr;
+        let merged = loop {
+            // A maintainer's /proceed past the gate still leads to the merge below.
+            let _ = guarded!(self, self.gate(&pr));
+            match guarded!(self, self.merge(&pr, &checkout, &branch)) {
+                Some(MergeStep::Merged(m)) => break m,
+                Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
+                None => {
+                    self.rt.warning(
+                        "merge",
+                        &format!("PR #{} was not merged; it stays open", pr.number),
+                    );
+                    self.record.on_failure = "skip".into();
+                    self.save()?;
+                    return Ok(());
+                }
+            }
+        };
+        self.record.merge_sha = merged.sha.clone();
+        self.record.merged_commits = merged.commits.clone();
+        self.record.phase = Some(Phase::Merged);
+        self.save()?;
+        self.rt.output("merge-sha", &merged.sha)?;
+        if let Err(e) = self.gh.delete_branch(&branch).await {
+            self.rt.warning(
+                "cleanup",
+                &format!("could not delete our branch {branch}: {e}"),
+            );
+        }
+
+        if let Some(settings) = cfg.argocd.as_ref() {
+            let Some(argo) = guarded!(self, connect_argocd(settings)) else {
+                return Ok(());
+            };
+            let Some(apps) = guarded!(self, self.find_apps(&argo, settings)) else {
+                return Ok(());
+            };
+            if guarded!(self, self.sync(&argo, &apps, &merged.sha)).is_some() {
+                if let Some(statuses) =
+                    guarded!(self, self.wait(&argo, &apps, &merged.sha, &checkout))
+                {
+                    self.record.phase = Some(Phase::Synced);
+                    self.save()?;
+                    app_outputs(self.rt, &statuses)?;
+                }
+            }
+        } else {
+            self.rt.info("no argocd-server: skipping sync and wait");
+        }
+
+        if cfg.verify.prometheus_url.is_some() && guarded!(self, self.verify()).is_some() {
+            self.record.phase = Some(Phase::Verified);
+            self.save()?;
+        }
+        self.record.phase = Some(Phase::Done);
+        self.save()?;
+        Ok(())
+    }
+
+    /// Writes the record to `$GITHUB_STATE` now: the post step must see it even if we die next.
+    fn save(&mut self) -> Result<(), StepError> {
+        save(self.rt, &self.record)
+    }
+
+    /// Runs `fut` as a named step: a log group, a timeline entry and a typed error.
+    async fn timed<T>(
+        &mut self,
+        name: &'static str,
+        fut: impl std::future::Future<Output = Result<T, StepError>>,
+    ) -> Result<T, StepError> {
+        let start = Instant::now();
+        let group = self.rt.group(name);
+        let r = fut.await;
+        drop(group);
+        self.timeline
+            .push(name, start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    fn print_diff(&mut self, edit: &Edit) {
+        for f in &edit.files {
+            if !f.changes.is_empty() {
+                self.rt.info(&values::unified_diff(&f.path, &f.old, &f.new));
+            }
+        }
+    }
+
+    async fn gate(&mut self, pr: &PrRef) -> Result<(), StepError> {
+        let gate = crate::github::Gate {
+            required_approvals: self.cfg.required_approvals,
+            approval_timeout: self.cfg.approval_timeout,
+            wait_for_checks: self.cfg.wait_for_checks,
+            poll: Duration::from_secs(2),
+        };
+        let rt = &*self.rt;
+        let start = Instant::now();
+        let r = self
+            .gh
+            .wait_ready(pr, &gate, &|line: &str| rt.info(line))
+            .await;
+        self.timeline
+            .push("gate", start, r.as_ref().err().map(|e| e.kind()));
+        r.map(|_| ()).map_err(|e| StepError::new("gate", &e))
+    }
+
+    async fn merge(
+        &mut self,
+        pr: &PrRef,
+        checkout: &Arc<Mutex<Checkout>>,
+        branch: &str,
+    ) -> Result<MergeStep, StepError> {
+        let start = Instant::now();
+        let r = match merge(self.gh, self.cfg, pr).await {
+            Err(e) if e.kind == ErrorKind::Conflict && self.is_dirty(pr.number).await => {
+                self.rt.info(&format!(
+                    "PR #{} conflicts with a newer {}: applying the edit again on it",
+                    pr.number, self.record.base
+                ));
+                self.rebuild(pr, checkout, branch)
+                    .await
+                    .map(MergeStep::Rebased)
+            }
+            other => other,
+        };
+        self.timeline
+            .push("merge", start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    /// Finds the apps and records each one's revision before the sync.
+    async fn find_apps(
+        &mut self,
+        argo: &ArgoCd,
+        settings: &ArgoSettings,
+    ) -> Result<Vec<AppRef>, StepError> {
+        let start = Instant::now();
+        let r = find_apps(argo, settings).await;
+        if let Ok(apps) = &r {
+            self.record.apps = apps.iter().map(|a| a.name.clone()).collect();
+            self.record.previous_revisions = apps
+                .iter()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.synced_revision.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            self.save()?;
+        }
+        self.timeline
+            .push("find apps", start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    async fn sync(
+        &mut self,
+        argo: &ArgoCd,
+        apps: &[AppRef],
+        revision: &str,
+    ) -> Result<(), StepError> {
+        let start = Instant::now();
+        let group = self.rt.group("sync");
+        let r = sync_apps(self.cfg, self.rt, argo, apps, revision).await;
+        drop(group);
+        self.timeline
+            .push("sync", start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    async fn wait(
+        &mut self,
+        argo: &ArgoCd,
+        apps: &[AppRef],
+        merge_sha: &str,
+        checkout: &Arc<Mutex<Checkout>>,
+    ) -> Result<Vec<AppStatus>, StepError> {
+        let start = Instant::now();
+        let group = self.rt.group("wait for Synced and Healthy");
+        let target = merge_target(checkout, merge_sha);
+        let r = wait_apps(self.cfg, self.rt, argo, apps, |_| target.clone()).await;
+        drop(group);
+        self.timeline
+            .push("wait", start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    async fn verify(&mut self) -> Result<(), StepError> {
+        let start = Instant::now();
+        let r = verify::gate(&self.cfg.verify, self.rt).await.map(|_| ());
+        self.timeline
+            .push("verify", start, r.as_ref().err().map(|e| e.kind));
+        r
+    }
+
+    /// Whether GitHub says the PR conflicts with its base (rather than being blocked).
+    async fn is_dirty(&self, number: u64) -> bool {
+        matches!(self.gh.pr(number).await, Ok(pr) if pr.mergeable_state == "dirty")
+    }
+
+    /// Re-applies the `set` lines on the base's new head and force-pushes our own branch: the
+    /// values on our branch are only ours, so nothing of anyone else's is lost.
+    async fn rebuild(
+        &mut self,
+        pr: &PrRef,
+        checkout: &Arc<Mutex<Checkout>>,
+        branch: &str,
+    ) -> Result<PrRef, StepError> {
+        let cfg = self.cfg;
+        let c = checkout.clone();
+        tokio::task::spawn_blocking(move || c.lock().unwrap().fetch_base())
+            .await
+            .expect("fetch task")
+            .map_err(|e| StepError::new("merge", &e))?;
+        let edit = edit(&checkout.lock().unwrap(), cfg)?;
+        if !edit.changed() {
+            return Err(StepError::msg(
+                "merge",
+                ErrorKind::Conflict,
+                format!(
+                    "{} already holds these values; PR #{} is not needed",
+                    self.record.base, pr.number
+                ),
+            ));
+        }
+        let base = self.record.base.clone();
+        let commit = commit(checkout, cfg, &base, &edit).await?;
+        push(checkout, commit, branch, true).await?;
+        let refreshed = self
+            .gh
+            .pr(pr.number)
+            .await
+            .map_err(|e| StepError::new("merge", &e))?;
+        Ok(PrRef {
+            head_sha: commit.to_string(),
+            url: refreshed.url,
+            ..pr.clone()
+        })
+    }
+
+    /// Applies the failure strategy to `err` (DESIGN.md §6).
+    async fn decide(&mut self, err: StepError, attempt: &mut u32) -> Result<Decision, StepError> {
+        let mut action = self.cfg.failure_strategy.action_for(err.kind);
+        loop {
+            match action {
+                Action::Retry {
+                    retries,
+                    interval,
+                    then,
+                } => {
+                    if err.kind != ErrorKind::Config && *attempt < retries {
+                        *attempt += 1;
+                        self.rt.warning(
+                            &format!("retrying {}", err.step),
+                            &format!(
+                                "{err}; again in {} ({} of {retries})",
+                                humantime(interval),
+                                *attempt
+                            ),
+                        );
+                        tokio::time::sleep(interval).await;
+                        return Ok(Decision::Retry);
+                    }
+                    action = *then;
+                }
+                Action::Rollback => return Err(self.roll_back(err).await),
+                Action::Ignore => {
+                    self.rt.warning(
+                        &format!("{} error ignored", err.kind),
+                        &format!("{err}; the strategy says ignore: the step succeeds and nothing is rolled back"),
+                    );
+                    self.record.on_failure = "skip".into();
+                    self.save()?;
+                    return Ok(Decision::Stop);
+                }
+                Action::Abort => {
+                    self.record.on_failure = "skip".into();
+                    self.save()?;
+                    self.rt.warning("aborted", "the strategy says abort: nothing is rolled back, and the post step will do nothing");
+                    return Err(err);
+                }
+                Action::Manual { timeout, then } => match self.ask_maintainer(&err, timeout).await?
+                {
+                    Answer::Proceed => return Ok(Decision::Proceed),
+                    Answer::Rollback => action = Action::Rollback,
+                    Answer::TimedOut => action = *then,
+                },
+            }
+        }
+    }
+
+    /// Rolls back at once inside the main step, so `revert-sha` is an output later steps can read,
+    /// and returns the original error so the step fails.
+    async fn roll_back(&mut self, err: StepError) -> StepError {
+        self.rt.error(&err);
+        self.rt.info(&format!(
+            "rolling back: the strategy for {} errors says rollback",
+            err.kind
+        ));
+        match rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await {
+            Ok(()) => err,
+            Err(rb) => {
+                self.rt.error(&rb);
+                StepError {
+                    message: format!("{}; the rollback failed too: {}", err.message, rb.message),
+                    ..err
+                }
+            }
+        }
+    }
+
+    async fn ask_maintainer(
+        &mut self,
+        err: &StepError,
+        timeout: Duration,
+    ) -> Result<Answer, StepError> {
+        let Some(pr) = self.record.pr_number else {
+            return Ok(Answer::TimedOut);
+        };
+        let asked_at = chrono::Utc::now();
+        let body = format!(
+            "**gitops-promote** needs a decision: {err}\n\nA user with write access can answer `/rollback` or `/proceed` within {}. Without an answer the action does what `then` says.",
+            humantime(timeout)
+        );
+        self.gh
+            .comment(pr, &body)
+            .await
+            .map_err(|e| StepError::new("ask for a decision", &e))?;
+        let deadline = Instant::now() + timeout;
+        let mut last_progress = Instant::now();
+        while Instant::now() < deadline {
+            let comments = self
+                .gh
+                .comments_since(pr, asked_at)
+                .await
+                .map_err(|e| StepError::new("read decisions", &e))?;
+            for c in comments {
+                let word = c.body.trim();
+                let answer = match word {
+                    "/proceed" => Answer::Proceed,
+                    "/rollback" => Answer::Rollback,
+                    _ => continue,
+                };
+                let perm = self
+                    .gh
+                    .permission(&c.user)
+                    .await
+                    .map_err(|e| StepError::new("read decisions", &e))?;
+                if matches!(perm.as_str(), "admin" | "maintain" | "write") {
+                    self.rt.info(&format!("{} answered {word}", c.user));
+                    return Ok(answer);
+                }
+                self.rt.info(&format!(
+                    "ignoring {word} from {}: needs write access, has {perm}",
+                    c.user
+                ));
+            }
+            if last_progress.elapsed() >= Duration::from_secs(15) {
+                last_progress = Instant::now();
+                self.rt.info(&format!(
+                    "waiting for /rollback or /proceed on PR #{pr}: {} left",
+                    humantime(deadline - Instant::now())
+                ));
+            }
+            tokio::time::sleep(
+                Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
+        }
+        self.rt.info("no decision came in time");
+        Ok(Answer::TimedOut)
+    }
+
+    /// Writes the job summary; the failed step's annotation is printed by `main`.
+    fn finish(&mut self, result: &Result<(), StepError>) {
+        let summary = summary(self.cfg, &self.record, &self.timeline, result);
+        self.rt.summary(&summary);
+    }
+}
+
+/// What a maintainer answered to a `manual` strategy.
+enum Answer {
+    Proceed,
+    Rollback,
+    TimedOut,
+}
+
+/// What one merge attempt came to.
+enum MergeStep {
+    /// Merged: the SHA and every commit it put on the base.
+    Merged(Merged),
+    /// The base moved and conflicted; our branch was rebuilt on the new base.
+    Rebased(PrRef),
+}
+
+/// A finished merge.
+struct Merged {
+    sha: String,
+    commits: Vec<String>,
+}
+
+async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError> {
+    match &cfg.base {
+        Some(b) => Ok(b.clone()),
+        None => gh
+            .default_branch()
+            .await
+            .map_err(|e| StepError::new("resolve base", &e)),
+    }
+}
+
+/// The GitHub client for the release repo.
+pub fn connect_github(cfg: &Config) -> Result<GitHub, StepError> {
+    GitHub::new(
+        cfg.run.api_url.as_str(),
+        cfg.github_token.expose(),
+        &cfg.repository.to_string(),
+    )
+    .map_err(|e| StepError::new("connect to GitHub", &e))
+}
+
+/// The clone URL of `repo` on the git host (`GITHUB_SERVER_URL`), with no credentials in it.
+pub fn remote(cfg: &Config, repo: &str) -> git::Remote {
+    git::Remote {
+        url: format!(
+            "{}/{repo}.git",
+            cfg.run.server_url.as_str().trim_end_matches('/')
+        ),
+        token: cfg.github_token.expose().to_string(),
+    }
+}
+
+/// Writes `record` to `$GITHUB_STATE`.
+pub fn save(rt: &mut Runtime, record: &Record) -> Result<(), StepError> {
+    for (k, v) in record.to_pairs() {
+        rt.state(k, &v)?;
+    }
+    Ok(())
+}
+
+async fn clone(cfg: &Config, repo: &str, base: &str) -> Result<Checkout, StepError> {
+    let remote = remote(cfg, repo);
+    let base = base.to_string();
+    tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 1))
+        .await
+        .expect("clone task")
+        .map_err(|e| StepError::new("clone", &e))
+}
+
+/// Applies every `set` line to the files on the base, checking each result against its schema.
+pub fn edit(checkout: &Checkout, cfg: &Config) -> Result<Edit, StepError> {
+    let mut by_file: Vec<(String, Vec<SetOp>)> = Vec::new();
+    for line in &cfg.sets {
+        let op = SetOp::parse(line).map_err(|e| StepError::new("edit", &e))?;
+        let file = op.file.clone().unwrap_or_else(|| cfg.file.clone());
+        let file = safe_repo_path(&file)?;
+        match by_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, ops)) => ops.push(op),
+            None => by_file.push((file, vec![op])),
+        }
+    }
+    let opts = values::EditOptions {
+        create_missing: cfg.create_missing,
+        ..values::EditOptions::default()
+    };
+    let mut files = Vec::new();
+    for (path, ops) in by_file {
+        let old = checkout
+            .read_file(checkout.base_sha(), &path)
+            .map_err(|e| StepError::new("edit", &e))?
+            .ok_or_else(|| {
+                StepError::msg(
+                    "edit",
+                    ErrorKind::Config,
+                    format!("input 'file': {path} does not exist on {}", checkout.base()),
+                )
+            })?;
+        let in_file = |e: values::ValuesError| {
+            let mut err = StepError::new("edit", &e);
+            err.message = format!("{path}: {}", err.message);
+            err
+        };
+        let edited = values::apply(&old, &ops, &opts).map_err(in_file)?;
+        let schema_path = schema_beside(&path);
+        if let Some(schema) = checkout
+            .read_file(checkout.base_sha(), &schema_path)
+            .map_err(|e| StepError::new("edit", &e))?
+        {
+            values::validate_schema(&edited.bytes, &schema).map_err(in_file)?;
+        }
+        files.push(FileEdit {
+            path,
+            old,
+            new: edited.bytes,
+            changes: edited.changes,
+        });
+    }
+    Ok(Edit { files })
+}
+
+/// `values.schema.json` in the folder of `path`, as Helm looks for it.
+fn schema_beside(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/values.schema.json"),
+        None => "values.schema.json".to_string(),
+    }
+}
+
+/// Checks that `path` stays inside the repo: relative, no `..`, no empty parts.
+fn safe_repo_path(path: &str) -> Result<String, StepError> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..");
+    if bad {
+        return Err(StepError::msg(
+            "edit",
+            ErrorKind::Config,
+            format!("input 'file': expected a path inside the repository like charts/app/values.yaml, got '{path}'"),
+        ));
+    }
+    Ok(path.to_string())
+}
+
+async fn commit(
+    checkout: &Arc<Mutex<Checkout>>,
+    cfg: &Config,
+    base: &str,
+    edit: &Edit,
+) -> Result<git2::Oid, StepError> {
+    let message = git::append_trailers(
+        &render(cfg, &cfg.commit_message, base, edit),
+        &[
+            ("Promoted-by", "gitops-promote"),
+            ("Promotion-run", &cfg.run.run_url),
+        ],
+    );
+    let files: Vec<(String, Vec<u8>)> = edit
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.new.clone()))
+        .collect();
+    let author = git::Identity {
+        name: cfg.author_name.clone(),
+        email: cfg.author_email.clone(),
+    };
+    let checkout = checkout.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = checkout.lock().unwrap();
+        c.commit_files(c.base_sha(), &files, &message, &author)
+    })
+    .await
+    .expect("commit task")
+    .map_err(|e| StepError::new("commit", &e))
+}
+
+async fn push(
+    checkout: &Arc<Mutex<Checkout>>,
+    commit: git2::Oid,
+    branch: &str,
+    force: bool,
+) -> Result<(), StepError> {
+    let checkout = checkout.clone();
+    let branch = branch.to_string();
+    tokio::task::spawn_blocking(move || {
+        checkout.lock().unwrap().push_branch(commit, &branch, force)
+    })
+    .await
+    .expect("push task")
+    .map_err(|e| StepError::new("push", &e))
+}
+
+async fn open_pr(
+    gh: &GitHub,
+    cfg: &Config,
+    base: &str,
+    branch: &str,
+    edit: &Edit,
+) -> Result<PrRef, StepError> {
+    let new = NewPr {
+        head: branch.to_string(),
+        base: base.to_string(),
+        title: render(cfg, &cfg.pr_title, base, edit),
+        body: render(cfg, &cfg.pr_body, base, edit),
+        draft: cfg.draft,
+        labels: cfg.labels.clone(),
+        reviewers: cfg.reviewers.clone(),
+        assignees: cfg.assignees.clone(),
+    };
+    gh.open_or_reuse_pr(&new)
+        .await
+        .map_err(|e| StepError::new("open PR", &e))
+}
+
+/// Merges with the head-SHA guard; a moved base is retried, a conflict is left to the caller.
+async fn merge(gh: &GitHub, cfg: &Config, pr: &PrRef) -> Result<MergeStep, StepError> {
+    for attempt in 1..=5u32 {
+        match gh
+            .merge(pr.number, cfg.merge_method, &pr.head_sha)
+            .await
+            .map_err(|e| StepError::new("merge", &e))?
+        {
+            Merge::Merged { sha, commits } => {
+                return Ok(MergeStep::Merged(Merged { sha, commits }))
+            }
+            Merge::BaseModified => {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
+            Merge::HeadModified => {
+                return Err(StepError::msg("merge", ErrorKind::Conflict, format!("someone pushed to our branch of PR #{} after it was opened; not merging what we did not write", pr.number)));
+            }
+            Merge::NotMergeable(why) => {
+                return Err(StepError::msg(
+                    "merge",
+                    ErrorKind::Conflict,
+                    format!("PR #{} cannot be merged: {why}", pr.number),
+                ));
+            }
+        }
+    }
     Err(StepError::msg(
-        "promote",
-        ErrorKind::Config,
-        "not implemented",
+        "merge",
+        ErrorKind::Conflict,
+        "the base branch kept moving during five merge attempts",
     ))
+}
+
+/// The wait target for `sha`: that commit or a descendant of it on the base, as git says.
+pub fn merge_target(checkout: &Arc<Mutex<Checkout>>, sha: &str) -> Target {
+    Target {
+        merge_sha: sha.to_string(),
+        contains: contains_fn(checkout.clone(), sha.to_string()),
+    }
+}
+
+/// Answers "does revision `rev` contain the merge" from git, caching answers.
+fn contains_fn(
+    checkout: Arc<Mutex<Checkout>>,
+    merge_sha: String,
+) -> Arc<dyn Fn(&str) -> bool + Send + Sync> {
+    let cache: Mutex<BTreeMap<String, bool>> = Mutex::new(BTreeMap::new());
+    Arc::new(move |rev: &str| {
+        if rev == merge_sha {
+            return true;
+        }
+        if let Some(&known) = cache.lock().unwrap().get(rev) {
+            return known;
+        }
+        let answer =
+            tokio::task::block_in_place(|| checkout.lock().unwrap().contains(rev, &merge_sha))
+                .unwrap_or(false);
+        cache.lock().unwrap().insert(rev.to_string(), answer);
+        answer
+    })
+}
+
+/// What a run would do, for `dry-run` and the summary.
+pub fn plan(cfg: &Config, base: &str, edit: &Edit) -> String {
+    let mut steps = vec![format!(
+        "1. commit the edit below on a new branch from `{base}` and push it"
+    )];
+    steps.push(format!("2. open a PR into `{base}`"));
+    if cfg.merge {
+        if cfg.required_approvals > 0 {
+            steps.push(format!(
+                "3. wait for {} approving review(s)",
+                cfg.required_approvals
+            ));
+        }
+        steps.push(format!(
+            "{}. merge it ({})",
+            steps.len() + 1,
+            cfg.merge_method.as_str()
+        ));
+        if let Some(a) = &cfg.argocd {
+            let which = match &a.selector {
+                Some(sel) => format!("matching `{sel}`"),
+                None => a.apps.join(", "),
+            };
+            steps.push(format!(
+                "{}. sync Argo CD apps {which} and wait until Synced and Healthy",
+                steps.len() + 1
+            ));
+        }
+        if cfg.verify.prometheus_url.is_some() {
+            steps.push(format!("{}. run the metrics gate", steps.len() + 1));
+        }
+    }
+    format!(
+        "dry run: nothing remote was changed. Plan:\n{}\n\nChanges:\n{}",
+        steps.join("\n"),
+        edit.describe()
+    )
+}
+
+/// Steps and how long each took, for the summary's table and mermaid timeline.
+#[derive(Default)]
+struct Timeline {
+    start: Option<Instant>,
+    events: Vec<(String, Duration, Duration, Option<ErrorKind>)>,
+}
+
+impl Timeline {
+    fn push(&mut self, name: &str, start: Instant, err: Option<ErrorKind>) {
+        let t0 = *self.start.get_or_insert(start);
+        self.events
+            .push((name.to_string(), start - t0, start.elapsed(), err));
+    }
+}
+
+fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepError>) -> String {
+    let mut s = String::from("## gitops-promote\n\n");
+    let outcome = match result {
+        Ok(()) => format!("Promoted to `{}` ({})", rec.base, rec.phase().as_str()),
+        Err(e) => format!("Failed: {e}"),
+    };
+    s.push_str(&format!(
+        "**{outcome}**\n\n| step | took | result |\n|---|---|---|\n"
+    ));
+    for (name, _, took, err) in &tl.events {
+        let r = err
+            .map(|k| format!("failed ({k})"))
+            .unwrap_or_else(|| "ok".into());
+        s.push_str(&format!("| {name} | {} | {r} |\n", humantime(*took)));
+    }
+    s.push_str(&format!("\nRepository `{}`", cfg.repository));
+    if let Some(n) = rec.pr_number {
+        s.push_str(&format!(", PR #{n}"));
+    }
+    if !rec.merge_sha.is_empty() {
+        s.push_str(&format!(
+            ", merge `{}`",
+            &rec.merge_sha[..rec.merge_sha.len().min(12)]
+        ));
+    }
+    s.push_str("\n\n```mermaid\ngantt\n  dateFormat x\n  axisFormat %M:%S\n");
+    for (name, at, took, err) in &tl.events {
+        let tag = if err.is_some() { "crit, " } else { "done, " };
+        s.push_str(&format!(
+            "  {name} :{tag}{}, {}\n",
+            at.as_millis(),
+            (*at + *took).as_millis().max(at.as_millis() + 1)
+        ));
+    }
+    s.push_str("```\n");
+    s
+}
+
+/// `1m30s`-style durations for people.
+pub fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        1..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m{}s", secs / 60, secs % 60),
+        _ => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// Renders a template input with this promotion's values.
+fn render(cfg: &Config, t: &Template, base: &str, edit: &Edit) -> String {
+    let repo = cfg.repository.to_string();
+    let changes = edit.describe();
+    t.render(&cfg.template_vars(&repo, base, &changes))
+}
+
+/// The Argo CD client settings from the inputs.
+pub fn argo_config(s: &ArgoSettings) -> ArgoConfig {
+    ArgoConfig {
+        server: s.server.to_string(),
+        token: s.token.as_ref().map(|t| t.expose().to_string()),
+        username: s.username.clone(),
+        password: s.password.as_ref().map(|p| p.expose().to_string()),
+        insecure: s.insecure,
+        ca_cert: s.ca_cert.as_ref().map(std::path::PathBuf::from),
+        app_namespace: s.app_namespace.clone(),
+        project: s.project.clone(),
+    }
+}
+
+/// Connects (and logs in, with a username) to Argo CD.
+pub async fn connect_argocd(s: &ArgoSettings) -> Result<ArgoCd, StepError> {
+    ArgoCd::connect(&argo_config(s))
+        .await
+        .map_err(|e| StepError::new("connect to Argo CD", &e))
+}
+
+/// The apps the inputs name (by name or selector); none is a `config` error.
+pub async fn find_apps(argo: &ArgoCd, s: &ArgoSettings) -> Result<Vec<AppRef>, StepError> {
+    let apps = argo
+        .resolve_apps(&s.apps, s.selector.as_deref())
+        .await
+        .map_err(|e| StepError::new("find apps", &e))?;
+    if apps.is_empty() {
+        return Err(StepError::msg(
+            "find apps",
+            ErrorKind::Config,
+            "input 'argocd-app' / 'argocd-selector': no Argo CD application matched",
+        ));
+    }
+    Ok(apps)
+}
+
+/// Syncs every app concurrently (DESIGN.md §2.9): auto-sync apps get a hard refresh (and with
+/// `sync: always` a sync without revision, as Argo CD refuses another one); the others a sync to
+/// `revision`.
+pub async fn sync_apps(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    apps: &[AppRef],
+    revision: &str,
+) -> Result<(), StepError> {
+    if cfg.sync == SyncMode::Never {
+        rt.info("sync: never, so only waiting");
+        return Ok(());
+    }
+    let syncs = apps.iter().map(|app| async move {
+        if app.auto_sync && cfg.sync == SyncMode::Auto {
+            rt.info(&format!(
+                "{}: auto-sync is on; refreshing so it picks up {}",
+                app.name,
+                short(revision)
+            ));
+            argo.refresh(&app.name, true)
+                .await
+                .map(|_| ())
+                .map_err(|e| StepError::new("sync", &e))
+        } else {
+            let req = argocd::SyncRequest {
+                revision: (!app.auto_sync).then(|| revision.to_string()),
+                prune: cfg.prune,
+                sync_options: cfg.sync_options.clone(),
+            };
+            rt.info(&format!("{}: syncing to {}", app.name, short(revision)));
+            argo.sync(app, &req)
+                .await
+                .map_err(|e| StepError::new("sync", &e))
+        }
+    });
+    futures_util::future::try_join_all(syncs).await.map(|_| ())
+}
+
+/// Waits for every app concurrently until it is Synced at a revision containing `sha`, and Healthy.
+pub async fn wait_apps(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    apps: &[AppRef],
+    target: impl Fn(&AppRef) -> Target,
+) -> Result<Vec<AppStatus>, StepError> {
+    let opts = WaitOptions {
+        health_timeout: cfg.health_timeout,
+        degraded_grace: cfg.degraded_grace,
+        poll: Duration::from_secs(2),
+    };
+    let progress = |line: &str| rt.info(line);
+    let waits = apps.iter().map(|app| {
+        let (target, opts, progress) = (target(app), &opts, &progress);
+        async move {
+            argo.wait(&app.name, &target, opts, progress)
+                .await
+                .map_err(|e| StepError::new("wait", &e))
+        }
+    });
+    futures_util::future::try_join_all(waits).await
+}
+
+/// Writes `apps`, `synced-revision` and `health`.
+pub fn app_outputs(rt: &mut Runtime, statuses: &[AppStatus]) -> Result<(), StepError> {
+    let apps: Vec<_> = statuses
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "revision": s.revision, "health": s.health, "sync": s.sync}))
+        .collect();
+    rt.output(
+        "apps",
+        &serde_json::to_string(&apps).expect("JSON of strings"),
+    )?;
+    if let Some(first) = statuses.first() {
+        rt.output("synced-revision", &first.revision)?;
+    }
+    let all_healthy = statuses.iter().all(|s| s.health == "Healthy");
+    rt.output("health", if all_healthy { "Healthy" } else { "Degraded" })
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }

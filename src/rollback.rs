@@ -1,18 +1,443 @@
-//! The rollback flow (DESIGN.md §3). Placeholder until the flow lands: fails as not implemented.
+//! The rollback flow (DESIGN.md §3): undo a promotion through git, so that Argo CD's auto-sync
+//! cannot bring the bad version back.
+//!
+//! 1. nothing merged → close our PR with a comment saying why, delete our branch;
+//! 2. already rolled back (state, or a `Reverts: <sha>` trailer on the base) → done;
+//! 3. clone the base deep enough to hold the merge and its parents;
+//! 4. revert in memory (merge commit: mainline 1; squash: one commit; rebase: each commit newest
+//!    first); a conflict opens no PR and names the files (or rolls the apps back by Argo CD history
+//!    when `history-fallback` is on and auto-sync is off);
+//! 5. commit with `Reverts: <merge-sha>`, push `gitops-promote/revert-<pr>`, open and merge
+//!    "Revert #N: ...";
+//! 6. sync the apps and wait for Healthy at the revert commit;
+//! 7. outputs, summary, and a comment on the original PR.
 
+use crate::argocd::ArgoCd;
 use crate::config::Config;
+use crate::git::{self, Checkout, Revert};
+use crate::github::{GitHub, Merge, NewPr};
+use crate::promote;
 use crate::runtime::Runtime;
+use crate::state::{Phase, Record};
 use crate::strategy::{ErrorKind, StepError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Runs the rollback flow; `from_post` means the state of the main step drives it.
+/// Runs rollback as the post step (`from_post`: from `STATE_*`) or standalone (from `merge-sha` or
+/// `pr-number`).
 ///
 /// # Errors
-/// Always, for now: not implemented.
-pub async fn run(config: &Config, runtime: &mut Runtime, from_post: bool) -> Result<(), StepError> {
-    let _ = (config, runtime, from_post);
-    Err(StepError::msg(
-        "rollback",
-        ErrorKind::Config,
-        "not implemented",
-    ))
+/// The failed step; the summary and the log say what was and was not undone.
+pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), StepError> {
+    let gh = promote::connect_github(cfg)?;
+    let mut record = if from_post {
+        let rec = Record::from_pairs(|k| rt.state_get(k).map(str::to_string));
+        if rec.on_failure == "skip" {
+            rt.info("the main step ended by ignore or abort: nothing to roll back");
+            return Ok(());
+        }
+        match rec.phase() {
+            Phase::None => {
+                rt.info("the main step changed nothing remote: nothing to roll back");
+                return Ok(());
+            }
+            Phase::RolledBack => {
+                rt.info("the main step already rolled back: nothing left to do");
+                return Ok(());
+            }
+            _ => rec,
+        }
+    } else {
+        standalone_record(cfg, &gh).await?
+    };
+    let result = undo(cfg, rt, &gh, &mut record).await;
+    if let Err(e) = &result {
+        rt.error(e);
+        rt.summary(&format!(
+            "## gitops-promote rollback\n\n**Rollback failed**: {e}\n\nWhat stands: phase `{}`, PR {}, merge `{}`. Finish it by hand or re-run this job.\n",
+            record.phase().as_str(),
+            record.pr_number.map(|n| format!("#{n}")).unwrap_or_else(|| "none".into()),
+            record.merge_sha
+        ));
+    }
+    result
+}
+
+/// The record for a standalone rollback: from `pr-number` (its merge commit) or `merge-sha`.
+async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepError> {
+    let base = match &cfg.base {
+        Some(b) => b.clone(),
+        None => gh
+            .default_branch()
+            .await
+            .map_err(|e| StepError::new("resolve base", &e))?,
+    };
+    let mut rec = Record {
+        repo: cfg.repository.to_string(),
+        base,
+        phase: Some(Phase::Merged),
+        apps: cfg
+            .argocd
+            .as_ref()
+            .map(|a| a.apps.clone())
+            .unwrap_or_default(),
+        ..Record::default()
+    };
+    if let Some(n) = cfg.pr_number {
+        let pr = gh.pr(n).await.map_err(|e| StepError::new("read PR", &e))?;
+        rec.pr_number = Some(n);
+        rec.branch = pr.head_ref.clone();
+        if !pr.merged {
+            rec.phase = Some(Phase::PrOpen);
+            return Ok(rec);
+        }
+        rec.merge_sha = pr.merge_commit_sha.clone().unwrap_or_default();
+    }
+    if let Some(sha) = &cfg.merge_sha {
+        rec.merge_sha = sha.clone();
+    }
+    if rec.merge_sha.is_empty() {
+        return Err(StepError::msg(
+            "rollback",
+            ErrorKind::Config,
+            "input 'merge-sha' or 'pr-number': a standalone rollback needs the merge to undo",
+        ));
+    }
+    Ok(rec)
+}
+
+/// Undoes whatever `record` says happened; also called inside the main step by the `rollback`
+/// failure action.
+///
+/// # Errors
+/// The step of the rollback that failed; nothing half-done is pushed to the base.
+pub async fn undo(
+    cfg: &Config,
+    rt: &mut Runtime,
+    gh: &GitHub,
+    record: &mut Record,
+) -> Result<(), StepError> {
+    if matches!(record.phase(), Phase::Pushed | Phase::PrOpen) {
+        // The process may have died between the merge and writing state: ask GitHub.
+        if let Some(n) = record.pr_number {
+            let pr = gh.pr(n).await.map_err(|e| StepError::new("read PR", &e))?;
+            if pr.merged {
+                record.merge_sha = pr.merge_commit_sha.unwrap_or_default();
+                record.phase = Some(Phase::Merged);
+            }
+        }
+    }
+    match record.phase() {
+        Phase::None | Phase::RolledBack => Ok(()),
+        Phase::Pushed | Phase::PrOpen => abandon(rt, gh, record).await,
+        _ => revert(cfg, rt, gh, record).await,
+    }
+}
+
+/// Nothing was merged: close our PR with a comment saying why and delete our branch.
+async fn abandon(rt: &mut Runtime, gh: &GitHub, record: &mut Record) -> Result<(), StepError> {
+    if let Some(n) = record.pr_number {
+        let why = format!(
+            "Closed by gitops-promote: the promotion failed before this PR was merged, so nothing was deployed. Run: {}",
+            run_url_from_env()
+        );
+        gh.close_pr(n, &why)
+            .await
+            .map_err(|e| StepError::new("close PR", &e))?;
+        rt.info(&format!("closed our PR #{n}"));
+    }
+    if !record.branch.is_empty() {
+        gh.delete_branch(&record.branch)
+            .await
+            .map_err(|e| StepError::new("delete branch", &e))?;
+        rt.info(&format!("deleted our branch {}", record.branch));
+    }
+    record.phase = Some(Phase::RolledBack);
+    save(rt, record)?;
+    rt.output("rolled-back", "false")?;
+    rt.summary("## gitops-promote rollback\n\nNothing had been merged: our PR was closed with a comment and our branch deleted.\n");
+    Ok(())
+}
+
+async fn revert(
+    cfg: &Config,
+    rt: &mut Runtime,
+    gh: &GitHub,
+    record: &mut Record,
+) -> Result<(), StepError> {
+    let merge_sha = record.merge_sha.clone();
+    let remote = promote::remote(cfg, &record.repo);
+    let base = record.base.clone();
+    let commits: Vec<String> = if record.merged_commits.is_empty() {
+        vec![merge_sha.clone()]
+    } else {
+        record.merged_commits.clone()
+    };
+    let (checkout, outcome) = {
+        let (merge_sha, commits) = (merge_sha.clone(), commits.clone());
+        tokio::task::spawn_blocking(
+            move || -> Result<(Checkout, Option<RevertPlan>), git::GitError> {
+                let mut c = git::clone_base(&remote, &base, 1)?;
+                if let Some(done) = c.find_revert_of(&merge_sha, 500)? {
+                    return Ok((c, Some(RevertPlan::AlreadyDone(done.to_string()))));
+                }
+                for sha in &commits {
+                    c.ensure_commit(sha, None)?;
+                }
+                let onto = c.base_sha();
+                let r = c.revert(onto, &commits, 1)?;
+                Ok((c, Some(RevertPlan::Revert(onto, r))))
+            },
+        )
+        .await
+        .expect("revert task")
+        .map_err(|e| StepError::new("revert", &e))?
+    };
+    let (onto, tree) = match outcome {
+        Some(RevertPlan::AlreadyDone(sha)) => {
+            rt.info(&format!(
+                "{merge_sha} is already reverted by {sha}: nothing to do"
+            ));
+            record.phase = Some(Phase::RolledBack);
+            save(rt, record)?;
+            rt.output("revert-sha", &sha)?;
+            rt.output("rolled-back", "true")?;
+            return Ok(());
+        }
+        Some(RevertPlan::Revert(_, Revert::Conflict { files })) => {
+            if cfg.history_fallback {
+                return history_fallback(cfg, rt, record, &files).await;
+            }
+            return Err(StepError::msg(
+                "revert",
+                ErrorKind::Conflict,
+                format!("reverting {merge_sha} conflicts with later commits on {} in {}; nothing was pushed. Revert by hand, or set history-fallback to roll the apps back by Argo CD history", record.base, files.join(", ")),
+            ));
+        }
+        Some(RevertPlan::Revert(onto, Revert::Tree { commit_tree, .. })) => (onto, commit_tree),
+        None => unreachable!(),
+    };
+
+    let title = match record.pr_number {
+        Some(n) => match gh.pr(n).await {
+            Ok(pr) => format!("Revert #{n}: {}", pr.title),
+            Err(_) => format!("Revert #{n}"),
+        },
+        None => format!("Revert {}", &merge_sha[..merge_sha.len().min(12)]),
+    };
+    let message = format!(
+        "{title}\n\nThis reverts {merge_sha} because the promotion failed.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
+        run_url_from_env()
+    );
+    let author = git::Identity {
+        name: cfg.author_name.clone(),
+        email: cfg.author_email.clone(),
+    };
+    let branch = format!(
+        "gitops-promote/revert-{}",
+        record
+            .pr_number
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| merge_sha[..12.min(merge_sha.len())].to_string())
+    );
+    let checkout = Arc::new(Mutex::new(checkout));
+    {
+        let (checkout, branch, message) = (checkout.clone(), branch.clone(), message.clone());
+        tokio::task::spawn_blocking(move || {
+            let c = checkout.lock().unwrap();
+            let commit = c.commit_tree(onto, tree, &message, &author)?;
+            // Our revert branch may exist from an earlier attempt of this rollback: it is ours.
+            c.push_branch(commit, &branch, true)
+        })
+        .await
+        .expect("push task")
+        .map_err(|e| StepError::new("push revert", &e))?;
+    }
+    let body = format!(
+        "Reverts {} ({merge_sha}) because the promotion failed.\n\nRun: {}",
+        record
+            .pr_number
+            .map(|n| format!("#{n}"))
+            .unwrap_or_default(),
+        run_url_from_env()
+    );
+    let pr = gh
+        .open_or_reuse_pr(&NewPr {
+            head: branch.clone(),
+            base: record.base.clone(),
+            title: title.clone(),
+            body,
+            draft: false,
+            labels: cfg.labels.clone(),
+            reviewers: vec![],
+            assignees: vec![],
+        })
+        .await
+        .map_err(|e| StepError::new("open revert PR", &e))?;
+    rt.output("revert-pr-number", &pr.number.to_string())?;
+    let gate = crate::github::Gate {
+        required_approvals: cfg.rollback_required_approvals,
+        approval_timeout: cfg.approval_timeout,
+        wait_for_checks: cfg.wait_for_checks,
+        poll: Duration::from_secs(2),
+    };
+    {
+        let rt_ref = &*rt;
+        gh.wait_ready(&pr, &gate, &|l: &str| rt_ref.info(l))
+            .await
+            .map_err(|e| StepError::new("revert gate", &e))?;
+    }
+    let revert_sha = loop {
+        match gh
+            .merge(pr.number, cfg.rollback_merge_method, &pr.head_sha)
+            .await
+            .map_err(|e| StepError::new("merge revert", &e))?
+        {
+            Merge::Merged { sha, .. } => break sha,
+            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
+            Merge::HeadModified | Merge::NotMergeable(_) => {
+                return Err(StepError::msg(
+                    "merge revert",
+                    ErrorKind::Conflict,
+                    format!(
+                        "revert PR #{} cannot be merged; it stays open for a human",
+                        pr.number
+                    ),
+                ));
+            }
+        }
+    };
+    let _ = gh.delete_branch(&branch).await;
+    rt.output("revert-sha", &revert_sha)?;
+    record.phase = Some(Phase::RolledBack);
+    save(rt, record)?;
+
+    if let Some(a) = cfg.argocd.as_ref() {
+        let argo = promote::connect_argocd(a).await?;
+        let apps = rollback_apps(&argo, a, record).await?;
+        promote::sync_apps(cfg, rt, &argo, &apps, &revert_sha).await?;
+        let target = promote::merge_target(&checkout, &revert_sha);
+        let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
+        promote::app_outputs(rt, &statuses)?;
+    }
+    rt.output("rolled-back", "true")?;
+    if let Some(n) = record.pr_number {
+        let note = format!(
+            "Rolled back by gitops-promote: #{} reverts this PR ({revert_sha}). Run: {}",
+            pr.number,
+            run_url_from_env()
+        );
+        if let Err(e) = gh.comment(n, &note).await {
+            rt.warning("rollback", &format!("could not comment on PR #{n}: {e}"));
+        }
+    }
+    rt.summary(&format!(
+        "## gitops-promote rollback\n\n**Rolled back**: `{merge_sha}` reverted by PR #{} (`{revert_sha}`) on `{}`; apps {} synced and Healthy.\n",
+        pr.number,
+        record.base,
+        record.apps.join(", ")
+    ));
+    Ok(())
+}
+
+/// What the git part of the revert found.
+enum RevertPlan {
+    AlreadyDone(String),
+    Revert(git2::Oid, Revert),
+}
+
+/// The revert conflicts: roll each app back to its previous Argo CD history entry instead, where
+/// auto-sync is off (it would undo the rollback at once otherwise).
+async fn history_fallback(
+    cfg: &Config,
+    rt: &mut Runtime,
+    record: &mut Record,
+    files: &[String],
+) -> Result<(), StepError> {
+    let a = cfg.argocd.as_ref().ok_or_else(|| {
+        StepError::msg(
+            "history fallback",
+            ErrorKind::Config,
+            "input 'history-fallback' needs 'argocd-server'",
+        )
+    })?;
+    let argo = promote::connect_argocd(a).await?;
+    let apps = rollback_apps(&argo, a, record).await?;
+    if let Some(auto) = apps.iter().find(|a| a.auto_sync) {
+        return Err(StepError::msg(
+            "history fallback",
+            ErrorKind::Conflict,
+            format!("reverting conflicts in {}, and {} has auto-sync on, which would undo a history rollback at once; revert by hand", files.join(", "), auto.name),
+        ));
+    }
+    rt.warning(
+        "history fallback",
+        &format!("the git revert conflicts in {}; rolling the apps back by Argo CD history instead. Git still holds the promoted values: fix them before the next sync", files.join(", ")),
+    );
+    for app in &apps {
+        let prev = record
+            .previous_revisions
+            .get(&app.name)
+            .cloned()
+            .unwrap_or_default();
+        let current = argo
+            .get(&app.name)
+            .await
+            .map_err(|e| StepError::new("history fallback", &e))?;
+        let id = current
+            .status
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.revision.as_deref() == Some(prev.as_str()))
+            .map(|h| h.id)
+            .ok_or_else(|| {
+                StepError::msg(
+                    "history fallback",
+                    ErrorKind::Sync,
+                    format!("{}: no history entry at {prev} to roll back to", app.name),
+                )
+            })?;
+        argo.rollback_to_history(&app.name, id)
+            .await
+            .map_err(|e| StepError::new("history fallback", &e))?;
+        rt.info(&format!(
+            "{}: rolled back to history entry {id} ({prev})",
+            app.name
+        ));
+    }
+    let prev = record.previous_revisions.clone();
+    let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |app| {
+        crate::argocd::Target::exact(prev.get(&app.name).map(String::as_str).unwrap_or_default())
+    })
+    .await?;
+    promote::app_outputs(rt, &statuses)?;
+    record.phase = Some(Phase::RolledBack);
+    save(rt, record)?;
+    rt.output("rolled-back", "true")?;
+    Ok(())
+}
+
+use promote::save;
+
+/// The apps to re-sync: those the promotion recorded, else those the inputs name.
+async fn rollback_apps(
+    argo: &ArgoCd,
+    s: &crate::config::ArgoSettings,
+    record: &Record,
+) -> Result<Vec<crate::argocd::AppRef>, StepError> {
+    if record.apps.is_empty() {
+        return promote::find_apps(argo, s).await;
+    }
+    argo.resolve_apps(&record.apps, None)
+        .await
+        .map_err(|e| StepError::new("find apps", &e))
+}
+
+/// The URL of the run this step belongs to, for comments and commit trailers.
+fn run_url_from_env() -> String {
+    let server = std::env::var("GITHUB_SERVER_URL").unwrap_or_else(|_| "https://github.com".into());
+    let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
+    let id = std::env::var("GITHUB_RUN_ID").unwrap_or_default();
+    format!("{server}/{repo}/actions/runs/{id}")
 }

@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn error_annotation_has_kind_step_and_hint() {
-        let (mut rt, out, _) = runtime(true, None);
+        let (rt, out, _) = runtime(true, None);
         let mut e = StepError::msg(
             "merge",
             ErrorKind::Conflict,

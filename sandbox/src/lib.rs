@@ -92,8 +92,18 @@ impl Sandbox {
             ))
         })?;
         let prometheus = if opts.prometheus {
-            let _guard = runtime.enter();
-            Some(metrics::Prometheus::start(&exporter_url).context("starting Prometheus")?)
+            let mut p = metrics::Prometheus::start(&exporter_url).context("starting Prometheus")?;
+            // Clients reach Prometheus through a proxy with the fault layer, like every emulator.
+            let proxy =
+                metrics::proxy_router(&p.direct_url).layer(axum::middleware::from_fn_with_state(
+                    faults::Layer {
+                        service: "prometheus",
+                        faults: faults.clone(),
+                    },
+                    faults::middleware,
+                ));
+            p.url = runtime.block_on(serve(proxy))?;
+            Some(p)
         } else {
             None
         };

@@ -1,0 +1,317 @@
+//! GitHub REST emulator over the world's bare repos (issue #3): pull requests merged with real git
+//! (merge commit, squash, rebase), reviews, checks, statuses, protection, labels, comments, refs,
+//! with GitHub's error messages, rate-limit headers, ETag/304 and Link pagination.
+//! It stops at what gitops-promote and its tests use; unknown routes answer 404 naming the route.
+
+mod control;
+pub use control::{PrView, Target};
+mod git;
+mod json;
+mod routes;
+
+use crate::world::World;
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// The login the world's token belongs to; PRs opened with it are authored by this bot.
+pub const TOKEN_USER: &str = "github-actions[bot]";
+
+/// Emulator state: pull requests, reviews, checks, protection, comments.
+pub struct GitHub {
+    /// The repos it serves.
+    pub world: Arc<World>,
+    /// The git host base URL, for `clone_url` fields.
+    pub git_url: String,
+    /// The REST base URL, learnt from the first request's `Host` header, for `url` fields.
+    api_url: Mutex<String>,
+    state: Mutex<State>,
+    /// Calls that used quota; the quota refills every 4000 calls so a long demo never runs dry
+    /// (a real exhaustion is a fault rule: `rate_limit`).
+    used: AtomicU64,
+}
+
+/// Branch protection, as the control API sets it and the protection route reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Protection {
+    /// Approving reviews required from users with write access.
+    #[serde(default)]
+    pub required_approving_review_count: u32,
+    /// Only approvals on the current head count.
+    #[serde(default)]
+    pub dismiss_stale_reviews: bool,
+    /// Status check contexts (statuses or check-run names) that must succeed.
+    #[serde(default)]
+    pub required_status_checks: Vec<String>,
+    /// The head must contain the base head ("Require branches to be up to date").
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// Which merge methods the repository allows (all by default).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeMethods {
+    /// Merge commits.
+    #[serde(default = "yes")]
+    pub merge: bool,
+    /// Squash merges.
+    #[serde(default = "yes")]
+    pub squash: bool,
+    /// Rebase merges.
+    #[serde(default = "yes")]
+    pub rebase: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MergeMethods {
+    fn default() -> Self {
+        MergeMethods {
+            merge: true,
+            squash: true,
+            rebase: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pull {
+    repo: String,
+    number: u64,
+    id: u64,
+    title: String,
+    body: Option<String>,
+    user: String,
+    head_ref: String,
+    base_ref: String,
+    /// Frozen head/base SHAs once the PR is closed; live from the refs while open.
+    head_sha: String,
+    base_sha: String,
+    open: bool,
+    draft: bool,
+    merged: bool,
+    merged_at: Option<String>,
+    merge_commit_sha: Option<String>,
+    closed_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    labels: Vec<String>,
+    assignees: Vec<String>,
+    requested_reviewers: Vec<String>,
+    /// (head, base) the mergeability was last computed for, and reads left before it is known.
+    computed_for: Option<(String, String)>,
+    pending_reads: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Review {
+    id: u64,
+    repo: String,
+    number: u64,
+    user: String,
+    state: String,
+    body: String,
+    commit_id: String,
+    submitted_at: String,
+}
+
+#[derive(Debug, Clone)]
+struct Comment {
+    id: u64,
+    repo: String,
+    number: u64,
+    user: String,
+    body: String,
+    created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CommitStatus {
+    #[serde(default)]
+    id: u64,
+    context: String,
+    state: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
+    #[serde(default)]
+    created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckRun {
+    #[serde(default)]
+    id: u64,
+    name: String,
+    /// queued, in_progress or completed.
+    status: String,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    started_at: String,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    numbers: HashMap<String, u64>,
+    pulls: Vec<Pull>,
+    reviews: Vec<Review>,
+    comments: Vec<Comment>,
+    permissions: HashMap<(String, String), String>,
+    statuses: HashMap<(String, String), Vec<CommitStatus>>,
+    checks: HashMap<(String, String), Vec<CheckRun>>,
+    protection: HashMap<(String, String), Protection>,
+    methods: HashMap<String, MergeMethods>,
+    /// Reads of `mergeable` answered null before it is computed (1 by default, as GitHub's first read).
+    mergeable_reads: u32,
+}
+
+impl State {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id + 1_000_000
+    }
+}
+
+impl GitHub {
+    /// A new emulator over `world`.
+    pub fn new(world: Arc<World>, git_url: String) -> Arc<GitHub> {
+        Arc::new(GitHub {
+            world,
+            git_url,
+            api_url: Mutex::new("http://127.0.0.1".to_string()),
+            state: Mutex::new(State {
+                mergeable_reads: 1,
+                ..State::default()
+            }),
+            used: AtomicU64::new(0),
+        })
+    }
+
+    /// The quota left, as `x-ratelimit-remaining` reports it.
+    fn remaining(&self) -> u64 {
+        5000 - self.used.load(Ordering::Relaxed) % 4000
+    }
+
+    fn api(&self) -> String {
+        self.api_url.lock().unwrap().clone()
+    }
+}
+
+/// Current time in GitHub's format.
+fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A GitHub error answer.
+fn error(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, axum::Json(json::error(status, message))).into_response()
+}
+
+/// The REST API routes.
+pub fn router(gh: Arc<GitHub>) -> axum::Router {
+    routes::routes(gh.clone())
+        .fallback(|req: Request| async move {
+            let body = serde_json::json!({
+                "message": "Not Found",
+                "documentation_url": "https://docs.github.com/rest",
+                "status": "404",
+                "sandbox": if req.uri().path().starts_with("/_sandbox") {
+                    format!("the sandbox has no control route {} {}", req.method(), req.uri().path())
+                } else {
+                    format!("the GitHub emulator has no route {} {}", req.method(), req.uri().path())
+                },
+            });
+            (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+        })
+        .layer(axum::middleware::from_fn_with_state(gh, common))
+}
+
+/// Control routes, nested at `/_sandbox/github`.
+pub fn control_routes(gh: Arc<GitHub>) -> axum::Router {
+    control::routes(gh)
+}
+
+/// What every REST answer gets: the token check (401 "Bad credentials"), `x-ratelimit-*` headers,
+/// and for GETs an ETag with 304 on a matching `If-None-Match` (which, as on GitHub, costs no quota).
+async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/_sandbox") {
+        return next.run(req).await;
+    }
+    if let Some(host) = req.headers().get("host").and_then(|h| h.to_str().ok()) {
+        *gh.api_url.lock().unwrap() = format!("http://{host}");
+    }
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("token "))
+        .unwrap_or("");
+    let is_get = req.method() == axum::http::Method::GET;
+    let if_none_match = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    // GitHub sends the rate-limit headers on a 401 too.
+    let resp = if token == gh.world.token {
+        next.run(req).await
+    } else {
+        error(401, "Bad credentials")
+    };
+    let (mut parts, body) = resp.into_parts();
+    let mut body = Body::new(body);
+    if is_get && parts.status == StatusCode::OK {
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let etag = format!("W/\"{:016x}\"", fnv(&bytes));
+        if if_none_match.as_deref() == Some(etag.as_str()) {
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove("content-type");
+            body = Body::empty();
+        } else {
+            gh.used.fetch_add(1, Ordering::Relaxed);
+            body = Body::from(bytes);
+        }
+        parts
+            .headers
+            .insert("etag", HeaderValue::from_str(&etag).unwrap());
+    } else {
+        gh.used.fetch_add(1, Ordering::Relaxed);
+    }
+    let remaining = gh.remaining();
+    let reset = chrono::Utc::now().timestamp() as u64 + 3600;
+    let h = &mut parts.headers;
+    h.insert("x-ratelimit-limit", HeaderValue::from(5000));
+    h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+    h.insert("x-ratelimit-used", HeaderValue::from(5000 - remaining));
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset));
+    h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+    h.insert(
+        "x-github-api-version-selected",
+        HeaderValue::from_static("2022-11-28"),
+    );
+    Response::from_parts(parts, body)
+}
+
+/// FNV-1a: a stable content hash for ETags without another dependency.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x100000001b3)
+    })
+}

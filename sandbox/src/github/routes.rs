@@ -1,0 +1,1373 @@
+//! The REST routes. Handlers lock the state, read or move the bare repo with git2, and answer with
+//! bodies from [`super::json`] and GitHub's status codes and messages.
+
+// Handlers answer `Result<Response, Response>` so `?` can return GitHub errors; the size is fine.
+#![allow(clippy::result_large_err)]
+
+use super::git::{self, Method};
+use super::json::{self, Urls};
+use super::{error, now, CheckRun, Comment, CommitStatus, GitHub, Pull, State, TOKEN_USER};
+use axum::extract::{Path, Query, State as S};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Json;
+use git2::Repository;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type G = S<Arc<GitHub>>;
+type Q = Query<HashMap<String, String>>;
+type Res = Result<Response, Response>;
+
+pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
+    axum::Router::new()
+        .route("/rate_limit", get(rate_limit))
+        .route("/repos/{o}/{r}", get(repo_get))
+        .route("/repos/{o}/{r}/branches/{b}", get(branch_get))
+        .route(
+            "/repos/{o}/{r}/branches/{b}/protection",
+            get(protection_get),
+        )
+        .route("/repos/{o}/{r}/rules/branches/{b}", get(rules_get))
+        .route("/repos/{o}/{r}/git/ref/{*name}", get(ref_get))
+        .route(
+            "/repos/{o}/{r}/git/matching-refs/{*name}",
+            get(refs_matching),
+        )
+        .route("/repos/{o}/{r}/git/refs", post(ref_create))
+        .route(
+            "/repos/{o}/{r}/git/refs/{*name}",
+            axum::routing::patch(ref_update).delete(ref_delete),
+        )
+        .route("/repos/{o}/{r}/pulls", get(pulls_list).post(pull_create))
+        .route("/repos/{o}/{r}/pulls/{n}", get(pull_get).patch(pull_update))
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/merge",
+            get(pull_merged).put(pull_merge),
+        )
+        .route("/repos/{o}/{r}/pulls/{n}/commits", get(pull_commits))
+        .route("/repos/{o}/{r}/pulls/{n}/reviews", get(reviews_list))
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/requested_reviewers",
+            get(reviewers_get).post(reviewers_add),
+        )
+        .route("/repos/{o}/{r}/issues/{n}/labels", post(labels_add))
+        .route("/repos/{o}/{r}/issues/{n}/assignees", post(assignees_add))
+        .route(
+            "/repos/{o}/{r}/issues/{n}/comments",
+            get(comments_list).post(comment_create),
+        )
+        .route("/repos/{o}/{r}/statuses/{sha}", post(status_create))
+        .route("/repos/{o}/{r}/commits/{rf}", get(commit_get))
+        .route("/repos/{o}/{r}/commits/{rf}/status", get(combined_status))
+        .route("/repos/{o}/{r}/commits/{rf}/statuses", get(statuses_list))
+        .route("/repos/{o}/{r}/commits/{rf}/check-runs", get(check_runs))
+        .route("/repos/{o}/{r}/commits/{rf}/pulls", get(commit_pulls))
+        .route("/repos/{o}/{r}/contents/{*path}", get(contents_get))
+        .route(
+            "/repos/{o}/{r}/collaborators/{u}/permission",
+            get(permission_get),
+        )
+        .with_state(gh)
+}
+
+fn not_found() -> Response {
+    error(404, "Not Found")
+}
+
+fn validation(message: &str) -> Response {
+    let body = json!({
+        "message": "Validation Failed",
+        "errors": [{"resource": "PullRequest", "code": "custom", "message": message}],
+        "documentation_url": "https://docs.github.com/rest", "status": "422"
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+}
+
+fn ok(v: Value) -> Res {
+    Ok(Json(v).into_response())
+}
+
+fn created(v: Value) -> Res {
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+fn open_repo(gh: &GitHub, o: &str, r: &str) -> Result<(String, Repository), Response> {
+    let full = format!("{o}/{r}");
+    if !gh.world.has_repo(&full) {
+        return Err(not_found());
+    }
+    let repo = gh.world.open(&full).map_err(|_| not_found())?;
+    Ok((full, repo))
+}
+
+fn default_branch(repo: &Repository) -> String {
+    repo.find_reference("HEAD")
+        .ok()
+        .and_then(|h| {
+            h.symbolic_target()
+                .ok()
+                .flatten()
+                .map(|t| t.trim_start_matches("refs/heads/").to_string())
+        })
+        .unwrap_or_else(|| "main".into())
+}
+
+fn resolve(repo: &Repository, rf: &str) -> Option<String> {
+    repo.revparse_single(rf)
+        .ok()
+        .and_then(|o| o.peel_to_commit().ok())
+        .map(|c| c.id().to_string())
+}
+
+/// Answers one page of `items` with GitHub's `Link` header (`per_page` default 30, at most 100).
+fn paginate(gh: &GitHub, path: &str, q: &HashMap<String, String>, items: Vec<Value>) -> Res {
+    let per = q
+        .get("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30usize)
+        .clamp(1, 100);
+    let page = q
+        .get("page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize)
+        .max(1);
+    let last = items.len().div_ceil(per).max(1);
+    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per).take(per).collect();
+    let mut resp = Json(Value::Array(slice)).into_response();
+    let others: String = q
+        .iter()
+        .filter(|(k, _)| *k != "page" && *k != "per_page")
+        .map(|(k, v)| format!("&{k}={v}"))
+        .collect();
+    let link = |p: usize, rel: &str| {
+        format!(
+            "<{}{path}?per_page={per}&page={p}{others}>; rel=\"{rel}\"",
+            gh.api()
+        )
+    };
+    let mut links = Vec::new();
+    if page < last {
+        links.push(link(page + 1, "next"));
+        links.push(link(last, "last"));
+    }
+    if page > 1 {
+        links.push(link(1, "first"));
+        links.push(link(page - 1, "prev"));
+    }
+    if !links.is_empty() {
+        resp.headers_mut()
+            .insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
+    }
+    Ok(resp)
+}
+
+async fn rate_limit(S(gh): G) -> Res {
+    let rem = gh.remaining();
+    let reset = chrono::Utc::now().timestamp() + 3600;
+    let core = json!({"limit": 5000, "remaining": rem, "reset": reset, "used": 5000 - rem, "resource": "core"});
+    ok(json!({"resources": {"core": core, "search": core}, "rate": core}))
+}
+
+async fn repo_get(S(gh): G, Path((o, r)): Path<(String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let api = gh.api();
+    ok(json::repository(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        &full,
+        &default_branch(&repo),
+    ))
+}
+
+async fn branch_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha = git::branch_sha(&repo, &b).ok_or_else(|| error(404, "Branch not found"))?;
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let c = repo
+        .find_commit(git2::Oid::from_str(&sha).unwrap())
+        .map_err(|_| not_found())?;
+    let st = gh.state.lock().unwrap();
+    let prot = st.protection.get(&(full.clone(), b.clone())).cloned();
+    let purl = format!("{api}/repos/{full}/branches/{b}/protection");
+    ok(json!({
+        "name": b, "commit": json::commit(&u, &full, &c),
+        "_links": {"html": format!("https://github.com/{full}/tree/{b}"), "self": format!("{api}/repos/{full}/branches/{b}")},
+        "protected": prot.is_some(),
+        "protection": protection_json(&api, &full, &b, prot.as_ref()),
+        "protection_url": purl,
+    }))
+}
+
+fn protection_json(api: &str, full: &str, b: &str, p: Option<&super::Protection>) -> Value {
+    let url = format!("{api}/repos/{full}/branches/{b}/protection");
+    let Some(p) = p else {
+        return json!({"enabled": false, "required_status_checks": {"enforcement_level": "off", "contexts": [], "checks": []}});
+    };
+    json!({
+        "url": url, "enabled": true,
+        "required_status_checks": {
+            "url": format!("{url}/required_status_checks"), "enforcement_level": "non_admins",
+            "strict": p.strict, "contexts": p.required_status_checks,
+            "contexts_url": format!("{url}/required_status_checks/contexts"),
+            "checks": p.required_status_checks.iter().map(|c| json!({"context": c, "app_id": null})).collect::<Vec<_>>()
+        },
+        "required_pull_request_reviews": {
+            "url": format!("{url}/required_pull_request_reviews"),
+            "dismiss_stale_reviews": p.dismiss_stale_reviews, "require_code_owner_reviews": false,
+            "required_approving_review_count": p.required_approving_review_count,
+            "require_last_push_approval": false
+        },
+        "enforce_admins": {"url": format!("{url}/enforce_admins"), "enabled": true},
+        "required_linear_history": {"enabled": false}, "allow_force_pushes": {"enabled": false},
+        "allow_deletions": {"enabled": false}, "required_conversation_resolution": {"enabled": false},
+        "block_creations": {"enabled": false}, "lock_branch": {"enabled": false},
+        "allow_fork_syncing": {"enabled": false}
+    })
+}
+
+async fn protection_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    let p = st
+        .protection
+        .get(&(full.clone(), b.clone()))
+        .ok_or_else(|| error(404, "Branch not protected"))?;
+    ok(protection_json(&gh.api(), &full, &b, Some(p)))
+}
+
+async fn rules_get(S(gh): G, Path((o, r, _b)): Path<(String, String, String)>, q: Q) -> Res {
+    open_repo(&gh, &o, &r)?;
+    // The emulator models classic branch protection only; no rulesets apply.
+    paginate(
+        &gh,
+        &format!("/repos/{o}/{r}/rules/branches/{_b}"),
+        &q,
+        vec![],
+    )
+}
+
+async fn ref_get(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let full_name = format!("refs/{name}");
+    let id = repo.refname_to_id(&full_name).map_err(|_| not_found())?;
+    let api = gh.api();
+    ok(json::git_ref(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        &full,
+        &full_name,
+        &id.to_string(),
+    ))
+}
+
+async fn refs_matching(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let prefix = format!("refs/{name}");
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let mut out = Vec::new();
+    for rf in repo.references().map_err(|_| not_found())?.flatten() {
+        if let (Ok(n), Some(t)) = (rf.name(), rf.target()) {
+            if n.starts_with(&prefix) {
+                out.push(json::git_ref(&u, &full, n, &t.to_string()));
+            }
+        }
+    }
+    ok(Value::Array(out))
+}
+
+fn ref_error(message: &str) -> Response {
+    error(422, message)
+}
+
+async fn ref_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Json<Value>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let name = b["ref"].as_str().unwrap_or("");
+    let sha = b["sha"].as_str().unwrap_or("");
+    if !name.starts_with("refs/") || name.matches('/').count() < 2 {
+        return Err(ref_error(
+            "Reference name must start with 'refs/' and have at least two slashes.",
+        ));
+    }
+    let oid = git2::Oid::from_str(sha).map_err(|_| ref_error("Object does not exist"))?;
+    if repo.find_commit(oid).is_err() {
+        return Err(ref_error("Object does not exist"));
+    }
+    if repo.find_reference(name).is_ok() {
+        return Err(ref_error("Reference already exists"));
+    }
+    repo.reference(name, oid, false, "create ref")
+        .map_err(|e| ref_error(e.message()))?;
+    let api = gh.api();
+    created(json::git_ref(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        &full,
+        name,
+        sha,
+    ))
+}
+
+async fn ref_update(
+    S(gh): G,
+    Path((o, r, name)): Path<(String, String, String)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let full_name = format!("refs/{name}");
+    let cur = repo
+        .refname_to_id(&full_name)
+        .map_err(|_| ref_error("Reference does not exist"))?;
+    let oid = git2::Oid::from_str(b["sha"].as_str().unwrap_or(""))
+        .map_err(|_| ref_error("Object does not exist"))?;
+    if repo.find_commit(oid).is_err() {
+        return Err(ref_error("Object does not exist"));
+    }
+    let force = b["force"].as_bool().unwrap_or(false);
+    if !force && !git::contains(&repo, &oid.to_string(), &cur.to_string()) {
+        return Err(ref_error("Update is not a fast forward"));
+    }
+    repo.reference(&full_name, oid, true, "update ref")
+        .map_err(|e| ref_error(e.message()))?;
+    let api = gh.api();
+    ok(json::git_ref(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        &full,
+        &full_name,
+        &oid.to_string(),
+    ))
+}
+
+async fn ref_delete(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
+    let (_full, repo) = open_repo(&gh, &o, &r)?;
+    let mut rf = repo
+        .find_reference(&format!("refs/{name}"))
+        .map_err(|_| ref_error("Reference does not exist"))?;
+    rf.delete().map_err(|e| ref_error(e.message()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Refreshes an open PR's head and base SHAs from the refs (a closed PR keeps its last ones).
+fn refresh(repo: &Repository, p: &mut Pull) {
+    if p.open {
+        if let Some(h) = git::branch_sha(repo, &p.head_ref) {
+            p.head_sha = h;
+        }
+        if let Some(b) = git::branch_sha(repo, &p.base_ref) {
+            p.base_sha = b;
+        }
+    }
+}
+
+fn permission(st: &State, repo: &str, user: &str) -> String {
+    if user == TOKEN_USER {
+        return "write".into();
+    }
+    // Users nobody configured count as collaborators with write access, so tests stay short.
+    st.permissions
+        .get(&(repo.to_string(), user.to_string()))
+        .cloned()
+        .unwrap_or_else(|| "write".into())
+}
+
+fn can_write(p: &str) -> bool {
+    matches!(p, "admin" | "maintain" | "write")
+}
+
+/// (approvals from writers, whether a writer's latest decisive review requests changes).
+fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
+    let mut latest: HashMap<&str, &super::Review> = HashMap::new();
+    for r in st
+        .reviews
+        .iter()
+        .filter(|r| r.repo == p.repo && r.number == p.number)
+    {
+        if matches!(
+            r.state.as_str(),
+            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+        ) {
+            latest.insert(&r.user, r);
+        }
+    }
+    let mut n = 0;
+    let mut changes = false;
+    for r in latest.values() {
+        if !can_write(&permission(st, &p.repo, &r.user)) {
+            continue;
+        }
+        match r.state.as_str() {
+            "APPROVED" if !current_only || r.commit_id == p.head_sha => n += 1,
+            "CHANGES_REQUESTED" => changes = true,
+            _ => {}
+        }
+    }
+    (n, changes)
+}
+
+/// success, pending, failure or missing for one context on `sha` (statuses and check runs).
+fn context_state(st: &State, repo: &str, sha: &str, ctx: &str) -> &'static str {
+    let key = (repo.to_string(), sha.to_string());
+    if let Some(c) = st
+        .checks
+        .get(&key)
+        .and_then(|v| v.iter().find(|c| c.name == ctx))
+    {
+        return check_outcome(c);
+    }
+    match st
+        .statuses
+        .get(&key)
+        .and_then(|v| v.iter().rev().find(|s| s.context == ctx))
+    {
+        Some(s) if s.state == "success" => "success",
+        Some(s) if s.state == "pending" => "pending",
+        Some(_) => "failure",
+        None => "missing",
+    }
+}
+
+fn check_outcome(c: &CheckRun) -> &'static str {
+    if c.status != "completed" {
+        return "pending";
+    }
+    match c.conclusion.as_deref() {
+        Some("success" | "neutral" | "skipped") => "success",
+        _ => "failure",
+    }
+}
+
+/// Why protection forbids merging now, as GitHub words it on a 405; `None` when it allows it.
+fn protection_block(st: &State, repo: &Repository, p: &Pull) -> Option<String> {
+    let prot = st.protection.get(&(p.repo.clone(), p.base_ref.clone()))?;
+    let (n, changes) = approvals(st, p, prot.dismiss_stale_reviews);
+    if changes {
+        return Some(
+            "Changes must be made through a pull request. Review changes requested.".into(),
+        );
+    }
+    let need = prot.required_approving_review_count;
+    if n < need {
+        return Some(if need == 1 {
+            "At least 1 approving review is required by reviewers with write access.".into()
+        } else {
+            format!(
+                "At least {need} approving reviews are required by reviewers with write access."
+            )
+        });
+    }
+    for ctx in &prot.required_status_checks {
+        match context_state(st, &p.repo, &p.head_sha, ctx) {
+            "success" => {}
+            "failure" => return Some(format!("Required status check \"{ctx}\" is failing.")),
+            _ => return Some(format!("Required status check \"{ctx}\" is expected.")),
+        }
+    }
+    if prot.strict && !git::contains(repo, &p.head_sha, &p.base_sha) {
+        return Some("Head branch was not up to date with the base branch.".into());
+    }
+    None
+}
+
+/// `mergeable` and `mergeable_state` for a read of the PR: null/unknown for the first reads after
+/// head or base move (as GitHub computes in the background), then computed with a real merge.
+fn mergeability(st: &mut State, repo: &Repository, idx: usize) -> (Option<bool>, &'static str) {
+    let reads = st.mergeable_reads;
+    let p = &mut st.pulls[idx];
+    if !p.open {
+        return (None, "unknown");
+    }
+    let key = (p.head_sha.clone(), p.base_sha.clone());
+    if p.computed_for.as_ref() != Some(&key) {
+        p.computed_for = Some(key);
+        p.pending_reads = reads;
+    }
+    if p.pending_reads > 0 {
+        p.pending_reads -= 1;
+        return (None, "unknown");
+    }
+    let p = st.pulls[idx].clone();
+    if git::conflicts(repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
+        return (Some(false), "dirty");
+    }
+    if p.draft {
+        return (Some(true), "draft");
+    }
+    if let Some(why) = protection_block(st, repo, &p) {
+        return (
+            Some(true),
+            if why.starts_with("Head branch") {
+                "behind"
+            } else {
+                "blocked"
+            },
+        );
+    }
+    let key = (p.repo.clone(), p.head_sha.clone());
+    let failing = st
+        .statuses
+        .get(&key)
+        .is_some_and(|v| v.iter().any(|s| s.state != "success"))
+        || st
+            .checks
+            .get(&key)
+            .is_some_and(|v| v.iter().any(|c| check_outcome(c) != "success"));
+    (Some(true), if failing { "unstable" } else { "clean" })
+}
+
+fn find_pull(st: &State, full: &str, n: u64) -> Result<usize, Response> {
+    st.pulls
+        .iter()
+        .position(|p| p.repo == full && p.number == n)
+        .ok_or_else(not_found)
+}
+
+/// The PR body: `pull-request` when `merge` carries the mergeability, else `pull-request-simple`.
+fn pull_json(
+    gh: &GitHub,
+    st: &State,
+    repo: &Repository,
+    p: &Pull,
+    merge: Option<(Option<bool>, &str)>,
+) -> Value {
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let full = &p.repo;
+    let (owner, _) = full.split_once('/').unwrap_or((full, full));
+    let r = format!("{api}/repos/{full}");
+    let n = p.number;
+    let db = default_branch(repo);
+    let label_list: Vec<Value> = p.labels.iter().map(|l| json::label(&u, full, l)).collect();
+    let users = |v: &[String]| v.iter().map(|l| json::user(&u, l)).collect::<Vec<_>>();
+    let side = |rf: &str, sha: &str| {
+        json!({"label": format!("{owner}:{rf}"), "ref": rf, "sha": sha,
+               "user": json::user(&u, owner), "repo": json::repository(&u, full, &db)})
+    };
+    let mut v = json!({
+        "url": format!("{r}/pulls/{n}"), "id": p.id, "node_id": json::node_id("PR", p.id),
+        "html_url": format!("https://github.com/{full}/pull/{n}"),
+        "diff_url": format!("https://github.com/{full}/pull/{n}.diff"),
+        "patch_url": format!("https://github.com/{full}/pull/{n}.patch"),
+        "issue_url": format!("{r}/issues/{n}"),
+        "commits_url": format!("{r}/pulls/{n}/commits"),
+        "review_comments_url": format!("{r}/pulls/{n}/comments"),
+        "review_comment_url": format!("{r}/pulls/comments{{/number}}"),
+        "comments_url": format!("{r}/issues/{n}/comments"),
+        "statuses_url": format!("{r}/statuses/{}", p.head_sha),
+        "number": n, "state": if p.open { "open" } else { "closed" }, "locked": false,
+        "title": p.title, "user": json::user(&u, &p.user), "body": p.body,
+        "labels": label_list, "milestone": null, "active_lock_reason": null,
+        "created_at": p.created_at, "updated_at": p.updated_at, "closed_at": p.closed_at,
+        "merged_at": p.merged_at, "merge_commit_sha": p.merge_commit_sha,
+        "assignee": p.assignees.first().map(|a| json::user(&u, a)),
+        "assignees": users(&p.assignees), "requested_reviewers": users(&p.requested_reviewers),
+        "requested_teams": [],
+        "head": side(&p.head_ref, &p.head_sha), "base": side(&p.base_ref, &p.base_sha),
+        "author_association": "CONTRIBUTOR", "auto_merge": null, "draft": p.draft,
+    });
+    v["_links"] = json!({
+            "self": {"href": format!("{r}/pulls/{n}")},
+            "html": {"href": format!("https://github.com/{full}/pull/{n}")},
+            "issue": {"href": format!("{r}/issues/{n}")},
+            "comments": {"href": format!("{r}/issues/{n}/comments")},
+            "review_comments": {"href": format!("{r}/pulls/{n}/comments")},
+            "review_comment": {"href": format!("{r}/pulls/comments{{/number}}")},
+            "commits": {"href": format!("{r}/pulls/{n}/commits")},
+            "statuses": {"href": format!("{r}/statuses/{}", p.head_sha)}
+    });
+    if let Some((mergeable, state)) = merge {
+        let commits = git::pr_commits(repo, &p.base_sha, &p.head_sha)
+            .map(|c| c.len())
+            .unwrap_or(0);
+        let (add, del, files) =
+            git::diff_stats(repo, &p.base_sha, &p.head_sha).unwrap_or((0, 0, 0));
+        let comments = st
+            .comments
+            .iter()
+            .filter(|c| c.repo == *full && c.number == n)
+            .count();
+        let extra = json!({
+            "merged": p.merged, "mergeable": mergeable, "rebaseable": mergeable,
+            "mergeable_state": state,
+            "merged_by": if p.merged { json::user(&u, TOKEN_USER) } else { Value::Null },
+            "comments": comments, "review_comments": 0, "maintainer_can_modify": false,
+            "commits": commits, "additions": add, "deletions": del, "changed_files": files
+        });
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+    }
+    v
+}
+
+async fn pulls_list(S(gh): G, Path((o, r)): Path<(String, String)>, q: Q) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let state = q.get("state").map(String::as_str).unwrap_or("open");
+    let mut items = Vec::new();
+    for i in (0..st.pulls.len()).rev() {
+        refresh(&repo, &mut st.pulls[i]);
+        let p = &st.pulls[i];
+        let head_ok = q.get("head").is_none_or(|h| {
+            let (ho, hb) = h.split_once(':').unwrap_or((&o, h));
+            ho == o && hb == p.head_ref
+        });
+        let state_ok = match state {
+            "all" => true,
+            "closed" => !p.open,
+            _ => p.open,
+        };
+        if p.repo == full && head_ok && state_ok && q.get("base").is_none_or(|b| *b == p.base_ref) {
+            items.push(pull_json(&gh, &st, &repo, p, None));
+        }
+    }
+    drop(st);
+    paginate(&gh, &format!("/repos/{o}/{r}/pulls"), &q, items)
+}
+
+async fn pull_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Json<Value>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let head = b["head"].as_str().unwrap_or("");
+    let head_ref = head
+        .split_once(':')
+        .map(|(_, h)| h)
+        .unwrap_or(head)
+        .to_string();
+    let base_ref = b["base"].as_str().unwrap_or("").to_string();
+    let title = b["title"].as_str().unwrap_or("").to_string();
+    let Some(head_sha) = git::branch_sha(&repo, &head_ref) else {
+        let body = json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "head", "code": "invalid"}],
+                          "documentation_url": "https://docs.github.com/rest", "status": "422"});
+        return Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    };
+    let Some(base_sha) = git::branch_sha(&repo, &base_ref) else {
+        let body = json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "field": "base", "code": "invalid"}],
+                          "documentation_url": "https://docs.github.com/rest", "status": "422"});
+        return Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+    };
+    if title.is_empty() {
+        return Err(validation("title wasn't supplied."));
+    }
+    let mut st = gh.state.lock().unwrap();
+    if st
+        .pulls
+        .iter()
+        .any(|p| p.repo == full && p.open && p.head_ref == head_ref && p.base_ref == base_ref)
+    {
+        return Err(validation(&format!(
+            "A pull request already exists for {o}:{head_ref}."
+        )));
+    }
+    if git::pr_commits(&repo, &base_sha, &head_sha)
+        .map(|c| c.is_empty())
+        .unwrap_or(true)
+    {
+        return Err(validation(&format!(
+            "No commits between {base_ref} and {head_ref}"
+        )));
+    }
+    let number = {
+        let n = st.numbers.entry(full.clone()).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let id = st.id();
+    let t = now();
+    let p = Pull {
+        repo: full,
+        number,
+        id,
+        title,
+        body: b["body"].as_str().map(str::to_string),
+        user: TOKEN_USER.into(),
+        head_ref,
+        base_ref,
+        head_sha,
+        base_sha,
+        open: true,
+        draft: b["draft"].as_bool().unwrap_or(false),
+        merged: false,
+        merged_at: None,
+        merge_commit_sha: None,
+        closed_at: None,
+        created_at: t.clone(),
+        updated_at: t,
+        labels: vec![],
+        assignees: vec![],
+        requested_reviewers: vec![],
+        computed_for: None,
+        pending_reads: 0,
+    };
+    st.pulls.push(p.clone());
+    let v = pull_json(&gh, &st, &repo, &p, Some((None, "unknown")));
+    created(v)
+}
+
+async fn pull_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    refresh(&repo, &mut st.pulls[i]);
+    let m = mergeability(&mut st, &repo, i);
+    ok(pull_json(&gh, &st, &repo, &st.pulls[i], Some(m)))
+}
+
+async fn pull_update(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    refresh(&repo, &mut st.pulls[i]);
+    let p = &mut st.pulls[i];
+    if let Some(t) = b["title"].as_str() {
+        p.title = t.into();
+    }
+    if let Some(t) = b["body"].as_str() {
+        p.body = Some(t.into());
+    }
+    match b["state"].as_str() {
+        Some("closed") if p.open => {
+            p.open = false;
+            p.closed_at = Some(now());
+        }
+        Some("open") if !p.open && !p.merged => {
+            p.open = true;
+            p.closed_at = None;
+        }
+        _ => {}
+    }
+    p.updated_at = now();
+    let m = mergeability(&mut st, &repo, i);
+    ok(pull_json(&gh, &st, &repo, &st.pulls[i], Some(m)))
+}
+
+async fn pull_merged(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    if st.pulls[i].merged {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn pull_merge(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Option<Json<Value>>,
+) -> Res {
+    let b = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    refresh(&repo, &mut st.pulls[i]);
+    let p = st.pulls[i].clone();
+    if !p.open {
+        return Err(error(405, "Pull Request is not mergeable"));
+    }
+    let method = match b["merge_method"].as_str().unwrap_or("merge") {
+        "merge" => Method::Merge,
+        "squash" => Method::Squash,
+        "rebase" => Method::Rebase,
+        _ => return Err(error(422, "Invalid merge_method")),
+    };
+    let allowed = st.methods.get(&full).cloned().unwrap_or_default();
+    let refused = match method {
+        Method::Merge if !allowed.merge => {
+            Some("Merge commits are not allowed on this repository.")
+        }
+        Method::Squash if !allowed.squash => {
+            Some("Squash merges are not allowed on this repository.")
+        }
+        Method::Rebase if !allowed.rebase => {
+            Some("Rebase merges are not allowed on this repository.")
+        }
+        _ => None,
+    };
+    if let Some(msg) = refused {
+        return Err(error(405, msg));
+    }
+    if let Some(sha) = b["sha"].as_str() {
+        if sha != p.head_sha {
+            return Err(error(
+                409,
+                "Head branch was modified. Review and try the merge again.",
+            ));
+        }
+    }
+    // The base moved since mergeability was last computed: GitHub refuses once and recomputes.
+    if let Some((h, base)) = &p.computed_for {
+        if *base != p.base_sha {
+            st.pulls[i].computed_for = Some((h.clone(), p.base_sha.clone()));
+            st.pulls[i].pending_reads = 0;
+            return Err(error(405, git::BASE_MODIFIED));
+        }
+    }
+    if p.draft {
+        return Err(error(405, "Pull Request is still a draft"));
+    }
+    if git::conflicts(&repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
+        return Err(error(405, "Pull Request is not mergeable"));
+    }
+    if let Some(why) = protection_block(&st, &repo, &p) {
+        return Err(error(405, &why));
+    }
+    let (title, message) = match method {
+        Method::Merge => (
+            format!("Merge pull request #{n} from {o}/{}", p.head_ref),
+            p.title.clone(),
+        ),
+        _ => {
+            let msgs: Vec<String> = git::pr_commits(&repo, &p.base_sha, &p.head_sha)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|id| repo.find_commit(*id).ok())
+                .map(|c| format!("* {}", c.summary().ok().flatten().unwrap_or("")))
+                .collect();
+            (format!("{} (#{n})", p.title), msgs.join("\n\n"))
+        }
+    };
+    let title = b["commit_title"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or(title);
+    let message = b["commit_message"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or(message);
+    let merged = git::merge(
+        &repo,
+        method,
+        &p.base_ref,
+        &p.base_sha,
+        &p.head_sha,
+        &title,
+        &message,
+    )
+    .map_err(|e| error(500, &e.to_string()))?;
+    let (sha, _replayed) = match merged {
+        Ok(x) => x,
+        Err(msg) => return Err(error(405, &msg)),
+    };
+    let t = now();
+    let p = &mut st.pulls[i];
+    p.open = false;
+    p.merged = true;
+    p.merged_at = Some(t.clone());
+    p.closed_at = Some(t.clone());
+    p.updated_at = t;
+    p.merge_commit_sha = Some(sha.clone());
+    ok(json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}))
+}
+
+async fn pull_commits(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q: Q) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    refresh(&repo, &mut st.pulls[i]);
+    let p = st.pulls[i].clone();
+    drop(st);
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let items: Vec<Value> = git::pr_commits(&repo, &p.base_sha, &p.head_sha)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|id| repo.find_commit(*id).ok())
+        .map(|c| json::commit(&u, &full, &c))
+        .collect();
+    paginate(&gh, &format!("/repos/{o}/{r}/pulls/{n}/commits"), &q, items)
+}
+
+fn review_json(gh: &GitHub, r: &super::Review) -> Value {
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let pr = format!("{api}/repos/{}/pulls/{}", r.repo, r.number);
+    let html = format!(
+        "https://github.com/{}/pull/{}#pullrequestreview-{}",
+        r.repo, r.number, r.id
+    );
+    json!({
+        "id": r.id, "node_id": json::node_id("PRR", r.id), "user": json::user(&u, &r.user),
+        "body": r.body, "state": r.state, "html_url": html, "pull_request_url": pr,
+        "_links": {"html": {"href": html}, "pull_request": {"href": pr}},
+        "submitted_at": r.submitted_at, "commit_id": r.commit_id, "author_association": "COLLABORATOR"
+    })
+}
+
+async fn reviews_list(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q: Q) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    find_pull(&st, &full, n)?;
+    let items: Vec<Value> = st
+        .reviews
+        .iter()
+        .filter(|rv| rv.repo == full && rv.number == n)
+        .map(|rv| review_json(&gh, rv))
+        .collect();
+    drop(st);
+    paginate(&gh, &format!("/repos/{o}/{r}/pulls/{n}/reviews"), &q, items)
+}
+
+async fn reviewers_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let users: Vec<Value> = st.pulls[i]
+        .requested_reviewers
+        .iter()
+        .map(|l| json::user(&u, l))
+        .collect();
+    ok(json!({"users": users, "teams": []}))
+}
+
+async fn reviewers_add(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    let wanted: Vec<String> = strings(&b["reviewers"]);
+    for w in &wanted {
+        if *w == st.pulls[i].user {
+            return Err(validation(
+                "Review cannot be requested from pull request author.",
+            ));
+        }
+        if permission(&st, &full, w) == "none" {
+            return Err(validation(&format!(
+                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {full} repository."
+            )));
+        }
+    }
+    for w in wanted {
+        if !st.pulls[i].requested_reviewers.contains(&w) {
+            st.pulls[i].requested_reviewers.push(w);
+        }
+    }
+    refresh(&repo, &mut st.pulls[i]);
+    created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn labels_add(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    let wanted = if b.is_array() {
+        strings(&b)
+    } else {
+        strings(&b["labels"])
+    };
+    for l in wanted {
+        if !st.pulls[i].labels.contains(&l) {
+            st.pulls[i].labels.push(l);
+        }
+    }
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    ok(Value::Array(
+        st.pulls[i]
+            .labels
+            .iter()
+            .map(|l| json::label(&u, &full, l))
+            .collect(),
+    ))
+}
+
+async fn assignees_add(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    for a in strings(&b["assignees"]) {
+        // GitHub silently ignores users who cannot be assigned.
+        if permission(&st, &full, &a) != "none" && !st.pulls[i].assignees.contains(&a) {
+            st.pulls[i].assignees.push(a);
+        }
+    }
+    refresh(&repo, &mut st.pulls[i]);
+    created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
+}
+
+fn comment_json(gh: &GitHub, c: &Comment) -> Value {
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    json!({
+        "id": c.id, "node_id": json::node_id("IC", c.id),
+        "url": format!("{api}/repos/{}/issues/comments/{}", c.repo, c.id),
+        "html_url": format!("https://github.com/{}/pull/{}#issuecomment-{}", c.repo, c.number, c.id),
+        "issue_url": format!("{api}/repos/{}/issues/{}", c.repo, c.number),
+        "body": c.body, "user": json::user(&u, &c.user),
+        "created_at": c.created_at, "updated_at": c.created_at, "author_association": "COLLABORATOR"
+    })
+}
+
+/// Adds a comment as `user` (the token's bot through REST, anyone through the control API).
+pub(super) fn add_comment(
+    gh: &GitHub,
+    full: &str,
+    n: u64,
+    user: &str,
+    body: &str,
+) -> Result<Value, Response> {
+    let mut st = gh.state.lock().unwrap();
+    find_pull(&st, full, n)?;
+    let id = st.id();
+    let c = Comment {
+        id,
+        repo: full.into(),
+        number: n,
+        user: user.into(),
+        body: body.into(),
+        created_at: now(),
+    };
+    st.comments.push(c.clone());
+    Ok(comment_json(gh, &c))
+}
+
+async fn comment_create(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let body = b["body"]
+        .as_str()
+        .ok_or_else(|| error(422, "body wasn't supplied."))?;
+    created(add_comment(&gh, &full, n, TOKEN_USER, body)?)
+}
+
+async fn comments_list(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q: Q) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    find_pull(&st, &full, n)?;
+    let since = q.get("since").cloned().unwrap_or_default();
+    let items: Vec<Value> = st
+        .comments
+        .iter()
+        .filter(|c| c.repo == full && c.number == n && c.created_at >= since)
+        .map(|c| comment_json(&gh, c))
+        .collect();
+    drop(st);
+    paginate(
+        &gh,
+        &format!("/repos/{o}/{r}/issues/{n}/comments"),
+        &q,
+        items,
+    )
+}
+
+fn status_json(gh: &GitHub, full: &str, sha: &str, s: &CommitStatus, creator: bool) -> Value {
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let mut v = json!({
+        "url": format!("{api}/repos/{full}/statuses/{sha}"), "avatar_url": null, "id": s.id,
+        "node_id": json::node_id("SC", s.id), "state": s.state, "description": s.description,
+        "target_url": s.target_url, "context": s.context, "created_at": s.created_at,
+        "updated_at": s.created_at,
+    });
+    if creator {
+        v["creator"] = json::user(&u, TOKEN_USER);
+    }
+    v
+}
+
+/// Records a commit status on `sha`, replacing the one with the same context.
+pub(super) fn set_status(gh: &GitHub, full: &str, sha: &str, mut s: CommitStatus) -> CommitStatus {
+    let mut st = gh.state.lock().unwrap();
+    s.id = st.id();
+    s.created_at = now();
+    let list = st.statuses.entry((full.into(), sha.into())).or_default();
+    list.retain(|x| x.context != s.context);
+    list.push(s.clone());
+    s
+}
+
+async fn status_create(
+    S(gh): G,
+    Path((o, r, sha)): Path<(String, String, String)>,
+    Json(b): Json<Value>,
+) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha = resolve(&repo, &sha).ok_or_else(|| error(422, "No commit found for SHA"))?;
+    let state = b["state"].as_str().unwrap_or("");
+    if !matches!(state, "error" | "failure" | "pending" | "success") {
+        return Err(error(422, "Validation Failed"));
+    }
+    let s = CommitStatus {
+        id: 0,
+        context: b["context"].as_str().unwrap_or("default").into(),
+        state: state.into(),
+        description: b["description"].as_str().map(str::to_string),
+        target_url: b["target_url"].as_str().map(str::to_string),
+        created_at: String::new(),
+    };
+    let s = set_status(&gh, &full, &sha, s);
+    created(status_json(&gh, &full, &sha, &s, true))
+}
+
+async fn commit_get(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let c = repo
+        .find_commit(git2::Oid::from_str(&sha).unwrap())
+        .map_err(|_| not_found())?;
+    let api = gh.api();
+    ok(json::commit(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        &full,
+        &c,
+    ))
+}
+
+async fn combined_status(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let st = gh.state.lock().unwrap();
+    let list = st
+        .statuses
+        .get(&(full.clone(), sha.clone()))
+        .cloned()
+        .unwrap_or_default();
+    drop(st);
+    let state = if list.is_empty() || list.iter().any(|s| s.state == "pending") {
+        "pending"
+    } else if list.iter().all(|s| s.state == "success") {
+        "success"
+    } else {
+        "failure"
+    };
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let statuses: Vec<Value> = list
+        .iter()
+        .map(|s| status_json(&gh, &full, &sha, s, false))
+        .collect();
+    let db = default_branch(&repo);
+    ok(json!({
+        "state": state, "sha": sha, "total_count": statuses.len(), "statuses": statuses,
+        "repository": json::repository(&u, &full, &db),
+        "commit_url": format!("{api}/repos/{full}/commits/{sha}"),
+        "url": format!("{api}/repos/{full}/commits/{sha}/status")
+    }))
+}
+
+async fn statuses_list(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>, q: Q) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let st = gh.state.lock().unwrap();
+    let list = st
+        .statuses
+        .get(&(full.clone(), sha.clone()))
+        .cloned()
+        .unwrap_or_default();
+    drop(st);
+    let items = list
+        .iter()
+        .rev()
+        .map(|s| status_json(&gh, &full, &sha, s, true))
+        .collect();
+    paginate(
+        &gh,
+        &format!("/repos/{o}/{r}/commits/{rf}/statuses"),
+        &q,
+        items,
+    )
+}
+
+/// Records a check run on `sha`, replacing the one with the same name.
+pub(super) fn set_check(gh: &GitHub, full: &str, sha: &str, mut c: CheckRun) {
+    let mut st = gh.state.lock().unwrap();
+    c.id = st.id();
+    c.started_at = now();
+    let list = st.checks.entry((full.into(), sha.into())).or_default();
+    list.retain(|x| x.name != c.name);
+    list.push(c);
+}
+
+async fn check_runs(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let st = gh.state.lock().unwrap();
+    let list = st
+        .checks
+        .get(&(full.clone(), sha.clone()))
+        .cloned()
+        .unwrap_or_default();
+    drop(st);
+    let api = gh.api();
+    let runs: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let url = format!("{api}/repos/{full}/check-runs/{}", c.id);
+            json!({
+                "id": c.id, "node_id": json::node_id("CR", c.id), "head_sha": sha, "name": c.name,
+                "external_id": "", "url": url,
+                "html_url": format!("https://github.com/{full}/runs/{}", c.id),
+                "details_url": format!("https://github.com/{full}/runs/{}", c.id),
+                "status": c.status, "conclusion": c.conclusion,
+                "started_at": c.started_at,
+                "completed_at": if c.status == "completed" { Value::from(c.started_at.clone()) } else { Value::Null },
+                "output": {"title": null, "summary": null, "text": null, "annotations_count": 0,
+                           "annotations_url": format!("{url}/annotations")},
+                "check_suite": {"id": c.id + 1},
+                "app": null, "pull_requests": []
+            })
+        })
+        .collect();
+    ok(json!({"total_count": runs.len(), "check_runs": runs}))
+}
+
+async fn permission_get(S(gh): G, Path((o, r, user)): Path<(String, String, String)>) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    let st = gh.state.lock().unwrap();
+    let p = permission(&st, &full, &user);
+    drop(st);
+    let api = gh.api();
+    let u = Urls {
+        api: &api,
+        git: &gh.git_url,
+    };
+    let mut user_v = json::user(&u, &user);
+    user_v["permissions"] = json!({
+        "admin": p == "admin", "maintain": p == "admin", "push": can_write(&p),
+        "triage": p != "none", "pull": p != "none"
+    });
+    user_v["role_name"] = json!(p);
+    ok(json!({"permission": p, "role_name": p, "user": user_v}))
+}
+
+async fn commit_pulls(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>, q: Q) -> Res {
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let sha =
+        resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
+    let mut st = gh.state.lock().unwrap();
+    let mut items = Vec::new();
+    for i in 0..st.pulls.len() {
+        refresh(&repo, &mut st.pulls[i]);
+        let p = &st.pulls[i];
+        // GitHub lists the PRs that merged this commit, or contain it while open.
+        let hit = p.merge_commit_sha.as_deref() == Some(sha.as_str())
+            || (p.open
+                && git::contains(&repo, &p.head_sha, &sha)
+                && !git::contains(&repo, &p.base_sha, &sha));
+        if p.repo == full && hit {
+            items.push(pull_json(&gh, &st, &repo, p, None));
+        }
+    }
+    drop(st);
+    paginate(
+        &gh,
+        &format!("/repos/{o}/{r}/commits/{rf}/pulls"),
+        &q,
+        items,
+    )
+}
+
+async fn contents_get(S(gh): G, Path((o, r, path)): Path<(String, String, String)>, q: Q) -> Res {
+    use base64::Engine;
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let rf = q
+        .get("ref")
+        .cloned()
+        .unwrap_or_else(|| default_branch(&repo));
+    let commit = resolve(&repo, &rf)
+        .ok_or_else(|| error(404, &format!("No commit found for the ref {rf}")))?;
+    let tree = repo
+        .find_commit(git2::Oid::from_str(&commit).unwrap())
+        .and_then(|c| c.tree())
+        .map_err(|_| not_found())?;
+    let entry = tree
+        .get_path(std::path::Path::new(&path))
+        .map_err(|_| not_found())?;
+    // Only files are modelled; a directory listing is not something the product reads.
+    let blob = repo
+        .find_blob(entry.id())
+        .map_err(|_| error(404, "Not Found (the emulator serves files only)"))?;
+    let api = gh.api();
+    let sha = entry.id().to_string();
+    let url = format!("{api}/repos/{full}/contents/{path}?ref={rf}");
+    let git_url = format!("{api}/repos/{full}/git/blobs/{sha}");
+    let html = format!("https://github.com/{full}/blob/{rf}/{path}");
+    let name = path.rsplit('/').next().unwrap_or(&path);
+    ok(json!({
+        "type": "file", "encoding": "base64", "size": blob.content().len(), "name": name, "path": path,
+        "content": base64::engine::general_purpose::STANDARD.encode(blob.content()), "sha": sha,
+        "url": url, "git_url": git_url, "html_url": html,
+        "download_url": format!("{}/{full}/raw/{rf}/{path}", gh.git_url),
+        "_links": {"git": git_url, "self": url, "html": html}
+    }))
+}

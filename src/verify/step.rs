@@ -1,0 +1,106 @@
+//! The gate as a step of a flow: builds a [`VerifyConfig`] from the checked inputs, logs each
+//! measurement in a group, writes the summary table and the `verification` output, and turns a
+//! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
+
+use super::{run, summary_table, Measurement, NamedQuery, NoData, Report, Verdict, VerifyConfig};
+use crate::config::{self, Config, VerifySettings};
+use crate::runtime::Runtime;
+use crate::strategy::{ErrorKind, StepError};
+
+/// The step name errors and annotations carry.
+const STEP: &str = "verify";
+
+impl VerifyConfig {
+    /// The gate's settings from the checked inputs; `None` when no `prometheus-url` is set.
+    pub fn from_settings(s: &VerifySettings) -> Option<VerifyConfig> {
+        Some(VerifyConfig {
+            prometheus_url: s.prometheus_url.as_ref()?.to_string(),
+            queries: s
+                .queries
+                .iter()
+                .map(|q| NamedQuery {
+                    name: q.name.clone(),
+                    promql: q.promql.clone(),
+                })
+                .collect(),
+            success_condition: s.success_condition.clone(),
+            failure_condition: s.failure_condition.clone(),
+            initial_delay: s.initial_delay,
+            interval: s.interval,
+            count: s.count,
+            failure_limit: s.failure_limit,
+            inconclusive_limit: s.inconclusive_limit,
+            no_data: match s.no_data {
+                config::NoData::Fail => NoData::Fail,
+                config::NoData::Pass => NoData::Pass,
+                config::NoData::Inconclusive => NoData::Inconclusive,
+            },
+            bearer_token: s.prometheus_token.as_ref().map(|t| t.expose().to_string()),
+            ..VerifyConfig::default()
+        })
+    }
+}
+
+/// One log line per measurement: `measurement 2: result = 0.0012 → Successful`.
+pub fn progress_line(m: &Measurement) -> String {
+    let results = m
+        .results
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let note = m
+        .message
+        .as_deref()
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    format!("measurement {}: {results} → {:?}{note}", m.index, m.phase)
+}
+
+/// Runs the gate for a flow (promote, guard) or the `verify` command.
+///
+/// # Errors
+/// `verification` for a Failed or Inconclusive verdict (after the summary and output are written);
+/// the gate's own errors (`config`, `connectivity`, ...) as they are classified.
+pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report, StepError> {
+    let Some(cfg) = VerifyConfig::from_settings(settings) else {
+        return Err(StepError::msg(
+            STEP,
+            ErrorKind::Config,
+            "the metrics gate needs `prometheus-url`",
+        ));
+    };
+    cfg.check().map_err(|e| StepError::new(STEP, &e))?;
+    let report = {
+        let _group = rt.group("Metrics gate");
+        let rt = &*rt;
+        let progress = |m: &Measurement| rt.info(&progress_line(m));
+        run(&cfg, &progress)
+            .await
+            .map_err(|e| StepError::new(STEP, &e))?
+    };
+    rt.summary(&summary_table(&report));
+    rt.output("verification", report.verdict.as_str())?;
+    match report.verdict {
+        Verdict::Successful => Ok(report),
+        verdict => Err(StepError::msg(
+            STEP,
+            ErrorKind::Verification,
+            format!(
+                "the metrics gate is {} after {} measurements (failure-limit {}, inconclusive-limit {})",
+                verdict.as_str(),
+                report.measurements.len(),
+                cfg.failure_limit,
+                cfg.inconclusive_limit
+            ),
+        )),
+    }
+}
+
+/// The `verify` command: the gate alone.
+///
+/// # Errors
+/// As [`gate`].
+pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError> {
+    gate(&config.verify, rt).await.map(|_| ())
+}
