@@ -1296,6 +1296,45 @@ async fn watch(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuery>) -> Resp
         .unwrap()
 }
 
+async fn managed_resources(State(a): State<Arc<ArgoCd>>, Path(name): Path<String>) -> Response {
+    let inner = a.inner.lock().unwrap();
+    let Some(app) = inner.apps.get(&name) else {
+        return permission_denied();
+    };
+    let image = format!(
+        "ghcr.io/acme/app:{}",
+        app.deployed_tag.clone().unwrap_or_default()
+    );
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": app.name},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+    .to_string();
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app", "namespace": app.name}})
+        .to_string();
+    let modified = app.sync_status != "Synced";
+    let items = [("apps", "Deployment", deploy), ("", "Service", service)].map(|(group, kind, state)| {
+        json!({"group": group, "kind": kind, "namespace": app.name, "name": "app", "targetState": state,
+               "liveState": state, "normalizedLiveState": state, "predictedLiveState": state,
+               "hook": false, "modified": modified && kind == "Deployment", "resourceVersion": "1"})
+    });
+    Json(json!({"items": items})).into_response()
+}
+
+async fn user_info() -> Response {
+    Json(json!({"loggedIn": true, "username": "admin", "iss": "argocd", "groups": []}))
+        .into_response()
+}
+
+async fn delete_session(State(a): State<Arc<ArgoCd>>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    a.inner.lock().unwrap().sessions.remove(bearer);
+    Json(json!({})).into_response()
+}
+
 async fn unknown(req: Request) -> Response {
     let msg = format!(
         "sandbox Argo CD: no route for {} {}",
@@ -1309,7 +1348,11 @@ async fn unknown(req: Request) -> Response {
 pub fn router(a: Arc<ArgoCd>) -> axum::Router {
     a.ensure_poller();
     axum::Router::new()
-        .route("/api/v1/session", post(create_session))
+        .route(
+            "/api/v1/session",
+            post(create_session).delete(delete_session),
+        )
+        .route("/api/v1/session/userinfo", get(user_info))
         .route("/api/v1/applications", get(list_apps))
         .route("/api/v1/applications/{name}", get(get_app).patch(patch_app))
         .route("/api/v1/applications/{name}/sync", post(sync_app))
@@ -1318,6 +1361,10 @@ pub fn router(a: Arc<ArgoCd>) -> axum::Router {
         .route(
             "/api/v1/applications/{name}/resource-tree",
             get(resource_tree),
+        )
+        .route(
+            "/api/v1/applications/{name}/managed-resources",
+            get(managed_resources),
         )
         .route("/api/v1/stream/applications", get(watch))
         .fallback(unknown)
