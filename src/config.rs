@@ -208,8 +208,8 @@ pub const INPUTS: &[InputDef] = &[
         .default("Promote {changes} on {base}"),
     input("pr-body", Kind::Template, "PR body template (same placeholders as commit-message).")
         .default("Promotes {changes} in {repository} on {base}.\n\nOpened by gitops-promote from {run_url}."),
-    input("branch", Kind::Template, "Head branch template (same placeholders as commit-message).")
-        .default("gitops-promote/{base}/{run_id}-{run_attempt}"),
+    input("branch", Kind::Template, "Head branch template (same placeholders as commit-message). The default leaves out the attempt, so a re-run of the job takes over its own PR instead of opening a second one.")
+        .default("gitops-promote/{base}/{run_id}"),
     input("author-name", Kind::Text, "Commit author and committer name.").default("github-actions[bot]"),
     input("author-email", Kind::Text, "Commit author and committer email.")
         .default("41898282+github-actions[bot]@users.noreply.github.com"),
@@ -1072,6 +1072,13 @@ impl Config {
             r.fail(
                 missing,
                 "required with argocd-username/argocd-password".into(),
+            );
+        }
+        if server.is_some() && apps.is_empty() && selector.is_none() {
+            // Found now, not after the merge: a promotion must not be half done for a typo.
+            r.fail(
+                "argocd-app",
+                "argocd-server is set, so name the applications to sync in argocd-app or argocd-selector".into(),
             );
         }
         if raw.get("argocd-server").is_none() {

@@ -1,9 +1,17 @@
 //! The promote flow (DESIGN.md §2), top to bottom:
 //!
-//! 1. inputs (already a validated [`Config`]) → 2. clone the base → 3. edit the values →
-//! 4. commit → 5. push our branch → 6. open or reuse the PR → 7. gate (approvals, checks) →
-//! 8. merge with the head-SHA guard → 9. sync the Argo CD apps → 10. wait until each is Synced at a
-//! revision containing the merge and Healthy → 11. verify metrics → 12. outputs and summary.
+//! 1. inputs: already a validated [`Config`];
+//! 2. clone the base, shallow;
+//! 3. edit the values;
+//! 4. commit, with the `Promoted-by` and `Promotion-run` trailers;
+//! 5. push our branch;
+//! 6. open the PR, or take over ours on a re-run;
+//! 7. gate: approvals and required checks;
+//! 8. merge with the head-SHA guard;
+//! 9. sync the Argo CD apps;
+//! 10. wait until each is Synced at a revision containing the merge, and Healthy;
+//! 11. verify metrics;
+//! 12. outputs and summary.
 //!
 //! After each step that changes the outside world the [`Record`] goes to `$GITHUB_STATE` at once, so
 //! the post step can undo whatever happened even if this process dies. Failures from step 7 on go
@@ -122,7 +130,7 @@ macro_rules! guarded {
 impl Promotion<'_> {
     async fn steps(&mut self) -> Result<(), StepError> {
         let cfg = self.cfg;
-        let base = resolve_base(&self.gh, cfg).await?;
+        let base = resolve_base(self.gh, cfg).await?;
         self.record.repo = cfg.repository.to_string();
         self.record.base = base.clone();
         self.record.on_failure = "rollback".into();
@@ -150,7 +158,9 @@ impl Promotion<'_> {
         let commit = self
             .timed("commit", commit(&checkout, cfg, &base, &edit))
             .await?;
-        self.timed("push", push(&checkout, commit, &branch, false))
+        // Forced, and only ever to our own branch (git refuses the base): a re-run of the job
+        // rebuilds it from the current base and takes over its PR.
+        self.timed("push", push(&checkout, commit, &branch, true))
             .await?;
         self.record.branch = branch.clone();
         self.record.phase = Some(Phase::Pushed);

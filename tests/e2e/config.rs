@@ -227,6 +227,7 @@ fn secrets_are_masked_before_any_other_line() {
             ("INPUT_GITHUB-TOKEN", "ghs_s3cret"),
             ("INPUT_ARGOCD-SERVER", "https://cd.example"),
             ("INPUT_ARGOCD-TOKEN", "argo-t0ken"),
+            ("INPUT_ARGOCD-APP", "app"),
             ("INPUT_HEALTH-TIMEOUT", "soon"),
         ]),
     );

@@ -8,6 +8,7 @@ use sandbox::{Options, Sandbox};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -24,7 +25,7 @@ pub enum Step {
 pub struct Ctx {
     pub sb: Sandbox,
     pub dir: tempfile::TempDir,
-    run_id: std::cell::Cell<u32>,
+    run_id: AtomicU32,
 }
 
 /// What one run of the binary left behind.
@@ -93,7 +94,7 @@ impl Ctx {
         Ctx {
             sb: Sandbox::start(opts).expect("sandbox starts"),
             dir: tempfile::tempdir().unwrap(),
-            run_id: std::cell::Cell::new(1000),
+            run_id: AtomicU32::new(1000),
         }
     }
 
@@ -105,6 +106,7 @@ impl Ctx {
             ("file", sandbox::world::SEED_VALUES_PATH),
             ("argocd-server", self.sb.argocd_url.as_str()),
             ("argocd-token", self.sb.argocd.token()),
+            ("argocd-app", "app"),
             ("health-timeout", "60s"),
             ("approval-timeout", "60s"),
         ]
@@ -129,9 +131,13 @@ impl Ctx {
 
     /// A new run id, so each run gets its own branch as a new workflow run would.
     pub fn next_run_id(&self) -> u32 {
-        let id = self.run_id.get() + 1;
-        self.run_id.set(id);
-        id
+        self.run_id.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Runs the main step as attempt `attempt` of workflow run `run_id` (a re-run keeps the id).
+    pub fn main_attempt(&self, run_id: u32, attempt: u32, inputs: &[(&str, &str)]) -> Run {
+        let inputs = merge(self.base_inputs(), inputs);
+        self.run_as(Step::Main, &inputs, &BTreeMap::new(), run_id, attempt)
     }
 
     /// Runs the binary as the runner does for `step`, with exactly these inputs and state.
@@ -142,8 +148,19 @@ impl Ctx {
         state: &BTreeMap<String, String>,
     ) -> Run {
         let n = self.next_run_id();
-        let work = self.dir.path().join(format!("run-{n}"));
-        std::fs::create_dir_all(&work).unwrap();
+        self.run_as(step, inputs, state, n, 1)
+    }
+
+    /// Runs the binary as attempt `attempt` of run `n`, in a fresh runner workspace.
+    pub fn run_as(
+        &self,
+        step: Step,
+        inputs: &[(String, String)],
+        state: &BTreeMap<String, String>,
+        n: u32,
+        attempt: u32,
+    ) -> Run {
+        let work = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
         let output_file = work.join("output");
         let state_file = work.join("state");
         let summary_file = work.join("summary");
@@ -159,7 +176,7 @@ impl Ctx {
             .env("GITHUB_SERVER_URL", self.sb.git_url())
             .env("GITHUB_REPOSITORY", "acme/service")
             .env("GITHUB_RUN_ID", n.to_string())
-            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_RUN_ATTEMPT", attempt.to_string())
             .env("GITHUB_OUTPUT", &output_file)
             .env("GITHUB_STATE", &state_file)
             .env("GITHUB_STEP_SUMMARY", &summary_file)
@@ -261,5 +278,47 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `f` on another thread while `during` acts on the sandbox from this one (e.g. approves the
+/// PR the binary is waiting on), and returns `f`'s result.
+pub fn while_running<T: Send>(f: impl FnOnce() -> T + Send, during: impl FnOnce()) -> T {
+    std::thread::scope(|s| {
+        let h = s.spawn(f);
+        during();
+        h.join().expect("the step's thread")
+    })
+}
+
+impl Ctx {
+    /// Waits for the newest PR of the seeded repo to exist and returns its number.
+    pub fn wait_for_pr(&self) -> u64 {
+        let mut n = 0;
+        wait_until("a PR to be opened", Duration::from_secs(60), || {
+            n = self
+                .sb
+                .github
+                .prs(sandbox::world::SEED_REPO)
+                .last()
+                .map(|p| p.number)
+                .unwrap_or(0);
+            n > 0
+        });
+        n
+    }
+
+    /// Waits until the binary left a comment on PR `n` containing `text`.
+    pub fn wait_for_comment(&self, n: u64, text: &str) {
+        wait_until(
+            &format!("a comment with {text:?} on PR #{n}"),
+            Duration::from_secs(60),
+            || {
+                self.sb
+                    .github
+                    .pr_view(sandbox::world::SEED_REPO, n)
+                    .is_some_and(|p| p.comments.iter().any(|(_, b)| b.contains(text)))
+            },
+        );
     }
 }

@@ -64,3 +64,263 @@ fn promotes_with_each_merge_method_and_waits_for_healthy() {
         // fails it must revert: covered in rollback tests.
     }
 }
+
+use crate::harness::while_running;
+use sandbox::github::Target;
+use std::time::Duration;
+
+const REPO: &str = "acme/deploy";
+
+#[test]
+fn approval_gate_waits_for_an_approval_added_later() {
+    let ctx = Ctx::new();
+    let run = while_running(
+        || {
+            ctx.main(&[
+                ("set", "image.tag=1.1.0"),
+                ("required-approvals", "1"),
+                ("argocd-app", "app"),
+            ])
+        },
+        || {
+            let pr = ctx.wait_for_pr();
+            // Give the gate time to see zero approvals first.
+            std::thread::sleep(Duration::from_millis(500));
+            ctx.sb
+                .github
+                .add_review(REPO, pr, "alice", "APPROVED", None)
+                .expect("review added");
+        },
+    );
+    run.assert_ok();
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+}
+
+#[test]
+fn a_stale_approval_does_not_count_and_the_gate_times_out_as_approval() {
+    let ctx = Ctx::new();
+    let base = ctx.main_sha();
+    let run = while_running(
+        || {
+            ctx.main(&[
+                ("set", "image.tag=1.1.0"),
+                ("required-approvals", "1"),
+                ("approval-timeout", "4s"),
+            ])
+        },
+        || {
+            let pr = ctx.wait_for_pr();
+            // An approval of another commit than the PR's head.
+            ctx.sb
+                .github
+                .add_review(REPO, pr, "alice", "APPROVED", Some(&base))
+                .expect("review");
+        },
+    );
+    run.assert_failed();
+    assert!(
+        run.errors().iter().any(|e| e.contains("approval error")),
+        "{:?}",
+        run.errors()
+    );
+    // Nothing was merged; the rollback closed our PR with a comment.
+    assert_eq!(ctx.main_sha(), base);
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert_eq!(pr.state, "closed");
+    assert!(!pr.merged);
+}
+
+#[test]
+fn changes_requested_fails_the_gate_as_approval() {
+    let ctx = Ctx::new();
+    let base = ctx.main_sha();
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=1.1.0"), ("required-approvals", "1")]),
+        || {
+            let pr = ctx.wait_for_pr();
+            ctx.sb
+                .github
+                .add_review(REPO, pr, "bob", "CHANGES_REQUESTED", None)
+                .expect("review");
+        },
+    );
+    run.assert_failed();
+    assert!(
+        run.errors().iter().any(|e| e.contains("approval error")),
+        "{:?}",
+        run.errors()
+    );
+    assert_eq!(ctx.main_sha(), base, "nothing merged");
+}
+
+#[test]
+fn required_checks_pending_then_green_merge_and_a_failing_check_does_not() {
+    for (conclusion, should_merge) in [("success", true), ("failure", false)] {
+        let ctx = Ctx::new();
+        ctx.sb.github.set_protection(
+            REPO,
+            "main",
+            Some(sandbox::github::Protection {
+                required_status_checks: vec!["ci".into()],
+                ..Default::default()
+            }),
+        );
+        let base = ctx.main_sha();
+        let run = while_running(
+            || ctx.main(&[("set", "image.tag=1.1.0")]),
+            || {
+                let pr = ctx.wait_for_pr();
+                ctx.sb
+                    .github
+                    .set_check_run(REPO, &Target::Pr(pr), "ci", "in_progress", None);
+                std::thread::sleep(Duration::from_millis(800));
+                ctx.sb.github.set_check_run(
+                    REPO,
+                    &Target::Pr(pr),
+                    "ci",
+                    "completed",
+                    Some(conclusion),
+                );
+            },
+        );
+        if should_merge {
+            run.assert_ok();
+            assert_ne!(ctx.main_sha(), base);
+        } else {
+            run.assert_failed();
+            assert_eq!(ctx.main_sha(), base, "a failing check merges nothing");
+        }
+    }
+}
+
+#[test]
+fn auto_sync_and_selected_apps_are_waited_for_together() {
+    let ctx = Ctx::new();
+    for name in ["shop-web", "shop-worker"] {
+        ctx.sb
+            .argocd
+            .create_app(
+                serde_json::from_value(serde_json::json!({
+                    "name": name, "labels": {"team": "checkout"}, "auto_sync": name == "shop-worker"
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+    }
+    let run = ctx.main(&[
+        ("set", "image.tag=1.5.0"),
+        ("argocd-selector", "team=checkout"),
+        ("argocd-app", ""),
+    ]);
+    run.assert_ok();
+    let apps: serde_json::Value = serde_json::from_str(run.output("apps")).unwrap();
+    let names: Vec<&str> = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in ["shop-web", "shop-worker"] {
+        assert!(names.contains(&name));
+        assert_eq!(
+            ctx.sb.argocd.deployed_tag(name).as_deref(),
+            Some("1.5.0"),
+            "{name}"
+        );
+    }
+    // The seeded apps (team=shop) were not selected and stay where they were.
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+}
+
+#[test]
+fn an_operation_already_in_progress_is_waited_out() {
+    let ctx = Ctx::new();
+    assert!(ctx.sb.argocd.start_long_operation("app", 2_000));
+    let run = ctx.main(&[("set", "image.tag=1.6.0"), ("argocd-app", "app")]);
+    run.assert_ok();
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.6.0"));
+}
+
+#[test]
+fn degraded_names_the_resource_and_a_failed_operation_is_a_sync_error() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[
+        ("set", "image.tag=2.0.0-bad"),
+        ("argocd-app", "app"),
+        ("on-failure", "abort"),
+    ]);
+    run.assert_failed();
+    let errors = run.errors().join("\n");
+    assert!(errors.contains("health error"), "{errors}");
+    assert!(
+        errors.contains("Deployment"),
+        "the unhealthy resource is named: {errors}"
+    );
+    assert_eq!(
+        run.state.get("on-failure").map(String::as_str),
+        Some("skip")
+    );
+
+    let ctx = Ctx::new();
+    assert!(ctx
+        .sb
+        .argocd
+        .fail_next_sync("app", "one or more objects failed to apply"));
+    let run = ctx.main(&[
+        ("set", "image.tag=2.1.0"),
+        ("argocd-app", "app"),
+        ("on-failure", "abort"),
+    ]);
+    run.assert_failed();
+    let errors = run.errors().join("\n");
+    assert!(errors.contains("sync error"), "{errors}");
+    assert!(errors.contains("failed to apply"), "{errors}");
+}
+
+#[test]
+fn a_rerun_takes_over_its_pr_and_a_value_already_set_opens_none() {
+    let ctx = Ctx::new();
+    let first = ctx.main_attempt(77, 1, &[("set", "image.tag=3.0.0"), ("merge", "false")]);
+    first.assert_ok();
+    let again = ctx.main_attempt(77, 2, &[("set", "image.tag=3.0.0"), ("merge", "false")]);
+    again.assert_ok();
+    assert_eq!(
+        first.output("pr-number"),
+        again.output("pr-number"),
+        "the re-run reused the PR"
+    );
+    assert_eq!(ctx.sb.github.prs(REPO).len(), 1, "one PR, not two");
+
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=1.0.0")]);
+    run.assert_ok();
+    assert_eq!(run.output("changed"), "false");
+    assert!(
+        ctx.sb.github.prs(REPO).is_empty(),
+        "no PR for a value already set"
+    );
+}
+
+#[test]
+fn dry_run_prints_the_diff_and_plan_and_changes_nothing() {
+    let ctx = Ctx::new();
+    let head = ctx.main_sha();
+    let run = ctx.main(&[
+        ("set", "image.tag=4.0.0"),
+        ("dry-run", "true"),
+        ("argocd-app", "app"),
+    ]);
+    run.assert_ok();
+    let log = run.log();
+    assert!(
+        log.contains("-  tag: \"1.0.0\"") && log.contains("+  tag: \"4.0.0\""),
+        "{log}"
+    );
+    assert!(log.contains("dry run"), "{log}");
+    assert_eq!(ctx.main_sha(), head);
+    assert!(ctx.sb.github.prs(REPO).is_empty());
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    let branches = repo.branches(None).unwrap().count();
+    assert_eq!(branches, 1, "no branch pushed");
+}
