@@ -96,7 +96,12 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
         match locate(&tree, &set.path, opts)? {
             Ok(found) => {
                 let node = &tree.nodes[found.node];
-                let Kind::Scalar { value, style } = &node.kind else {
+                let Kind::Scalar {
+                    value,
+                    style,
+                    props,
+                } = &node.kind
+                else {
                     unreachable!("locate returns scalars only")
                 };
                 let at: Concrete = (found.doc, found.steps.clone());
@@ -107,7 +112,8 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                 };
                 let type_of = orig.clone().unwrap_or_default();
                 let rendered = render(&type_of, *style, &set.value, node.flow);
-                let typed = typed(&rendered.text)?;
+                // A tag (`!!str 1.0`) decides the type together with the text.
+                let typed = typed(&format!("{props}{}", rendered.text))?;
                 let aliases = alias_sites(&tree, found.doc, &found.anchors);
                 let (start, end, text) = if node.start == node.end {
                     empty_splice(cur.as_bytes(), node, &rendered.text, &display)?
@@ -776,6 +782,8 @@ mod tests {
             ("a: true\n", "a=false", "a: false\n"),
             ("a: {b: 1, c: x}\n", "a.c=y,z", "a: {b: 1, c: \"y,z\"}\n"),
             ("a: [1, \"2\"]\n", "a[1]=3", "a: [1, \"3\"]\n"),
+            ("a: !!str 1.0\n", "a=2.0", "a: !!str 2.0\n"),
+            ("a: !!str\n  1.0\n", "a=x", "a: !!str\n  x\n"),
         ];
         for (input, set, want) in cases {
             assert_eq!(edit(input, &[set]), want, "{input:?} {set}");
