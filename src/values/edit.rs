@@ -146,10 +146,32 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                 cur = splice(&cur, &pending);
                 pending.clear();
                 tree = Tree::parse(&cur, limits)?;
-                let parent = match walk(&tree, doc, &set.path.prefix(depth)) {
-                    Ok(f) if depth > 0 => f.node,
-                    _ => tree.docs[doc],
+                let (parent, anchors) = match walk(&tree, doc, &set.path.prefix(depth)) {
+                    Ok(f) if depth > 0 => (f.node, f.anchors),
+                    _ => (tree.docs[doc], Vec::new()),
                 };
+                // A key added to an anchored mapping appears at every alias of it too.
+                if !anchors.is_empty() && !opts.allow_anchor {
+                    return Err(ValuesError::Refused {
+                        path: display,
+                        reason: "the new key would go inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended".into(),
+                    });
+                }
+                let added: Vec<Step> = set.path.segments[depth..]
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Key(k) => Some(Step::Key(k.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let anchors: Vec<(usize, Vec<Step>)> = anchors
+                    .into_iter()
+                    .map(|(a, mut rel)| {
+                        rel.extend(added.iter().cloned());
+                        (a, rel)
+                    })
+                    .collect();
+                let aliases = alias_sites(&tree, doc, &anchors);
                 let (text, steps) = create(&cur, &tree, doc, parent, &set.path, depth, &set.value)?;
                 cur = text.0;
                 tree = Tree::parse(&cur, limits)?;
@@ -159,7 +181,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                     orig: None,
                     value: set.value.clone(),
                     typed: text.1,
-                    aliases: vec![],
+                    aliases,
                 });
             }
         }
@@ -715,7 +737,10 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
     let mut expected =
         read_docs(old).map_err(|e| ValuesError::Verify(format!("reading the original: {e}")))?;
     let got = read_docs(new).map_err(ValuesError::Verify)?;
-    for r in records {
+    for r in records
+        .iter()
+        .filter(|r| r.orig.as_deref() != Some(r.value.as_str()))
+    {
         for (doc, steps) in std::iter::once(&r.at).chain(r.aliases.iter()) {
             let d = expected
                 .get_mut(*doc)
@@ -847,6 +872,17 @@ mod tests {
         assert_eq!(
             edit_with("a: 1\r\n", &["\"c.d\"=x"], &opts),
             "a: 1\r\nc.d: x\r\n"
+        );
+        let anchored = "d: &d\n  a: 1\nb: *d\n";
+        let e = error(anchored, &["d.c=1"], &opts);
+        assert_eq!(e, "refusing to edit `d.c`: the new key would go inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended");
+        let both = EditOptions {
+            allow_anchor: true,
+            ..opts.clone()
+        };
+        assert_eq!(
+            edit_with(anchored, &["d.c=x"], &both),
+            "d: &d\n  a: 1\n  c: x\nb: *d\n"
         );
         let e = error("a: {b: 1}\n", &["a.c=1"], &opts);
         assert_eq!(
