@@ -26,6 +26,8 @@ struct Record {
     /// The value before any set (`None` = the key was created).
     orig: Option<String>,
     value: String,
+    /// Whether the bytes differ from the original (a null set to "" does; `"1"` set to 1 not).
+    changed: bool,
     typed: Value,
     /// Other places that show the same node through aliases (with `--allow-anchor`).
     aliases: Vec<Concrete>,
@@ -115,15 +117,21 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                 // A tag (`!!str 1.0`) decides the type together with the text.
                 let typed = typed(&format!("{props}{}", rendered.text))?;
                 let aliases = alias_sites(&tree, found.doc, &found.anchors);
+                // Splices apply to `cur`, which still holds the original token: compare with it.
+                let old_token = &cur[node.start..node.end];
+                let changed = match idx {
+                    Some(i) if records[i].orig.is_none() => true,
+                    _ => rendered.text != old_token,
+                };
                 let (start, end, text) = if node.start == node.end {
                     empty_splice(cur.as_bytes(), node, &rendered.text, &display)?
                 } else {
                     (node.start, node.end, rendered.text)
                 };
-                if orig.as_deref() == Some(set.value.as_str()) {
-                    pending.remove(&start);
-                } else if *value != set.value {
+                if changed {
                     pending.insert(start, (end, text));
+                } else {
+                    pending.remove(&start);
                 }
                 if let Kind::Scalar { value, .. } = &mut tree.nodes[found.node].kind {
                     *value = set.value.clone();
@@ -133,6 +141,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                     at,
                     orig,
                     value: set.value.clone(),
+                    changed,
                     typed,
                     aliases,
                 };
@@ -180,6 +189,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                     at: (doc, steps),
                     orig: None,
                     value: set.value.clone(),
+                    changed: true,
                     typed: text.1,
                     aliases,
                 });
@@ -189,7 +199,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
     let out = splice(&cur, &pending);
     let changes: Vec<Change> = records
         .iter()
-        .filter(|r| r.orig.as_deref() != Some(r.value.as_str()))
+        .filter(|r| r.changed)
         .map(|r| Change {
             path: r.display.clone(),
             old: r.orig.clone().filter(|o| !o.is_empty()),
@@ -235,17 +245,42 @@ fn empty_splice(
     path: &str,
 ) -> Result<(usize, usize, String), ValuesError> {
     let p = node.start;
-    if b.get(p) != Some(&b':') {
-        return Err(ValuesError::Refused {
-            path: path.into(),
-            reason: "the value is empty in a place other than after `key:`".into(),
+    // The parser puts an empty value at the `:` of `key:`, or after `-` and any blanks in a list.
+    // A comment right after the insertion point needs a blank before it, or it joins the value.
+    let sep = |at: usize| if b.get(at) == Some(&b'#') { " " } else { "" };
+    if b.get(p) == Some(&b':') {
+        return Ok(if b.get(p + 1) == Some(&b' ') {
+            (p + 2, p + 2, format!("{text}{}", sep(p + 2)))
+        } else {
+            (p + 1, p + 1, format!(" {text}{}", sep(p + 1)))
         });
     }
-    if b.get(p + 1) == Some(&b' ') {
-        Ok((p + 2, p + 2, text.to_string()))
-    } else {
-        Ok((p + 1, p + 1, format!(" {text}")))
+    // After a comment the parser puts it at the end of the line: find the `-` or `:` that ends
+    // the line's content before the comment.
+    let line_start = b[..p]
+        .iter()
+        .rposition(|c| *c == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = &b[line_start..p];
+    let comment = (0..line.len())
+        .find(|i| line[*i] == b'#' && (*i == 0 || matches!(line[i - 1], b' ' | b'\t')))
+        .unwrap_or(line.len());
+    let content = line[..comment].trim_ascii_end();
+    if let Some(&c) = content.last() {
+        let ind = line_start + content.len() - 1;
+        let lone = content.len() == 1 || matches!(content[content.len() - 2], b' ' | b'\t');
+        if (c == b'-' && lone) || c == b':' {
+            return Ok(if b.get(ind + 1) == Some(&b' ') {
+                (ind + 2, ind + 2, format!("{text}{}", sep(ind + 2)))
+            } else {
+                (ind + 1, ind + 1, format!(" {text}{}", sep(ind + 1)))
+            });
+        }
     }
+    Err(ValuesError::Refused {
+        path: path.into(),
+        reason: "the value is empty in a place other than after `key:` or `- `".into(),
+    })
 }
 
 /// Resolves `path` in the document(s) `opts` allows. `Ok(Ok(found))` is an editable scalar;
@@ -737,10 +772,7 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
     let mut expected =
         read_docs(old).map_err(|e| ValuesError::Verify(format!("reading the original: {e}")))?;
     let got = read_docs(new).map_err(ValuesError::Verify)?;
-    for r in records
-        .iter()
-        .filter(|r| r.orig.as_deref() != Some(r.value.as_str()))
-    {
+    for r in records.iter().filter(|r| r.changed) {
         for (doc, steps) in std::iter::once(&r.at).chain(r.aliases.iter()) {
             let d = expected
                 .get_mut(*doc)
@@ -808,6 +840,16 @@ mod tests {
             ("a: {b: 1, c: x}\n", "a.c=y,z", "a: {b: 1, c: \"y,z\"}\n"),
             ("a: [1, \"2\"]\n", "a[1]=3", "a: [1, \"3\"]\n"),
             ("a: !!str 1.0\n", "a=2.0", "a: !!str 2.0\n"),
+            ("l:\n- \n-\n- x\n", "l[0]=a", "l:\n- a\n-\n- x\n"),
+            ("l:\n- \n-\n- x\n", "l[1]=b", "l:\n- \n- b\n- x\n"),
+            ("m: {a: , b: 1}\n", "m.a=v", "m: {a: v, b: 1}\n"),
+            (
+                "l:\n  -   # c\n# x\nk: 1\n",
+                "l[0]=v",
+                "l:\n  - v  # c\n# x\nk: 1\n",
+            ),
+            ("k: # c\n", "k=v", "k: v # c\n"),
+            ("k:\n", "k=", "k: \"\"\n"),
             ("a: !!str\n  1.0\n", "a=x", "a: !!str\n  x\n"),
         ];
         for (input, set, want) in cases {
