@@ -789,13 +789,55 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
         )));
     }
     for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
-        if e != g {
+        if let Some(at) = first_difference(e, g, String::new()) {
             return Err(ValuesError::Verify(format!(
-                "document {i} differs from the original beyond the edited values"
+                "document {i} differs from the original beyond the edited values, at `{at}`"
             )));
         }
     }
     Ok(())
+}
+
+/// The path of the first place where two documents differ, for the error message.
+fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
+    let here = || {
+        Some(if at.is_empty() {
+            "(root)".to_string()
+        } else {
+            at.clone()
+        })
+    };
+    match (a, b) {
+        (Value::Mapping(x), Value::Mapping(y)) => {
+            for (k, v) in x {
+                let name = match k {
+                    Value::String(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let sub = if at.is_empty() {
+                    name
+                } else {
+                    format!("{at}.{name}")
+                };
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, sub) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(sub),
+                }
+            }
+            (x.len() != y.len()).then(|| here().unwrap_or_default())
+        }
+        (Value::Sequence(x), Value::Sequence(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, format!("{at}[{i}]"))),
+        _ if a == b => None,
+        _ => here(),
+    }
 }
 
 #[cfg(test)]
@@ -975,6 +1017,27 @@ mod tests {
         assert_eq!(
             edit_with("d: &d\n  c: 1\nb:\n  <<: *d\n  e: 2\n", &["d.c=5"], &opts),
             "d: &d\n  c: 5\nb:\n  <<: *d\n  e: 2\n"
+        );
+    }
+
+    #[test]
+    fn the_check_names_where_documents_differ() {
+        let old = "a:\n  b: 1\n  c: [x, y]\n";
+        let rec = |at: Vec<Step>| Record {
+            display: "a.b".into(),
+            at: (0, at),
+            orig: Some("1".into()),
+            value: "2".into(),
+            changed: true,
+            typed: Value::Number(2.into()),
+            aliases: vec![],
+        };
+        let good = [rec(vec![Step::Key("a".into()), Step::Key("b".into())])];
+        verify(old, "a:\n  b: 2\n  c: [x, y]\n", &good).unwrap();
+        let e = verify(old, "a:\n  b: 2\n  c: [x, z]\n", &good).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the edited file does not parse back as expected: document 0 differs from the original beyond the edited values, at `a.c[1]`"
         );
     }
 
