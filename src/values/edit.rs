@@ -55,7 +55,8 @@ enum Miss {
 
 /// Applies `sets` in order to the YAML in `input` and returns the new bytes and what changed.
 /// Pure: no files. A set whose value equals the current one changes nothing and yields no
-/// [`Change`]. All sets apply or none: any error returns before producing bytes.
+/// [`Change`]. All sets apply or none: any error returns before producing bytes. `SetOp::file`
+/// is not looked at: callers group the sets by file.
 ///
 /// # Errors
 /// Every [`ValuesError`] about the input (size, UTF-8, malformed YAML, depth, aliases), a path
