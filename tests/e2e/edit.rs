@@ -248,6 +248,11 @@ fn errors_name_the_path_and_leave_the_file_alone() {
     );
     refused(
         b"a: 1\n",
+        &["--set", "other/values.yaml:a=2"],
+        "bad set `other/values.yaml:a=2`: `edit` takes the file from --file; drop the file prefix",
+    );
+    refused(
+        b"a: 1\n",
         &["--set", "a..b=1"],
         "bad path `a..b=1`: empty key (quote keys that contain `.`, `[` or `=`)",
     );
