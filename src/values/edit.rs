@@ -26,6 +26,8 @@ struct Record {
     /// The value before any set (`None` = the key was created).
     orig: Option<String>,
     value: String,
+    /// Whether the bytes differ from the original (a null set to "" does; `"1"` set to 1 not).
+    changed: bool,
     typed: Value,
     /// Other places that show the same node through aliases (with `--allow-anchor`).
     aliases: Vec<Concrete>,
@@ -53,7 +55,8 @@ enum Miss {
 
 /// Applies `sets` in order to the YAML in `input` and returns the new bytes and what changed.
 /// Pure: no files. A set whose value equals the current one changes nothing and yields no
-/// [`Change`]. All sets apply or none: any error returns before producing bytes.
+/// [`Change`]. All sets apply or none: any error returns before producing bytes. `SetOp::file`
+/// is not looked at: callers group the sets by file.
 ///
 /// # Errors
 /// Every [`ValuesError`] about the input (size, UTF-8, malformed YAML, depth, aliases), a path
@@ -96,7 +99,12 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
         match locate(&tree, &set.path, opts)? {
             Ok(found) => {
                 let node = &tree.nodes[found.node];
-                let Kind::Scalar { value, style } = &node.kind else {
+                let Kind::Scalar {
+                    value,
+                    style,
+                    props,
+                } = &node.kind
+                else {
                     unreachable!("locate returns scalars only")
                 };
                 let at: Concrete = (found.doc, found.steps.clone());
@@ -107,17 +115,24 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                 };
                 let type_of = orig.clone().unwrap_or_default();
                 let rendered = render(&type_of, *style, &set.value, node.flow);
-                let typed = typed(&rendered.text)?;
+                // A tag (`!!str 1.0`) decides the type together with the text.
+                let typed = typed(&format!("{props}{}", rendered.text))?;
                 let aliases = alias_sites(&tree, found.doc, &found.anchors);
+                // Splices apply to `cur`, which still holds the original token: compare with it.
+                let old_token = &cur[node.start..node.end];
+                let changed = match idx {
+                    Some(i) if records[i].orig.is_none() => true,
+                    _ => rendered.text != old_token,
+                };
                 let (start, end, text) = if node.start == node.end {
                     empty_splice(cur.as_bytes(), node, &rendered.text, &display)?
                 } else {
                     (node.start, node.end, rendered.text)
                 };
-                if orig.as_deref() == Some(set.value.as_str()) {
-                    pending.remove(&start);
-                } else if *value != set.value {
+                if changed {
                     pending.insert(start, (end, text));
+                } else {
+                    pending.remove(&start);
                 }
                 if let Kind::Scalar { value, .. } = &mut tree.nodes[found.node].kind {
                     *value = set.value.clone();
@@ -127,6 +142,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                     at,
                     orig,
                     value: set.value.clone(),
+                    changed,
                     typed,
                     aliases,
                 };
@@ -140,10 +156,32 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                 cur = splice(&cur, &pending);
                 pending.clear();
                 tree = Tree::parse(&cur, limits)?;
-                let parent = match walk(&tree, doc, &set.path.prefix(depth)) {
-                    Ok(f) if depth > 0 => f.node,
-                    _ => tree.docs[doc],
+                let (parent, anchors) = match walk(&tree, doc, &set.path.prefix(depth)) {
+                    Ok(f) if depth > 0 => (f.node, f.anchors),
+                    _ => (tree.docs[doc], Vec::new()),
                 };
+                // A key added to an anchored mapping appears at every alias of it too.
+                if !anchors.is_empty() && !opts.allow_anchor {
+                    return Err(ValuesError::Refused {
+                        path: display,
+                        reason: "the new key would go inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended".into(),
+                    });
+                }
+                let added: Vec<Step> = set.path.segments[depth..]
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Key(k) => Some(Step::Key(k.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let anchors: Vec<(usize, Vec<Step>)> = anchors
+                    .into_iter()
+                    .map(|(a, mut rel)| {
+                        rel.extend(added.iter().cloned());
+                        (a, rel)
+                    })
+                    .collect();
+                let aliases = alias_sites(&tree, doc, &anchors);
                 let (text, steps) = create(&cur, &tree, doc, parent, &set.path, depth, &set.value)?;
                 cur = text.0;
                 tree = Tree::parse(&cur, limits)?;
@@ -152,8 +190,9 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
                     at: (doc, steps),
                     orig: None,
                     value: set.value.clone(),
+                    changed: true,
                     typed: text.1,
-                    aliases: vec![],
+                    aliases,
                 });
             }
         }
@@ -161,7 +200,7 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
     let out = splice(&cur, &pending);
     let changes: Vec<Change> = records
         .iter()
-        .filter(|r| r.orig.as_deref() != Some(r.value.as_str()))
+        .filter(|r| r.changed)
         .map(|r| Change {
             path: r.display.clone(),
             old: r.orig.clone().filter(|o| !o.is_empty()),
@@ -207,17 +246,42 @@ fn empty_splice(
     path: &str,
 ) -> Result<(usize, usize, String), ValuesError> {
     let p = node.start;
-    if b.get(p) != Some(&b':') {
-        return Err(ValuesError::Refused {
-            path: path.into(),
-            reason: "the value is empty in a place other than after `key:`".into(),
+    // The parser puts an empty value at the `:` of `key:`, or after `-` and any blanks in a list.
+    // A comment right after the insertion point needs a blank before it, or it joins the value.
+    let sep = |at: usize| if b.get(at) == Some(&b'#') { " " } else { "" };
+    if b.get(p) == Some(&b':') {
+        return Ok(if b.get(p + 1) == Some(&b' ') {
+            (p + 2, p + 2, format!("{text}{}", sep(p + 2)))
+        } else {
+            (p + 1, p + 1, format!(" {text}{}", sep(p + 1)))
         });
     }
-    if b.get(p + 1) == Some(&b' ') {
-        Ok((p + 2, p + 2, text.to_string()))
-    } else {
-        Ok((p + 1, p + 1, format!(" {text}")))
+    // After a comment the parser puts it at the end of the line: find the `-` or `:` that ends
+    // the line's content before the comment.
+    let line_start = b[..p]
+        .iter()
+        .rposition(|c| *c == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = &b[line_start..p];
+    let comment = (0..line.len())
+        .find(|i| line[*i] == b'#' && (*i == 0 || matches!(line[i - 1], b' ' | b'\t')))
+        .unwrap_or(line.len());
+    let content = line[..comment].trim_ascii_end();
+    if let Some(&c) = content.last() {
+        let ind = line_start + content.len() - 1;
+        let lone = content.len() == 1 || matches!(content[content.len() - 2], b' ' | b'\t');
+        if (c == b'-' && lone) || c == b':' {
+            return Ok(if b.get(ind + 1) == Some(&b' ') {
+                (ind + 2, ind + 2, format!("{text}{}", sep(ind + 2)))
+            } else {
+                (ind + 1, ind + 1, format!(" {text}{}", sep(ind + 1)))
+            });
+        }
     }
+    Err(ValuesError::Refused {
+        path: path.into(),
+        reason: "the value is empty in a place other than after `key:` or `- `".into(),
+    })
 }
 
 /// Resolves `path` in the document(s) `opts` allows. `Ok(Ok(found))` is an editable scalar;
@@ -709,7 +773,7 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
     let mut expected =
         read_docs(old).map_err(|e| ValuesError::Verify(format!("reading the original: {e}")))?;
     let got = read_docs(new).map_err(ValuesError::Verify)?;
-    for r in records {
+    for r in records.iter().filter(|r| r.changed) {
         for (doc, steps) in std::iter::once(&r.at).chain(r.aliases.iter()) {
             let d = expected
                 .get_mut(*doc)
@@ -726,13 +790,55 @@ fn verify(old: &str, new: &str, records: &[Record]) -> Result<(), ValuesError> {
         )));
     }
     for (i, (e, g)) in expected.iter().zip(&got).enumerate() {
-        if e != g {
+        if let Some(at) = first_difference(e, g, String::new()) {
             return Err(ValuesError::Verify(format!(
-                "document {i} differs from the original beyond the edited values"
+                "document {i} differs from the original beyond the edited values, at `{at}`"
             )));
         }
     }
     Ok(())
+}
+
+/// The path of the first place where two documents differ, for the error message.
+fn first_difference(a: &Value, b: &Value, at: String) -> Option<String> {
+    let here = || {
+        Some(if at.is_empty() {
+            "(root)".to_string()
+        } else {
+            at.clone()
+        })
+    };
+    match (a, b) {
+        (Value::Mapping(x), Value::Mapping(y)) => {
+            for (k, v) in x {
+                let name = match k {
+                    Value::String(s) => s.clone(),
+                    other => format!("{other:?}"),
+                };
+                let sub = if at.is_empty() {
+                    name
+                } else {
+                    format!("{at}.{name}")
+                };
+                match y.get(k) {
+                    Some(w) => {
+                        if let Some(d) = first_difference(v, w, sub) {
+                            return Some(d);
+                        }
+                    }
+                    None => return Some(sub),
+                }
+            }
+            (x.len() != y.len()).then(|| here().unwrap_or_default())
+        }
+        (Value::Sequence(x), Value::Sequence(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (v, w))| first_difference(v, w, format!("{at}[{i}]"))),
+        _ if a == b => None,
+        _ => here(),
+    }
 }
 
 #[cfg(test)]
@@ -776,6 +882,18 @@ mod tests {
             ("a: true\n", "a=false", "a: false\n"),
             ("a: {b: 1, c: x}\n", "a.c=y,z", "a: {b: 1, c: \"y,z\"}\n"),
             ("a: [1, \"2\"]\n", "a[1]=3", "a: [1, \"3\"]\n"),
+            ("a: !!str 1.0\n", "a=2.0", "a: !!str 2.0\n"),
+            ("l:\n- \n-\n- x\n", "l[0]=a", "l:\n- a\n-\n- x\n"),
+            ("l:\n- \n-\n- x\n", "l[1]=b", "l:\n- \n- b\n- x\n"),
+            ("m: {a: , b: 1}\n", "m.a=v", "m: {a: v, b: 1}\n"),
+            (
+                "l:\n  -   # c\n# x\nk: 1\n",
+                "l[0]=v",
+                "l:\n  - v  # c\n# x\nk: 1\n",
+            ),
+            ("k: # c\n", "k=v", "k: v # c\n"),
+            ("k:\n", "k=", "k: \"\"\n"),
+            ("a: !!str\n  1.0\n", "a=x", "a: !!str\n  x\n"),
         ];
         for (input, set, want) in cases {
             assert_eq!(edit(input, &[set]), want, "{input:?} {set}");
@@ -840,6 +958,17 @@ mod tests {
             edit_with("a: 1\r\n", &["\"c.d\"=x"], &opts),
             "a: 1\r\nc.d: x\r\n"
         );
+        let anchored = "d: &d\n  a: 1\nb: *d\n";
+        let e = error(anchored, &["d.c=1"], &opts);
+        assert_eq!(e, "refusing to edit `d.c`: the new key would go inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended");
+        let both = EditOptions {
+            allow_anchor: true,
+            ..opts.clone()
+        };
+        assert_eq!(
+            edit_with(anchored, &["d.c=x"], &both),
+            "d: &d\n  a: 1\n  c: x\nb: *d\n"
+        );
         let e = error("a: {b: 1}\n", &["a.c=1"], &opts);
         assert_eq!(
             e,
@@ -889,6 +1018,27 @@ mod tests {
         assert_eq!(
             edit_with("d: &d\n  c: 1\nb:\n  <<: *d\n  e: 2\n", &["d.c=5"], &opts),
             "d: &d\n  c: 5\nb:\n  <<: *d\n  e: 2\n"
+        );
+    }
+
+    #[test]
+    fn the_check_names_where_documents_differ() {
+        let old = "a:\n  b: 1\n  c: [x, y]\n";
+        let rec = |at: Vec<Step>| Record {
+            display: "a.b".into(),
+            at: (0, at),
+            orig: Some("1".into()),
+            value: "2".into(),
+            changed: true,
+            typed: Value::Number(2.into()),
+            aliases: vec![],
+        };
+        let good = [rec(vec![Step::Key("a".into()), Step::Key("b".into())])];
+        verify(old, "a:\n  b: 2\n  c: [x, y]\n", &good).unwrap();
+        let e = verify(old, "a:\n  b: 2\n  c: [x, z]\n", &good).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the edited file does not parse back as expected: document 0 differs from the original beyond the edited values, at `a.c[1]`"
         );
     }
 

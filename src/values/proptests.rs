@@ -11,6 +11,8 @@ enum G {
     Single(String),
     Double(String),
     Int(i64),
+    /// An empty value (`key:` or `- `), a null.
+    Empty,
     /// Entries, and whether to write the map in flow style when all its values are scalars.
     Map(Vec<G>, bool),
     Seq(Vec<G>, bool),
@@ -47,6 +49,7 @@ fn leaf() -> impl Strategy<Value = G> {
         "[ -~é]{0,8}".prop_map(G::Single),
         "[ -~é]{0,8}".prop_map(G::Double),
         any::<i32>().prop_map(|i| G::Int(i.into())),
+        Just(G::Empty),
     ]
 }
 
@@ -98,6 +101,8 @@ impl Writer<'_> {
                 true,
             ),
             G::Int(i) => (i.to_string(), false),
+            // A null takes any new text as a string (quoted where it would not read as one).
+            G::Empty => (String::new(), true),
             _ => unreachable!(),
         };
         self.out.push_str(&text);
@@ -112,7 +117,9 @@ impl Writer<'_> {
     fn is_flow(g: &G) -> bool {
         match g {
             G::Map(v, f) | G::Seq(v, f) => {
-                *f && v.iter().all(|c| !matches!(c, G::Map(..) | G::Seq(..)))
+                *f && v
+                    .iter()
+                    .all(|c| !matches!(c, G::Map(..) | G::Seq(..) | G::Empty))
             }
             _ => false,
         }

@@ -8,8 +8,13 @@ use std::collections::HashMap;
 /// What a node is.
 #[derive(Debug, Clone)]
 pub(crate) enum Kind {
-    /// A scalar with its decoded value and style; `tagged` when it carries an explicit tag.
-    Scalar { value: String, style: ScalarStyle },
+    /// A scalar with its decoded value and style, and the properties written before it (`!!str `,
+    /// `&anchor `), which decide its type together with the text.
+    Scalar {
+        value: String,
+        style: ScalarStyle,
+        props: String,
+    },
     /// A mapping: (key node, value node) pairs in source order.
     Map(Vec<(usize, usize)>),
     /// A sequence of node ids.
@@ -126,6 +131,7 @@ impl Tree {
                     node.kind = Kind::Scalar {
                         value: value.into_owned(),
                         style,
+                        props: text[start.min(s)..s].to_string(),
                     };
                 }
                 Event::Alias(a) => node.kind = Kind::Alias(a),

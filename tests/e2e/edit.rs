@@ -182,6 +182,31 @@ fn every_refusal_says_why_and_leaves_the_file_alone() {
         "refusing to edit `v`: the value is an anchored scalar (`&name`), so its aliases would change too; pass --allow-anchor if that is intended",
     );
     refused(
+        b"v: &v 1.0\nw: *v\n",
+        &["--set", "w=2.0"],
+        "refusing to edit `w`: the value is an alias (`*name`); edit its anchor",
+    );
+    refused(
+        b"d: &d\n  a: 1\ne: *d\n",
+        &["--set", "d.b=2", "--create-missing"],
+        "refusing to edit `d.b`: the new key would go inside an anchored collection (`&name`), so its aliases would change too; pass --allow-anchor if that is intended",
+    );
+    refused(
+        b"motd: >-\n  hello\n",
+        &["--set", "motd=x"],
+        "refusing to edit `motd`: the value is a block scalar (`|` or `>`); edit it by hand",
+    );
+    refused(
+        b"args: [a, b]\n",
+        &["--set", "args=x"],
+        "refusing to edit `args`: the value is a sequence, not a scalar",
+    );
+    refused(
+        b"labels: {}\n",
+        &["--set", "labels.team=x", "--create-missing"],
+        "cannot create `labels.team`: `labels` is a flow mapping (`{...}`); add the key by hand",
+    );
+    refused(
         b"config: |\n  a: 1\n",
         &["--set", "config=x"],
         "refusing to edit `config`: the value is a block scalar (`|` or `>`); edit it by hand",
@@ -220,6 +245,11 @@ fn errors_name_the_path_and_leave_the_file_alone() {
         b"a: 1\n",
         &["--set", "a"],
         "bad set `a`: expected `path=value`",
+    );
+    refused(
+        b"a: 1\n",
+        &["--set", "other/values.yaml:a=2"],
+        "bad set `other/values.yaml:a=2`: `edit` takes the file from --file; drop the file prefix",
     );
     refused(
         b"a: 1\n",
