@@ -1,5 +1,8 @@
 # The action's image: a static (musl) binary alone in a scratch image, with the CA bundle for TLS.
 # libgit2 and OpenSSL are built from source (`vendored`), so the binary needs no shared library.
+# The same file builds amd64 and arm64: each architecture is built natively (release.yml runs one
+# job per architecture), so the musl target is the build machine's own and no cross C toolchain
+# is needed for the vendored C code.
 
 FROM rust:1.95-bookworm AS builder
 # Unpinned on purpose: Debian replaces package versions in place, so a pin breaks the build within
@@ -8,16 +11,18 @@ FROM rust:1.95-bookworm AS builder
 RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools perl make ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && rustup target add x86_64-unknown-linux-musl
+    && rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src
 COPY . .
 # The post entrypoint is a symlink: the binary picks its mode from the name it was started by,
 # because the runner passes the same args to the main and the post container (src/main.rs).
-RUN cargo build --release --locked --features vendored --target x86_64-unknown-linux-musl \
+RUN target="$(uname -m)-unknown-linux-musl" \
+    && cargo build --release --locked --features vendored --target "$target" \
         -p gitops-promote --bin gitops-promote \
     && mkdir /out \
-    && cp target/x86_64-unknown-linux-musl/release/gitops-promote /out/gitops-promote \
-    && ln -s gitops-promote /out/gitops-promote-post
+    && cp "target/$target/release/gitops-promote" /out/gitops-promote \
+    && ln -s gitops-promote /out/gitops-promote-post \
+    && /out/gitops-promote --version
 
 FROM scratch
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
