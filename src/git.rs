@@ -732,7 +732,7 @@ impl Checkout {
     /// # Errors
     /// `ProtectBase`; `PushRejected` (conflict) when the branch moved on the server (non-fast-forward)
     /// or the server refused the update (protection, hooks); `Authentication`; `Transport`.
-    pub fn push_branch(&self, commit: Oid, branch: &str, force: bool) -> Result<(), GitError> {
+    pub fn push_branch(&mut self, commit: Oid, branch: &str, force: bool) -> Result<(), GitError> {
         check_branch(branch)?;
         if force && branch == self.base {
             return Err(GitError::ProtectBase {
@@ -756,12 +756,37 @@ impl Checkout {
                 branch: branch.to_string(),
             });
         }
-        self.push(branch, &format!(":refs/heads/{branch}"))
+        // A deletion sends no objects, so no walk and no deepening: one push settles it.
+        let (state, result) = self.push_once(&format!(":refs/heads/{branch}"))?;
+        self.push_result(branch, state, result)
     }
 
-    /// Runs one push and checks the server's per-ref answer, which libgit2 does not turn into an
-    /// error by itself.
-    fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
+    /// Runs a push and checks the server's per-ref answer, which libgit2 does not turn into an
+    /// error by itself; deepens a shallow clone as far as libgit2 needs to build the pack.
+    fn push(&mut self, branch: &str, refspec: &str) -> Result<(), GitError> {
+        // The walk below always fails while the base's parents are cut off: deepen before the
+        // first attempt instead of after it, which saves a connection to the server.
+        if self.shallow_roots().contains(&self.base_sha) {
+            self.deepen()?;
+        }
+        loop {
+            let (state, result) = self.push_once(refspec)?;
+            // libgit2 (1.9) leaves out of the pack what the remote's tips reach, walking the
+            // parents of every tip it has locally (the base) and a few generations beyond; its
+            // revwalk ignores the shallow boundary, so on a depth-1 clone of a base with any
+            // history the push fails locally with "object not found". Deepen and push again.
+            match result {
+                Err(e)
+                    if e.class() == git2::ErrorClass::Odb
+                        && e.code() == git2::ErrorCode::NotFound
+                        && self.deepen()? => {}
+                result => return self.push_result(branch, state, result),
+            }
+        }
+    }
+
+    /// One push of `refspec`, with the state its callbacks collected.
+    fn push_once(&self, refspec: &str) -> Result<(CallState, Result<(), git2::Error>), GitError> {
         let state = CallState::default();
         let result = {
             let mut remote = self
@@ -772,6 +797,16 @@ impl Checkout {
             opts.remote_callbacks(state.callbacks(&self.remote.token));
             remote.push(&[refspec], Some(&mut opts))
         };
+        Ok((state, result))
+    }
+
+    /// Turns a push's result and the server's per-ref answers into ours.
+    fn push_result(
+        &self,
+        branch: &str,
+        state: CallState,
+        result: Result<(), git2::Error>,
+    ) -> Result<(), GitError> {
         match result {
             Ok(()) => {}
             Err(e) if e.code() == git2::ErrorCode::NotFastForward => {

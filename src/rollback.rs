@@ -245,7 +245,7 @@ async fn revert(
     {
         let (checkout, branch, message) = (checkout.clone(), branch.clone(), message.clone());
         tokio::task::spawn_blocking(move || {
-            let c = checkout.lock().unwrap();
+            let mut c = checkout.lock().unwrap();
             let commit = c.commit_tree(onto, tree, &message, &author)?;
             // Our revert branch may exist from an earlier attempt of this rollback: it is ours.
             c.push_branch(commit, &branch, true)

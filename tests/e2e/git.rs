@@ -143,7 +143,13 @@ fn sha(id: Oid) -> String {
 }
 
 /// Commits a revert tree, pushes it to a branch, and returns what the remote then holds.
-fn push_revert(co: &Checkout, tree: Oid, branch: &str, path: &str, sb: &Sandbox) -> Option<String> {
+fn push_revert(
+    co: &mut Checkout,
+    tree: Oid,
+    branch: &str,
+    path: &str,
+    sb: &Sandbox,
+) -> Option<String> {
     let id = co
         .commit_tree(
             co.base_sha(),
@@ -201,7 +207,7 @@ fn shallow_clone_fetches_only_the_base_head() {
 #[test]
 fn pushed_branch_is_what_git_sees_with_only_the_edited_file_changed() {
     let sb = start();
-    let co = clone(&sb, 1);
+    let mut co = clone(&sb, 1);
     let new_values = values_with_tag("1.2.3");
     let id = co
         .commit_files(
@@ -307,7 +313,7 @@ fn missing_base_branch_is_a_config_error_naming_it() {
 #[test]
 fn non_fast_forward_push_is_a_conflict_and_force_on_our_branch_wins() {
     let sb = start();
-    let co = clone(&sb, 1);
+    let mut co = clone(&sb, 1);
     let branch = "gitops-promote/main/8-1";
     let ours = co
         .commit_files(
@@ -342,7 +348,7 @@ fn non_fast_forward_push_is_a_conflict_and_force_on_our_branch_wins() {
 #[test]
 fn force_push_to_the_base_is_refused_before_any_network_call() {
     let sb = start();
-    let co = clone(&sb, 1);
+    let mut co = clone(&sb, 1);
     let id = co
         .commit_files(
             co.base_sha(),
@@ -390,7 +396,7 @@ fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
     assert_eq!(files, vec![SEED_VALUES_PATH.to_string()]);
     let branch = "gitops-promote/revert-1";
     assert_eq!(
-        push_revert(&co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
+        push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
     assert_eq!(
@@ -438,7 +444,7 @@ fn revert_of_a_squash_merge_keeps_later_unrelated_commits() {
     assert_eq!(files, vec![SEED_VALUES_PATH.to_string()]);
     let branch = "gitops-promote/revert-2";
     assert_eq!(
-        push_revert(&co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
+        push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
     assert_eq!(
@@ -496,7 +502,7 @@ fn revert_of_a_rebase_merge_reverts_every_commit_newest_first() {
     );
     let branch = "gitops-promote/revert-3";
     assert_eq!(
-        push_revert(&co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
+        push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
     assert_eq!(
@@ -536,7 +542,7 @@ fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
     assert_eq!(files, vec![SEED_VALUES_PATH.to_string()]);
     let branch = "gitops-promote/revert-4";
     assert_eq!(
-        push_revert(&co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
+        push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
     assert_eq!(
@@ -758,7 +764,7 @@ fn no_token_anywhere_on_disk() {
 fn server_side_rejection_is_a_conflict_naming_the_branch() {
     use std::os::unix::fs::PermissionsExt;
     let sb = start();
-    let co = clone(&sb, 1);
+    let mut co = clone(&sb, 1);
     // As a protected branch does on GitHub: the server answers `ng <ref> <reason>` for the ref.
     let hook = sb.world.repo_path(SEED_REPO).join("hooks/pre-receive");
     std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
@@ -785,5 +791,42 @@ fn server_side_rejection_is_a_conflict_naming_the_branch() {
     assert!(
         sb.world.resolve(SEED_REPO, branch).is_err(),
         "the branch was created anyway"
+    );
+}
+
+/// Issue #8 (found by the git bench): libgit2's push walks past the shallow boundary of a depth-1
+/// clone whose base has history ("object not found"); every real release repo has history.
+#[test]
+fn r8_push_from_a_depth_1_clone_of_a_base_with_history() {
+    let sb = start();
+    for i in 0..12 {
+        sb.world
+            .commit(
+                SEED_REPO,
+                SEED_BRANCH,
+                &[(CHART_PATH, &format!("{SEED_CHART}# {i}\n"))],
+                &format!("chart {i}"),
+            )
+            .unwrap();
+    }
+    let mut co = clone(&sb, 1);
+    let id = co
+        .commit_files(
+            co.base_sha(),
+            &[(
+                SEED_VALUES_PATH.to_string(),
+                values_with_tag("8.0.0").into_bytes(),
+            )],
+            "Promote app to 8.0.0",
+            &Identity::default(),
+        )
+        .unwrap();
+    let branch = "gitops-promote/main/8-1";
+    co.push_branch(id, branch, false).unwrap();
+    assert_eq!(
+        sb.world
+            .read_file(SEED_REPO, branch, SEED_VALUES_PATH)
+            .unwrap(),
+        Some(values_with_tag("8.0.0"))
     );
 }
