@@ -176,6 +176,11 @@ impl Classify for GitHubError {
     }
 }
 
+/// Whether `s` is a full hex commit SHA (SHA-1 or SHA-256).
+fn looks_like_sha(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// How a PR is merged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeMethod {
@@ -1054,6 +1059,23 @@ impl GitHub {
         loop {
             tries += 1;
             match self.write_once(Method::PUT, &path, Some(&body)).await {
+                // The answer names the merge (or squash) commit: no need to read the PR back.
+                // A rebase merge still reads it for the number of replayed commits.
+                Ok(a) if method != MergeMethod::Rebase => {
+                    let answer: Value = serde_json::from_slice(&a.body).unwrap_or_default();
+                    if let (Some(true), Some(sha)) =
+                        (answer["merged"].as_bool(), answer["sha"].as_str())
+                    {
+                        if looks_like_sha(sha) {
+                            let sha = sha.to_string();
+                            return Ok(Merge::Merged {
+                                commits: vec![sha.clone()],
+                                sha,
+                            });
+                        }
+                    }
+                    break;
+                }
                 Ok(_) => break,
                 Err(GitHubError::Api {
                     status: 405,
