@@ -17,10 +17,10 @@ COPY . .
 # The post entrypoint is a symlink: the binary picks its mode from the name it was started by,
 # because the runner passes the same args to the main and the post container (src/main.rs).
 RUN target="$(uname -m)-unknown-linux-musl" \
-    && cargo build --release --locked --features vendored --target "$target" \
+    && cargo build --profile image --locked --features vendored --target "$target" \
         -p gitops-promote --bin gitops-promote \
     && mkdir /out \
-    && cp "target/$target/release/gitops-promote" /out/gitops-promote \
+    && cp "target/$target/image/gitops-promote" /out/gitops-promote \
     && ln -s gitops-promote /out/gitops-promote-post \
     && /out/gitops-promote --version
 

@@ -206,15 +206,29 @@ fn fan_out(ctx: &Ctx, runs: usize) -> String {
         mk(format!("fan-{i:02}"), "fan");
     }
     let (mut one, mut many) = (Vec::new(), Vec::new());
+    let mut argo_calls = BTreeMap::new();
     for _ in 0..runs {
         one.push(promote(
             ctx,
             &[("argocd-app", ""), ("argocd-selector", "fleet=solo")],
         ));
+        ctx.sb.faults.clear_calls();
         many.push(promote(
             ctx,
             &[("argocd-app", ""), ("argocd-selector", "fleet=fan")],
         ));
+        // Proof that every app was synced and waited for, and what that cost in calls.
+        argo_calls.clear();
+        for c in ctx.sb.faults.calls(Some("argocd")) {
+            let name = c.path.rsplit('/').next().unwrap_or_default().to_string();
+            let kind = match name.as_str() {
+                "sync" | "resource-tree" => name,
+                "applications" if c.path.contains("/stream/") => "stream".to_string(),
+                "applications" => "list".to_string(),
+                _ => "get".to_string(),
+            };
+            *argo_calls.entry(kind).or_insert(0usize) += 1;
+        }
     }
     let (a, b) = (median(one), median(many));
     let mut s = String::new();
@@ -230,6 +244,15 @@ fn fan_out(ctx: &Ctx, runs: usize) -> String {
         "| {FAN} | {} | **{:.2}x** |",
         ms(b),
         b.as_secs_f64() / a.as_secs_f64()
+    );
+    let _ = writeln!(
+        s,
+        "\nArgo CD calls in the last {FAN}-app promotion: {}",
+        argo_calls
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     s.push('\n');
     s

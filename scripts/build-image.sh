@@ -14,10 +14,10 @@ target="$(uname -m)-unknown-linux-musl"
 target_dir="${CARGO_TARGET_DIR:-target}"
 buildah=(buildah --storage-driver vfs)
 
-cargo build --release --locked --features vendored --target "$target" \
+cargo build --profile image --locked --features vendored --target "$target" \
   -p gitops-promote --bin gitops-promote
-bin="$target_dir/$target/release/gitops-promote"
-if ldd "$bin" >/dev/null 2>&1; then
+bin="$target_dir/$target/image/gitops-promote"
+if ldd "$bin" 2>&1 | grep -q '=>'; then
   echo "error: $bin is dynamically linked" >&2
   exit 1
 fi
@@ -46,7 +46,9 @@ ctr="$("${buildah[@]}" from "$tag")"
 # Sizes: the binary, the image unpacked, and the compressed layer a runner pulls.
 "${buildah[@]}" push -q --compression-format gzip "$tag" "oci-archive:$ctx/image.tar" >/dev/null
 bin_bytes=$(stat -c %s "$bin")
-image_bytes=$("${buildah[@]}" inspect --type image --format '{{.Docker.Size}}' "$tag" 2>/dev/null || echo 0)
+# The one layer's uncompressed size, from the image manifest.
+image_bytes=$("${buildah[@]}" inspect --type image --format '{{.Manifest}}' "$tag" |
+  python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))')
 pull_bytes=$(stat -c %s "$ctx/image.tar")
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 echo "image:               $tag"
