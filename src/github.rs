@@ -816,7 +816,7 @@ impl GitHub {
         let mut writers = HashMap::new();
         let mut missing_since: Option<Instant> = None;
         let mut warned = false;
-        let mut required: Option<Vec<String>> = None;
+        let required = self.required_contexts(pr).await;
         loop {
             let info = self.pr(pr.number).await?;
             if info.merged {
@@ -828,11 +828,6 @@ impl GitHub {
                     reason: "was closed before it could be merged".into(),
                 });
             }
-            // Read once, from the base this PR targets (the GET above already names it).
-            if required.is_none() {
-                required = Some(self.required_contexts(&info.base_ref).await);
-            }
-            let required = required.as_deref().unwrap_or_default();
             // Approvals: the latest decisive review of each writer, on the current head.
             let mut approved = 0u32;
             // Reviews are read even with no approvals required: a writer's CHANGES_REQUESTED blocks.
@@ -957,8 +952,11 @@ impl GitHub {
     }
 
     /// Required status check contexts on the base branch, when the token may read them.
-    async fn required_contexts(&self, base_ref: &str) -> Vec<String> {
-        let path = self.path(&format!("/branches/{base_ref}/protection"));
+    async fn required_contexts(&self, pr: &PrRef) -> Vec<String> {
+        let Ok(info) = self.pr(pr.number).await else {
+            return vec![];
+        };
+        let path = self.path(&format!("/branches/{}/protection", info.base_ref));
         match self.get::<Value>(&path).await {
             Ok(v) => v["required_status_checks"]["contexts"]
                 .as_array()
