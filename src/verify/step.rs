@@ -2,7 +2,9 @@
 //! measurement in a group, writes the summary table and the `verification` output, and turns a
 //! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
 
-use super::{run, summary_table, Measurement, NamedQuery, NoData, Report, Verdict, VerifyConfig};
+use super::{
+    run, summary_table, Measurement, NamedQuery, NoData, Phase, Report, Verdict, VerifyConfig,
+};
 use crate::config::{self, Config, VerifySettings};
 use crate::runtime::Runtime;
 use crate::strategy::{ErrorKind, StepError};
@@ -83,17 +85,25 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
     rt.output("verification", report.verdict.as_str())?;
     match report.verdict {
         Verdict::Successful => Ok(report),
-        verdict => Err(StepError::msg(
-            STEP,
-            ErrorKind::Verification,
-            format!(
-                "the metrics gate is {} after {} measurements (failure-limit {}, inconclusive-limit {})",
-                verdict.as_str(),
-                report.measurements.len(),
-                cfg.failure_limit,
-                cfg.inconclusive_limit
-            ),
-        )),
+        verdict => {
+            let n = |p| report.measurements.iter().filter(|m| m.phase == p).count();
+            let (count, limit) = match verdict {
+                Verdict::Inconclusive => (n(Phase::Inconclusive), cfg.inconclusive_limit),
+                _ => (n(Phase::Failed), cfg.failure_limit),
+            };
+            let mut e = StepError::msg(
+                STEP,
+                ErrorKind::Verification,
+                format!(
+                    "the metrics gate ended {}: {count} {} measurement(s) of {}, more than the limit of {limit}",
+                    verdict.as_str(),
+                    verdict.as_str(),
+                    report.measurements.len(),
+                ),
+            );
+            e.hint = Some("the job summary lists every measurement and its result".into());
+            Err(e)
+        }
     }
 }
 

@@ -398,7 +398,11 @@ fn verify_command_reports_each_measurement_and_the_verdict() {
     assert_eq!(bad.output("verification"), "failed");
     let errors = bad.errors();
     assert!(
-        errors.iter().any(|e| e.contains("verification")),
+        errors
+            .iter()
+            .any(|e| e.contains("verification error in verify")
+                && e.contains("2 failed measurement(s) of ")
+                && e.contains("more than the limit of 1")),
         "{errors:?}"
     );
     assert!(bad.summary.contains("❌ Failed"), "{}", bad.summary);
