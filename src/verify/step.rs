@@ -114,3 +114,61 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
 pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     gate(&config.verify, rt).await.map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Query, Secret};
+    use std::time::Duration;
+
+    fn settings() -> VerifySettings {
+        VerifySettings {
+            prometheus_url: Some("http://prom:9090/".parse().unwrap()),
+            prometheus_token: Some(Secret::new("tok")),
+            queries: vec![Query {
+                name: "errors".into(),
+                promql: "sum(rate(e[1m]))".into(),
+            }],
+            success_condition: Some("errors < 0.05".into()),
+            failure_condition: None,
+            initial_delay: Duration::from_secs(5),
+            interval: Duration::from_secs(30),
+            count: 3,
+            failure_limit: 1,
+            inconclusive_limit: 2,
+            no_data: config::NoData::Inconclusive,
+        }
+    }
+
+    #[test]
+    fn settings_map_onto_the_gate() {
+        let c = VerifyConfig::from_settings(&settings()).unwrap();
+        assert_eq!(c.prometheus_url, "http://prom:9090/");
+        assert_eq!(c.queries[0].name, "errors");
+        assert_eq!(c.bearer_token.as_deref(), Some("tok"));
+        assert_eq!((c.count, c.failure_limit, c.inconclusive_limit), (3, 1, 2));
+        assert_eq!(c.no_data, NoData::Inconclusive);
+        assert_eq!(c.initial_delay, Duration::from_secs(5));
+        c.check().unwrap();
+        let none = VerifySettings {
+            prometheus_url: None,
+            ..settings()
+        };
+        assert!(VerifyConfig::from_settings(&none).is_none());
+    }
+
+    #[test]
+    fn progress_lines_name_results_phase_and_note() {
+        let m = Measurement {
+            index: 2,
+            at: chrono::Utc::now(),
+            results: vec![("errors".into(), crate::verify::QueryResult::Empty)],
+            phase: Phase::Inconclusive,
+            message: Some("no data for `errors`".into()),
+        };
+        assert_eq!(
+            progress_line(&m),
+            "measurement 2: errors = (no data) → Inconclusive (no data for `errors`)"
+        );
+    }
+}
