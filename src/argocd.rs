@@ -77,27 +77,43 @@ pub enum ArgoError {
     /// The server answered, but not as Argo CD does (HTML, other JSON).
     #[error("{action}: {server} does not answer like the Argo CD API (HTTP {status}: {detail}); check argocd-server")]
     NotArgo {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// The server URL.
         server: String,
+        /// HTTP status.
         status: u16,
+        /// What was wrong with the answer.
         detail: String,
     },
     /// No connection, or it broke before an answer.
     #[error("{action}: cannot reach Argo CD at {server}: {reason}")]
     Connect {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// The server URL.
         server: String,
+        /// Why: the transport error, or the phase and message.
         reason: String,
     },
     /// A call got no answer in time.
-    #[error("{action}: Argo CD did not answer within {}s", after.as_secs())]
-    Timeout { action: String, after: Duration },
+    #[error("{action}: Argo CD did not answer within {:.1}s", after.as_secs_f64())]
+    Timeout {
+        /// What was being done.
+        action: String,
+        /// The limit that passed.
+        after: Duration,
+    },
     /// Argo CD refused the call (`{error, code, message}`).
     #[error("{action}: Argo CD answered HTTP {status}: {message}")]
     Api {
+        /// What was being done, e.g. `sync app`.
         action: String,
+        /// HTTP status.
         status: u16,
+        /// The gRPC code in the body.
         code: Option<i64>,
+        /// Argo CD's message.
         message: String,
     },
     /// A name or selector matched no application.
@@ -105,22 +121,36 @@ pub enum ArgoError {
     NoApps(String),
     /// The sync operation ended Failed or Error, or the app reports a terminal condition.
     #[error("sync of {app} failed: {reason}")]
-    SyncFailed { app: String, reason: String },
+    SyncFailed {
+        /// The app.
+        app: String,
+        /// The phase and message, or the condition.
+        reason: String,
+    },
     /// The app stayed Degraded past the grace period.
     #[error("{app} is {health} at {revision}: {resources}")]
     Unhealthy {
+        /// The app.
         app: String,
+        /// Its health status.
         health: String,
+        /// The merge (short SHA).
         revision: String,
+        /// The unhealthy resources with their messages.
         resources: String,
     },
     /// `health-timeout` passed before the app was Synced and Healthy at the merge.
     #[error("{app} was not Synced and Healthy at {revision} within {}s (last: {last}){resources}", after.as_secs())]
     HealthTimeout {
+        /// The app.
         app: String,
+        /// The merge (short SHA).
         revision: String,
+        /// The limit that passed.
         after: Duration,
+        /// The last state seen.
         last: String,
+        /// The unhealthy resources with their messages.
         resources: String,
     },
 }
@@ -472,12 +502,31 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
     {
         return Condition::Failed(format!("{}: {}", c.kind, c.message));
     }
+    // `operation` is set by the API server on sync and cleared by the controller when the operation
+    // ends: while it is set, `operationState` may still describe the previous operation.
+    if app.operation.is_some() {
+        return Condition::Pending("sync requested, waiting for the controller to run it".into());
+    }
     let Some(op) = &st.operation_state else {
         return Condition::Pending("no sync operation yet".into());
     };
     match op.phase.as_str() {
         "Succeeded" => {}
         "Failed" | "Error" => {
+            // An operation that failed at a commit before the merge (e.g. an earlier auto-sync)
+            // says nothing about the merge: keep waiting for ours.
+            let asked = operation_revisions(op);
+            let earlier = !asked.is_empty()
+                && asked
+                    .iter()
+                    .all(|r| looks_like_sha(r) && !(target.contains)(r));
+            if earlier {
+                return Condition::Pending(format!(
+                    "an earlier operation {} at {}",
+                    op.phase,
+                    short(asked[0])
+                ));
+            }
             let msg = op.message.as_deref().unwrap_or("no message");
             return Condition::Failed(format!("operation {}: {msg}", op.phase));
         }
@@ -519,6 +568,35 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         )),
         h => Condition::Pending(format!("health {}", or_unknown(h))),
     }
+}
+
+/// The revisions an operation synced, or else the ones it was asked for.
+fn operation_revisions(op: &OperationState) -> Vec<&str> {
+    if let Some(r) = &op.sync_result {
+        let revs: Vec<&str> = r
+            .revision
+            .iter()
+            .chain(r.revisions.iter())
+            .map(String::as_str)
+            .collect();
+        if !revs.is_empty() {
+            return revs;
+        }
+    }
+    let sync = op.operation.as_ref().map(|o| &o["sync"]);
+    let mut revs: Vec<&str> = sync
+        .and_then(|s| s["revision"].as_str())
+        .into_iter()
+        .collect();
+    if let Some(list) = sync.and_then(|s| s["revisions"].as_array()) {
+        revs.extend(list.iter().filter_map(Value::as_str));
+    }
+    revs.retain(|r| !r.is_empty());
+    revs
+}
+
+fn looks_like_sha(r: &str) -> bool {
+    r.len() >= 7 && r.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn or_unknown(s: &str) -> &str {
@@ -848,12 +926,15 @@ impl ArgoCd {
             error: Option<String>,
         }
         match serde_json::from_slice::<RtError>(&bytes) {
-            Ok(e) if e.message.is_some() || e.error.is_some() => Err(ArgoError::Api {
-                action: action.into(),
-                status: status.as_u16(),
-                code: e.code,
-                message: e.message.or(e.error).unwrap_or_default(),
-            }),
+            // Argo CD's errors always carry the gRPC `code`; other JSON errors come from elsewhere.
+            Ok(e) if e.code.is_some() && (e.message.is_some() || e.error.is_some()) => {
+                Err(ArgoError::Api {
+                    action: action.into(),
+                    status: status.as_u16(),
+                    code: e.code,
+                    message: e.message.or(e.error).unwrap_or_default(),
+                })
+            }
             // Proxies and load balancers answer 5xx/429 in their own words: still worth a retry.
             _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
                 Err(ArgoError::Api {
@@ -915,11 +996,22 @@ impl ArgoCd {
     /// # Errors
     /// `Api` 403 when the app does not exist (Argo CD does not say 404) or the token lacks rights.
     pub async fn get(&self, app: &str) -> Result<Application, ArgoError> {
-        self.get_json(
-            &self.app_path(app, "", ""),
-            &format!("get application {app}"),
-        )
-        .await
+        let action = format!("get application {app}");
+        let a = self.get_json(&self.app_path(app, "", ""), &action).await?;
+        self.check_app(a, &action)
+    }
+
+    /// Every Application has a name: JSON without one came from something else.
+    fn check_app(&self, a: Application, action: &str) -> Result<Application, ArgoError> {
+        if a.metadata.name.is_empty() {
+            return Err(ArgoError::NotArgo {
+                action: action.into(),
+                server: self.base.clone(),
+                status: 200,
+                detail: "JSON without metadata.name, not an Application".into(),
+            });
+        }
+        Ok(a)
     }
 
     /// `GET` with `refresh=normal|hard`: the controller looks at git again.
@@ -929,11 +1021,11 @@ impl ArgoCd {
         } else {
             "refresh=normal"
         };
-        self.get_json(
-            &self.app_path(app, "", kind),
-            &format!("refresh application {app}"),
-        )
-        .await
+        let action = format!("refresh application {app}");
+        let a = self
+            .get_json(&self.app_path(app, "", kind), &action)
+            .await?;
+        self.check_app(a, &action)
     }
 
     /// The app's resource tree (per-resource health).
@@ -1540,6 +1632,43 @@ mod tests {
             let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
             assert_eq!(matches!(c, Condition::Failed(_)), failed, "{phase}: {c:?}");
         }
+    }
+
+    #[test]
+    fn a_requested_operation_hides_the_previous_state() {
+        let mut a = healthy();
+        a.status.operation_state.as_mut().unwrap().phase = "Failed".into();
+        a.operation = Some(json!({"sync": {"revision": SHA}}));
+        let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
+        assert!(
+            matches!(&c, Condition::Pending(r) if r.contains("requested")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_at_an_earlier_commit_is_pending_and_at_ours_is_terminal() {
+        let mut a = healthy();
+        a.status.operation_state.as_mut().unwrap().phase = "Failed".into();
+        let later = Target::exact("2222222222222222222222222222222222222222");
+        let c = is_synced_healthy_at(Some(&a), &later);
+        assert!(
+            matches!(&c, Condition::Pending(r) if r.contains("earlier")),
+            "{c:?}"
+        );
+        // No syncResult: the requested revision decides.
+        let op = a.status.operation_state.as_mut().unwrap();
+        op.sync_result = None;
+        op.operation = Some(json!({"sync": {"revision": SHA}}));
+        let c = is_synced_healthy_at(Some(&a), &Target::exact(SHA));
+        assert!(matches!(c, Condition::Failed(_)), "{c:?}");
+        // A branch name cannot be placed before the merge: the failure counts.
+        a.status.operation_state.as_mut().unwrap().operation =
+            Some(json!({"sync": {"revision": "main"}}));
+        assert!(matches!(
+            is_synced_healthy_at(Some(&a), &later),
+            Condition::Failed(_)
+        ));
     }
 
     #[test]

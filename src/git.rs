@@ -938,8 +938,8 @@ impl Checkout {
     }
 
     /// Reverts `commits` (newest first) onto `onto` in memory and returns the resulting tree, or the
-    /// conflicting files. `mainline` is 1 for a merge commit and 0 for single-parent commits (squash
-    /// and rebase merges). Nothing is committed or pushed.
+    /// conflicting files. `mainline` picks the parent of merge commits (1: the base side);
+    /// single-parent commits (squash and rebase merges) have only one. Nothing is committed or pushed.
     ///
     /// Each commit is made complete first (see [`Checkout::ensure_commit`]), and the result is checked:
     /// a revert that would change any path the reverted commits did not change is refused, which is
@@ -974,7 +974,9 @@ impl Checkout {
                 .map_err(local(format!("read commit {id}")))?;
             let parents = commit.parent_count();
             let parent_index = match (parents, mainline) {
-                (1, 0) => 0,
+                // A single-parent commit has one mainline whatever was asked, so one call can
+                // revert a mix (e.g. a merge found by PR number whose shape is not recorded).
+                (1, _) => 0,
                 (n, m) if n > 1 && m >= 1 && (m as usize) <= n => m as usize - 1,
                 _ => {
                     return Err(GitError::Mainline {

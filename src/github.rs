@@ -1029,8 +1029,27 @@ impl GitHub {
         method: MergeMethod,
         head_sha: &str,
     ) -> Result<Merge, GitHubError> {
+        self.merge_with(number, method, head_sha, None).await
+    }
+
+    /// [`GitHub::merge`] with the merge or squash commit's title and message set, so trailers
+    /// reach the base whatever the repo's default squash message is (rebase merges ignore it).
+    ///
+    /// # Errors
+    /// As [`GitHub::merge`].
+    pub async fn merge_with(
+        &self,
+        number: u64,
+        method: MergeMethod,
+        head_sha: &str,
+        commit: Option<(&str, &str)>,
+    ) -> Result<Merge, GitHubError> {
         let path = self.path(&format!("/pulls/{number}/merge"));
-        let body = json!({"merge_method": method.as_str(), "sha": head_sha});
+        let mut body = json!({"merge_method": method.as_str(), "sha": head_sha});
+        if let Some((title, message)) = commit {
+            body["commit_title"] = json!(title);
+            body["commit_message"] = json!(message);
+        }
         let mut tries = 0;
         loop {
             tries += 1;

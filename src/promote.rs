@@ -182,7 +182,7 @@ impl Promotion<'_> {
         let merged = loop {
             // A maintainer's /proceed past the gate still leads to the merge below.
             let _ = guarded!(self, self.gate(&pr));
-            match guarded!(self, self.merge(&pr, &checkout, &branch)) {
+            match guarded!(self, self.merge(&pr, &edit, &checkout, &branch)) {
                 Some(MergeStep::Merged(m)) => break m,
                 Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
                 None => {
@@ -286,11 +286,13 @@ impl Promotion<'_> {
     async fn merge(
         &mut self,
         pr: &PrRef,
+        edit: &Edit,
         checkout: &Arc<Mutex<Checkout>>,
         branch: &str,
     ) -> Result<MergeStep, StepError> {
         let start = Instant::now();
-        let r = match merge(self.gh, self.cfg, pr).await {
+        let message = commit_message(self.cfg, &self.record.base, edit);
+        let r = match merge(self.gh, self.cfg, pr, &message).await {
             Err(e) if e.kind == ErrorKind::Conflict && self.is_dirty(pr.number).await => {
                 self.rt.info(&format!(
                     "PR #{} conflicts with a newer {}: applying the edit again on it",
@@ -710,13 +712,7 @@ async fn commit(
     base: &str,
     edit: &Edit,
 ) -> Result<git2::Oid, StepError> {
-    let message = git::append_trailers(
-        &render(cfg, &cfg.commit_message, base, edit),
-        &[
-            ("Promoted-by", "gitops-promote"),
-            ("Promotion-run", &cfg.run.run_url),
-        ],
-    );
+    let message = commit_message(cfg, base, edit);
     let files: Vec<(String, Vec<u8>)> = edit
         .files
         .iter()
@@ -775,10 +771,28 @@ async fn open_pr(
 }
 
 /// Merges with the head-SHA guard; a moved base is retried, a conflict is left to the caller.
-async fn merge(gh: &GitHub, cfg: &Config, pr: &PrRef) -> Result<MergeStep, StepError> {
+async fn merge(
+    gh: &GitHub,
+    cfg: &Config,
+    pr: &PrRef,
+    message: &str,
+) -> Result<MergeStep, StepError> {
+    // The merge (or squash) commit carries our trailers, so the base's history says which
+    // promotion it was whatever the repo's default merge message is.
+    let title = format!(
+        "{} (#{})",
+        message.lines().next().unwrap_or_default(),
+        pr.number
+    );
+    let body: String = message.lines().skip(2).collect::<Vec<_>>().join("\n");
     for attempt in 1..=5u32 {
         match gh
-            .merge(pr.number, cfg.merge_method, &pr.head_sha)
+            .merge_with(
+                pr.number,
+                cfg.merge_method,
+                &pr.head_sha,
+                Some((&title, &body)),
+            )
             .await
             .map_err(|e| StepError::new("merge", &e))?
         {
@@ -937,6 +951,18 @@ pub fn humantime(d: Duration) -> String {
         60..=3599 => format!("{}m{}s", secs / 60, secs % 60),
         _ => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
     }
+}
+
+/// The promotion's commit message: the `commit-message` template plus the trailers that make the
+/// base's history a deployment history (and let `guard` find the last promotion).
+fn commit_message(cfg: &Config, base: &str, edit: &Edit) -> String {
+    git::append_trailers(
+        &render(cfg, &cfg.commit_message, base, edit),
+        &[
+            ("Promoted-by", "gitops-promote"),
+            ("Promotion-run", &cfg.run.run_url),
+        ],
+    )
 }
 
 /// Renders a template input with this promotion's values.

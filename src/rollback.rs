@@ -52,7 +52,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), 
     };
     let result = undo(cfg, rt, &gh, &mut record).await;
     if let Err(e) = &result {
-        rt.error(e);
+        // `main` prints the annotation; the summary says what stands.
         rt.summary(&format!(
             "## gitops-promote rollback\n\n**Rollback failed**: {e}\n\nWhat stands: phase `{}`, PR {}, merge `{}`. Finish it by hand or re-run this job.\n",
             record.phase().as_str(),
@@ -168,10 +168,11 @@ async fn revert(
     let merge_sha = record.merge_sha.clone();
     let remote = promote::remote(cfg, &record.repo);
     let base = record.base.clone();
+    // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
     let commits: Vec<String> = if record.merged_commits.is_empty() {
         vec![merge_sha.clone()]
     } else {
-        record.merged_commits.clone()
+        record.merged_commits.iter().rev().cloned().collect()
     };
     let (checkout, outcome) = {
         let (merge_sha, commits) = (merge_sha.clone(), commits.clone());
@@ -289,7 +290,15 @@ async fn revert(
     }
     let revert_sha = loop {
         match gh
-            .merge(pr.number, cfg.rollback_merge_method, &pr.head_sha)
+            .merge_with(
+                pr.number,
+                cfg.rollback_merge_method,
+                &pr.head_sha,
+                Some((
+                    &format!("{title} (#{})", pr.number),
+                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
+                )),
+            )
             .await
             .map_err(|e| StepError::new("merge revert", &e))?
         {

@@ -45,6 +45,9 @@ pub struct HealthRule {
     /// The Deployment's health message; a progress-deadline message for Degraded when absent.
     #[serde(default)]
     pub message: Option<String>,
+    /// When set, the app turns Healthy this many ms after `health` (a rollout that recovers).
+    #[serde(default)]
+    pub healthy_after_ms: Option<u64>,
 }
 
 /// Options for an app created through the control API.
@@ -402,6 +405,7 @@ impl ArgoCd {
                 health: "Degraded".into(),
                 delay_ms: 1000,
                 message: None,
+                healthy_after_ms: None,
             }
         } else {
             HealthRule {
@@ -410,6 +414,7 @@ impl ArgoCd {
                 health: "Healthy".into(),
                 delay_ms: 500,
                 message: None,
+                healthy_after_ms: None,
             }
         }
     }
@@ -673,11 +678,29 @@ impl ArgoCd {
             a.health_msg =
                 match rule.health.as_str() {
                     "Healthy" => None,
-                    "Degraded" => Some(rule.message.unwrap_or_else(|| {
+                    "Degraded" => Some(rule.message.clone().unwrap_or_else(|| {
                         "Deployment \"app\" exceeded its progress deadline".into()
                     })),
-                    _ => rule.message,
+                    _ => rule.message.clone(),
                 };
+        }
+        self.changed(&name);
+        let Some(after) = rule.healthy_after_ms else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(a) = inner.apps.get_mut(&name) else {
+                return;
+            };
+            if a.deploy_id != id {
+                return;
+            }
+            a.health = "Healthy".into();
+            a.health_msg = None;
+            a.health_at = now();
+            a.reconciled_at = now();
         }
         self.changed(&name);
     }
@@ -709,8 +732,8 @@ impl ArgoCd {
                 && a.last_auto.as_deref() != Some(head.as_str())
             {
                 a.last_auto = Some(head.clone());
-                let target = a.target_revision.clone();
-                self.start_operation(a, id, &target, false, false, vec![], true, OPERATION_MS);
+                // Argo CD's automated sync asks for the resolved commit, not the branch.
+                self.start_operation(a, id, &head, false, false, vec![], true, OPERATION_MS);
                 inner.next_id += 1;
                 changed = true;
             }
@@ -1273,6 +1296,45 @@ async fn watch(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuery>) -> Resp
         .unwrap()
 }
 
+async fn managed_resources(State(a): State<Arc<ArgoCd>>, Path(name): Path<String>) -> Response {
+    let inner = a.inner.lock().unwrap();
+    let Some(app) = inner.apps.get(&name) else {
+        return permission_denied();
+    };
+    let image = format!(
+        "ghcr.io/acme/app:{}",
+        app.deployed_tag.clone().unwrap_or_default()
+    );
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "app", "namespace": app.name},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+    .to_string();
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app", "namespace": app.name}})
+        .to_string();
+    let modified = app.sync_status != "Synced";
+    let items = [("apps", "Deployment", deploy), ("", "Service", service)].map(|(group, kind, state)| {
+        json!({"group": group, "kind": kind, "namespace": app.name, "name": "app", "targetState": state,
+               "liveState": state, "normalizedLiveState": state, "predictedLiveState": state,
+               "hook": false, "modified": modified && kind == "Deployment", "resourceVersion": "1"})
+    });
+    Json(json!({"items": items})).into_response()
+}
+
+async fn user_info() -> Response {
+    Json(json!({"loggedIn": true, "username": "admin", "iss": "argocd", "groups": []}))
+        .into_response()
+}
+
+async fn delete_session(State(a): State<Arc<ArgoCd>>, headers: HeaderMap) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    a.inner.lock().unwrap().sessions.remove(bearer);
+    Json(json!({})).into_response()
+}
+
 async fn unknown(req: Request) -> Response {
     let msg = format!(
         "sandbox Argo CD: no route for {} {}",
@@ -1286,7 +1348,11 @@ async fn unknown(req: Request) -> Response {
 pub fn router(a: Arc<ArgoCd>) -> axum::Router {
     a.ensure_poller();
     axum::Router::new()
-        .route("/api/v1/session", post(create_session))
+        .route(
+            "/api/v1/session",
+            post(create_session).delete(delete_session),
+        )
+        .route("/api/v1/session/userinfo", get(user_info))
         .route("/api/v1/applications", get(list_apps))
         .route("/api/v1/applications/{name}", get(get_app).patch(patch_app))
         .route("/api/v1/applications/{name}/sync", post(sync_app))
@@ -1295,6 +1361,10 @@ pub fn router(a: Arc<ArgoCd>) -> axum::Router {
         .route(
             "/api/v1/applications/{name}/resource-tree",
             get(resource_tree),
+        )
+        .route(
+            "/api/v1/applications/{name}/managed-resources",
+            get(managed_resources),
         )
         .route("/api/v1/stream/applications", get(watch))
         .fallback(unknown)

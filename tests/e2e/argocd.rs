@@ -201,7 +201,7 @@ fn argocd_failed_operation_is_a_sync_error() {
 fn argocd_operation_in_progress_at_the_start_is_waited_out() {
     let sb = Sandbox::start(Options::default()).unwrap();
     let sha = push_tag(&sb, "1.5.0");
-    assert!(sb.argocd.start_long_operation("app", 1500));
+    assert!(sb.argocd.start_long_operation("app", 3000));
     let (_, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -429,13 +429,14 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
 #[test]
 fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    // Healthy only after 3 s, so the stream is dropped while the app is still Progressing.
+    // Healthy only after 4 s, so the stream is dropped while the app is still Progressing.
     sb.argocd.add_rule(sandbox::argocd::HealthRule {
         app: Some("app".into()),
         suffix: String::new(),
         health: "Healthy".into(),
-        delay_ms: 3000,
+        delay_ms: 4000,
         message: None,
+        healthy_after_ms: None,
     });
     let sha = push_tag(&sb, "1.9.0");
     let (lines, progress) = recorder();
@@ -530,4 +531,87 @@ fn argocd_a_server_that_stays_silent_is_a_timeout_after_retries() {
     assert!(err.to_string().contains("did not answer"), "{err}");
     // All four delays were spent by the first get's attempts, so the next get answers at once.
     assert_eq!(after.unwrap().metadata.name, "app");
+}
+
+/// A rule under which `-flaky` tags are Degraded for a while and then recover.
+fn flaky_rule(sb: &Sandbox) {
+    sb.argocd.add_rule(sandbox::argocd::HealthRule {
+        app: None,
+        suffix: "-flaky".into(),
+        health: "Degraded".into(),
+        delay_ms: 300,
+        message: Some("Readiness probe failed".into()),
+        healthy_after_ms: Some(1500),
+    });
+}
+
+#[test]
+fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    flaky_rule(&sb);
+    let sha = push_tag(&sb, "2.2.0-flaky");
+    let (lines, progress) = recorder();
+    let status = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        let o = WaitOptions {
+            degraded_grace: Duration::from_secs(20),
+            ..opts(30)
+        };
+        argo.wait("app", &target(&sb, &sha), &o, &progress)
+            .await
+            .unwrap()
+    });
+    assert_eq!(status.health, "Healthy");
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("health Degraded")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    flaky_rule(&sb);
+    let sha = push_tag(&sb, "2.3.0-flaky");
+    let (_, progress) = recorder();
+    let err = run(async {
+        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let app = app_ref(&argo, "app").await;
+        argo.sync(&app, &sync_at(&sha)).await.unwrap();
+        let o = WaitOptions {
+            degraded_grace: Duration::from_millis(200),
+            ..opts(30)
+        };
+        argo.wait("app", &target(&sb, &sha), &o, &progress)
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Health);
+    assert!(err.to_string().contains("Readiness probe failed"), "{err}");
+}
+
+#[test]
+fn argocd_a_json_api_that_is_not_argo_cd_is_a_config_error() {
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let err = run(async {
+        let cfg = ArgoConfig {
+            server: sb.github_api_url.clone(),
+            ..config(&sb)
+        };
+        ArgoCd::connect(&cfg)
+            .await
+            .unwrap()
+            .get("app")
+            .await
+            .unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not answer like the Argo CD API"),
+        "{err}"
+    );
 }

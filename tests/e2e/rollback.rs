@@ -1,1 +1,142 @@
-//! Tests for rollback; see the module of the same name.
+//! Rollback end to end (issue #5): in the main step by the failure strategy, in the post step from
+//! `STATE_*` as the runner hands it over, and standalone.
+
+use crate::harness::Ctx;
+use std::collections::BTreeMap;
+
+/// A bad tag goes Degraded: the main step reverts at once, fails, and the values are as before.
+#[test]
+fn a_degraded_promotion_is_reverted_and_healthy_again() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=1.2.0-bad"), ("argocd-app", "app")]);
+    run.assert_failed();
+    assert_eq!(run.output("rolled-back"), "true", "{}", run.log());
+    let revert_sha = run.output("revert-sha").to_string();
+    assert_eq!(ctx.main_sha(), revert_sha, "main is at the revert");
+    assert_eq!(
+        ctx.values_on_main(),
+        before,
+        "values as before the promotion"
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+    let errors = run.errors();
+    assert!(
+        errors.iter().any(|e| e.contains("health")),
+        "a health annotation: {errors:?}"
+    );
+    // The original PR says what happened; the revert PR is titled after it.
+    let pr: u64 = run.output("pr-number").parse().unwrap();
+    let original = ctx.sb.github.pr_view("acme/deploy", pr).unwrap();
+    assert!(
+        original
+            .comments
+            .iter()
+            .any(|(_, b)| b.contains("Rolled back")),
+        "{original:?}"
+    );
+    let revert_pr: u64 = run.output("revert-pr-number").parse().unwrap();
+    let revert = ctx.sb.github.pr_view("acme/deploy", revert_pr).unwrap();
+    assert!(
+        revert.title.starts_with(&format!("Revert #{pr}: ")),
+        "{}",
+        revert.title
+    );
+    assert!(revert.merged);
+    // The post step then finds the work done and changes nothing.
+    let post = ctx.post(&[], &run.state);
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), revert_sha);
+}
+
+/// Main succeeds; a later step of the job fails; the post step reverts from state.
+#[test]
+fn a_later_failing_step_makes_the_post_step_revert() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=1.3.0"), ("argocd-app", "app\napp-auto")]);
+    run.assert_ok();
+    assert_eq!(
+        ctx.sb.argocd.deployed_tag("app-auto").as_deref(),
+        Some("1.3.0")
+    );
+    let post = ctx.post(&[], &run.state);
+    post.assert_ok();
+    assert_eq!(ctx.values_on_main(), before);
+    for app in ["app", "app-auto"] {
+        assert_eq!(
+            ctx.sb.argocd.deployed_tag(app).as_deref(),
+            Some("1.0.0"),
+            "{app}\n{}",
+            post.log()
+        );
+    }
+    assert!(post.summary.contains("Rolled back"), "{}", post.summary);
+    // Idempotent: a second post run finds the `Reverts:` trailer and does nothing.
+    let head = ctx.main_sha();
+    let again = ctx.post(&[], &run.state);
+    again.assert_ok();
+    assert_eq!(ctx.main_sha(), head);
+    assert!(again.log().contains("already reverted"), "{}", again.log());
+}
+
+/// Main fails before anything was pushed: the post step does nothing remote.
+#[test]
+fn nothing_pushed_means_nothing_to_undo() {
+    let ctx = Ctx::new();
+    let head = ctx.main_sha();
+    let run = ctx.main(&[("set", "image.nope=1")]);
+    run.assert_failed();
+    let post = ctx.post(&[], &run.state);
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), head);
+    assert!(ctx.sb.github.prs("acme/deploy").is_empty());
+}
+
+/// A PR opened but not merged (the gate failed): post closes it with a comment and deletes the branch.
+#[test]
+fn an_unmerged_pr_is_closed_with_a_comment_and_its_branch_deleted() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=2.0.0"), ("merge", "false")]);
+    run.assert_ok();
+    let pr: u64 = run.output("pr-number").parse().unwrap();
+    // merge: false ends with on-failure=skip; a job failing later should still clean up if asked:
+    let mut state: BTreeMap<String, String> = run.state.clone();
+    state.insert("on-failure".into(), "rollback".into());
+    let post = ctx.post(&[], &state);
+    post.assert_ok();
+    let view = ctx.sb.github.pr_view("acme/deploy", pr).unwrap();
+    assert_eq!(view.state, "closed");
+    assert!(!view.merged);
+    assert!(
+        view.comments
+            .iter()
+            .any(|(_, b)| b.contains("nothing was deployed")),
+        "{view:?}"
+    );
+    let repo = ctx.sb.world.open("acme/deploy").unwrap();
+    assert!(
+        repo.find_reference(&format!("refs/heads/{}", view.head_ref))
+            .is_err(),
+        "branch deleted"
+    );
+}
+
+/// A standalone rollback from another job, given only the PR number.
+#[test]
+fn standalone_rollback_by_pr_number() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=1.4.0"), ("argocd-app", "app")]);
+    run.assert_ok();
+    let pr = run.output("pr-number").to_string();
+    let rb = ctx.main(&[
+        ("command", "rollback"),
+        ("pr-number", &pr),
+        ("argocd-app", "app"),
+    ]);
+    rb.assert_ok();
+    assert_eq!(rb.output("rolled-back"), "true");
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+}

@@ -784,3 +784,46 @@ fn argocd_control_routes_drive_the_emulator() {
         204
     );
 }
+
+#[test]
+fn argocd_managed_resources_userinfo_and_logout_validate() {
+    let Some(sw) = swagger() else { return };
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let url = &sb.argocd_url;
+    let (st, body) = call(
+        url,
+        "GET",
+        "/api/v1/applications/app/managed-resources",
+        Some(sb.argocd.token()),
+        None,
+    );
+    assert_eq!(st, 200);
+    check(&sw, "applicationManagedResourcesResponse", &body);
+    let live: Value =
+        serde_json::from_str(body["items"][0]["liveState"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/acme/app:1.0.0"
+    );
+
+    let (_, session) = call(
+        url,
+        "POST",
+        "/api/v1/session",
+        None,
+        Some(&json!({"username": "admin", "password": sb.argocd.password()})),
+    );
+    let token = session["token"].as_str().unwrap().to_string();
+    let (st, info) = call(url, "GET", "/api/v1/session/userinfo", Some(&token), None);
+    assert_eq!(st, 200);
+    check(&sw, "sessionGetUserInfoResponse", &info);
+    assert_eq!(info["username"], "admin");
+    let (st, out) = call(url, "DELETE", "/api/v1/session", Some(&token), None);
+    assert_eq!(st, 200);
+    check(&sw, "sessionSessionResponse", &out);
+    assert_eq!(
+        call(url, "GET", "/api/v1/session/userinfo", Some(&token), None).0,
+        401,
+        "logged out"
+    );
+}
