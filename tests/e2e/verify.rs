@@ -462,9 +462,6 @@ fn promote_of_an_errors_version_fails_the_gate_and_rolls_back() {
     let query = ratio("app");
     let run = ctx.main(&[
         ("set", "image.tag=1.2.0-errors"),
-        // A merge commit: the squash path of the revert is rollback's to test (it asked for
-        // mainline 1 on a one-parent squash commit when this was written).
-        ("merge-method", "merge"),
         ("argocd-app", "app"),
         ("prometheus-url", url.as_str()),
         ("query", query.as_str()),
