@@ -1606,10 +1606,21 @@ mod tests {
         assert_eq!(
             only_problem(promote(&[
                 ("INPUT_ARGOCD-SERVER", "https://cd"),
+                ("INPUT_ARGOCD-APP", "web"),
                 ("INPUT_ARGOCD-USERNAME", "admin")
             ])),
             "input 'argocd-password': required with argocd-username/argocd-password"
         );
+        // Caught before anything is touched, not after the merge.
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ARGOCD-SERVER", "https://cd")])),
+            "input 'argocd-app': argocd-server is set, so name the applications to sync in argocd-app or argocd-selector"
+        );
+        assert!(promote(&[
+            ("INPUT_ARGOCD-SERVER", "https://cd"),
+            ("INPUT_ARGOCD-SELECTOR", "team=web")
+        ])
+        .is_ok());
     }
 
     #[test]
@@ -1620,7 +1631,7 @@ mod tests {
             c.pr_title.render(&vars),
             "Deploy image.tag=1.2 to main {literal}"
         );
-        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local-1");
+        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local");
         let e = only_problem(promote(&[("INPUT_COMMIT-MESSAGE", "bump {version}")]));
         assert!(e.starts_with("input 'commit-message': unknown placeholder '{version}', expected one of {repository}"), "{e}");
     }
@@ -1641,7 +1652,7 @@ mod tests {
         );
         assert_eq!(
             c.branch.render(&c.template_vars("a/b", "main", "")),
-            "gitops-promote/main/77-2"
+            "gitops-promote/main/77"
         );
         assert_eq!(c.github_api_url.as_str(), "https://ghe.example/api/v3");
     }

@@ -10,4 +10,5 @@ mod git;
 mod github;
 mod promote;
 mod rollback;
+mod strategy;
 mod verify;
