@@ -83,19 +83,23 @@ impl Edit {
         self.files.iter().any(|f| !f.changes.is_empty())
     }
 
-    /// `path: old → new` lines, the `{changes}` of the templates.
+    /// The `{changes}` of the templates, short enough for a PR title: `image.tag 1.1.0 → 1.2.0`,
+    /// joined by `, `; the file is named only when the promotion touches several.
     pub fn describe(&self) -> String {
+        let several = self.files.iter().filter(|f| !f.changes.is_empty()).count() > 1;
         let mut out = Vec::new();
         for f in &self.files {
             for c in &f.changes {
                 let old = c.old.as_deref().unwrap_or("(none)");
-                out.push(format!(
-                    "- `{}`: `{}` → `{}` in `{}`",
-                    c.path, old, c.new, f.path
-                ));
+                let file = if several {
+                    format!(" in {}", f.path)
+                } else {
+                    String::new()
+                };
+                out.push(format!("{} {old} → {}{file}", c.path, c.new));
             }
         }
-        out.join("\n")
+        out.join(", ")
     }
 }
 
@@ -484,12 +488,15 @@ impl Promotion<'_> {
     /// Rolls back at once inside the main step, so `revert-sha` is an output later steps can read,
     /// and returns the original error so the step fails.
     async fn roll_back(&mut self, err: StepError) -> StepError {
-        self.rt.error(&err);
+        // The annotation for `err` comes once, from `main`, when the step fails.
         self.rt.info(&format!(
-            "rolling back: the strategy for {} errors says rollback",
+            "{err}\nrolling back: the strategy for {} errors says rollback",
             err.kind
         ));
-        match rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await {
+        let group = self.rt.group("rollback");
+        let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await;
+        drop(group);
+        match undone {
             Ok(()) => err,
             Err(rb) => {
                 self.rt.error(&rb);

@@ -254,6 +254,11 @@ async fn revert(
         .expect("push task")
         .map_err(|e| StepError::new("push revert", &e))?;
     }
+    rt.info(&format!(
+        "reverted {} on {} and pushed {branch}",
+        short(&merge_sha),
+        record.base
+    ));
     let body = format!(
         "Reverts {} ({merge_sha}) because the promotion failed.\n\nRun: {}",
         record
@@ -288,6 +293,7 @@ async fn revert(
             .await
             .map_err(|e| StepError::new("revert gate", &e))?;
     }
+    rt.info(&format!("opened {title:?} as PR #{}", pr.number));
     let revert_sha = loop {
         match gh
             .merge_with(
@@ -316,6 +322,11 @@ async fn revert(
             }
         }
     };
+    rt.info(&format!(
+        "merged revert PR #{} as {}",
+        pr.number,
+        short(&revert_sha)
+    ));
     let _ = gh.delete_branch(&branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
@@ -449,4 +460,8 @@ fn run_url_from_env() -> String {
     let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
     let id = std::env::var("GITHUB_RUN_ID").unwrap_or_default();
     format!("{server}/{repo}/actions/runs/{id}")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
 }
