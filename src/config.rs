@@ -1388,6 +1388,18 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
 }
 
+/// Where the README holds the generated tables.
+pub const README_MARKERS: (&str, &str) = ("<!-- inputs:start -->", "<!-- inputs:end -->");
+
+/// `readme` with the text between [`README_MARKERS`] replaced by the generated tables, so the
+/// README documents every input and output from the same definitions; `None` without markers.
+pub fn readme_with_inputs(readme: &str) -> Option<String> {
+    let (start, end) = README_MARKERS;
+    let a = readme.find(start)? + start.len();
+    let b = a + readme[a..].find(end)?;
+    Some(format!("{}\n\n{}\n{}", &readme[..a], inputs_md().trim_end(), &readme[b..]))
+}
+
 /// `docs/inputs.md`: the inputs and outputs tables for the README.
 pub fn inputs_md() -> String {
     let mut s = String::from(
