@@ -1397,7 +1397,12 @@ pub fn readme_with_inputs(readme: &str) -> Option<String> {
     let (start, end) = README_MARKERS;
     let a = readme.find(start)? + start.len();
     let b = a + readme[a..].find(end)?;
-    Some(format!("{}\n\n{}\n{}", &readme[..a], inputs_md().trim_end(), &readme[b..]))
+    Some(format!(
+        "{}\n\n{}\n{}",
+        &readme[..a],
+        inputs_md().trim_end(),
+        &readme[b..]
+    ))
 }
 
 /// `docs/inputs.md`: the inputs and outputs tables for the README.

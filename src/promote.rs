@@ -144,6 +144,7 @@ impl Promotion<'_> {
 
         let edit = self.timed("edit", async { edit(&checkout, cfg) }).await?;
         self.print_diff(&edit);
+        self.timeline.changes = edit.describe();
         if !edit.changed() && !cfg.allow_empty {
             self.rt.info(&format!(
                 "every value is already set on {base}: nothing to promote"
@@ -236,6 +237,7 @@ impl Promotion<'_> {
                     self.record.phase = Some(Phase::Synced);
                     self.save()?;
                     app_outputs(self.rt, &statuses)?;
+                    self.timeline.apps = statuses;
                 }
             }
         } else {
@@ -906,9 +908,13 @@ pub fn plan(cfg: &Config, base: &str, edit: &Edit) -> String {
     )
 }
 
-/// Steps and how long each took, for the summary's table and mermaid timeline.
+/// Steps and how long each took, what changed and where the apps ended, for the summary.
 #[derive(Default)]
 struct Timeline {
+    /// The `{changes}` text, once the edit is known.
+    changes: String,
+    /// One row per app: name, revision, sync, health.
+    apps: Vec<AppStatus>,
     start: Option<Instant>,
     events: Vec<(String, Duration, Duration, Option<ErrorKind>)>,
 }
@@ -924,12 +930,30 @@ impl Timeline {
 fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepError>) -> String {
     let mut s = String::from("## gitops-promote\n\n");
     let outcome = match result {
-        Ok(()) => format!("Promoted to `{}` ({})", rec.base, rec.phase().as_str()),
+        Ok(()) if rec.phase() == Phase::Done && !rec.merge_sha.is_empty() => {
+            format!("Promoted to `{}`", rec.base)
+        }
+        Ok(()) => format!("Finished at phase `{}`", rec.phase().as_str()),
         Err(e) => format!("Failed: {e}"),
     };
-    s.push_str(&format!(
-        "**{outcome}**\n\n| step | took | result |\n|---|---|---|\n"
-    ));
+    s.push_str(&format!("**{outcome}**\n\n"));
+    if !tl.changes.is_empty() {
+        s.push_str(&format!("Changes: {}\n\n", tl.changes));
+    }
+    if !tl.apps.is_empty() {
+        s.push_str("| app | revision | sync | health |\n|---|---|---|---|\n");
+        for a in &tl.apps {
+            s.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                a.name,
+                short(&a.revision),
+                a.sync,
+                a.health
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("| step | took | result |\n|---|---|---|\n");
     for (name, _, took, err) in &tl.events {
         let r = err
             .map(|k| format!("failed ({k})"))
