@@ -469,12 +469,14 @@ impl Promotion<'_> {
                     );
                     self.record.on_failure = "skip".into();
                     self.save()?;
+                    self.note_left_open(&err, "ignored").await;
                     return Ok(Decision::Stop);
                 }
                 Action::Abort => {
                     self.record.on_failure = "skip".into();
                     self.save()?;
                     self.rt.warning("aborted", "the strategy says abort: nothing is rolled back, and the post step will do nothing");
+                    self.note_left_open(&err, "aborted").await;
                     return Err(err);
                 }
                 Action::Manual { timeout, then } => match self.ask_maintainer(&err, timeout).await?
@@ -484,6 +486,28 @@ impl Promotion<'_> {
                     Answer::TimedOut => action = *then,
                 },
             }
+        }
+    }
+
+    /// Says on our PR why it stays open, when the strategy leaves it unmerged (ignore, abort): no PR
+    /// of ours is left open without a word.
+    async fn note_left_open(&self, err: &StepError, how: &str) {
+        let Some(n) = self
+            .record
+            .pr_number
+            .filter(|_| self.record.phase() == Phase::PrOpen)
+        else {
+            return;
+        };
+        let body = format!(
+            "gitops-promote {how} this promotion: {err}. The PR is left open and unmerged for a human to finish or close. Run: {}",
+            self.cfg.run.run_url
+        );
+        if let Err(e) = self.gh.comment(n, &body).await {
+            self.rt.warning(
+                "pull request",
+                &format!("could not comment on PR #{n}: {e}"),
+            );
         }
     }
 

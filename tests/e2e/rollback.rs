@@ -219,3 +219,68 @@ fn a_revert_conflict_pushes_nothing_and_history_fallback_restores_the_app() {
         }
     }
 }
+
+/// A standalone rollback given an unmerged PR it did not open leaves that PR alone.
+#[test]
+fn standalone_rollback_of_an_unmerged_pr_touches_nothing() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=5.0.0"), ("merge", "false")]);
+    run.assert_ok();
+    let pr = run.output("pr-number").to_string();
+    let rb = ctx.main(&[("command", "rollback"), ("pr-number", &pr)]);
+    rb.assert_ok();
+    assert_eq!(rb.output("rolled-back"), "false");
+    let view = ctx.sb.github.pr_view(REPO, pr.parse().unwrap()).unwrap();
+    assert_eq!(view.state, "open", "not ours to close in this run");
+    assert!(view.comments.is_empty());
+}
+
+/// The revert PR cannot be merged (its approval never comes): it stays open with a comment saying
+/// that production still runs the promotion, and the step fails.
+#[test]
+fn a_revert_that_cannot_merge_is_left_open_with_a_comment() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=5.1.0")]);
+    run.assert_ok();
+    let head = ctx.main_sha();
+    let post = ctx.post(
+        &[
+            ("rollback-required-approvals", "1"),
+            ("approval-timeout", "3s"),
+        ],
+        &run.state,
+    );
+    post.assert_failed();
+    assert_eq!(ctx.main_sha(), head, "the base keeps the promotion");
+    let revert = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(revert.title.starts_with("Revert #"), "{revert:?}");
+    assert_eq!(revert.state, "open");
+    assert!(
+        revert
+            .comments
+            .iter()
+            .any(|(_, b)| b.contains("could not merge this revert")),
+        "{revert:?}"
+    );
+}
+
+/// `abort` at the gate leaves our unmerged PR open, with a comment saying why.
+#[test]
+fn abort_before_the_merge_comments_on_the_pr_it_leaves_open() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[
+        ("set", "image.tag=5.2.0"),
+        ("required-approvals", "1"),
+        ("approval-timeout", "3s"),
+        ("on-failure", "abort"),
+    ]);
+    run.assert_failed();
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert_eq!(pr.state, "open");
+    assert!(
+        pr.comments
+            .iter()
+            .any(|(_, b)| b.contains("aborted this promotion")),
+        "{pr:?}"
+    );
+}
