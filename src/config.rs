@@ -289,7 +289,7 @@ pub const OUTPUTS: &[OutputDef] = &[
     OutputDef { name: "revert-sha", description: "Commit that reverted the promotion, after a rollback." },
     OutputDef { name: "revert-pr-number", description: "Number of the revert PR, after a rollback." },
     OutputDef { name: "rolled-back", description: "true when the promotion was rolled back." },
-    OutputDef { name: "verification", description: "Verdict of the metrics gate: passed, failed or inconclusive." },
+    OutputDef { name: "verification", description: "Verdict of the metrics gate: successful, failed or inconclusive (Argo Rollouts' analysis phases)." },
 ];
 
 /// The definition of an input by name.
