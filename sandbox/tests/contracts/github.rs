@@ -11,20 +11,6 @@ use std::process::Command;
 
 const REPO: &str = "acme/deploy";
 
-/// `../shared/contracts/github`, or `None` (and a message saying the test is skipped).
-fn contracts(test: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/contracts/github");
-    if dir.join("openapi.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED {test}: no contracts at {} (CI has them beside the clone)",
-            dir.display()
-        );
-        None
-    }
-}
-
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -186,7 +172,10 @@ async fn expect(
 
 #[test]
 fn every_route_answers_what_githubs_openapi_describes() {
-    let Some(dir) = contracts("every_route_answers_what_githubs_openapi_describes") else {
+    let Some(dir) = crate::contracts(
+        "github",
+        "every_route_answers_what_githubs_openapi_describes",
+    ) else {
         return;
     };
     let spec = Spec::load(&dir);
@@ -850,8 +839,10 @@ fn read<T: serde::de::DeserializeOwned>(path: PathBuf) -> T {
 #[test]
 fn githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads() {
     use octocrab::models::{self, pulls};
-    let Some(dir) = contracts("githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads")
-    else {
+    let Some(dir) = crate::contracts(
+        "github",
+        "githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads",
+    ) else {
         return;
     };
     let ex = dir.join("examples");

@@ -4,7 +4,6 @@
 
 use sandbox::{Options, Sandbox};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A blocking HTTP/1.0 call: (status, body). Plain std so these tests need no client crate.
@@ -69,16 +68,6 @@ fn form(promql: &str) -> String {
         }
     }
     s
-}
-
-fn contracts() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/contracts/prometheus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} not found", dir.display());
-        None
-    }
 }
 
 #[test]
@@ -152,7 +141,12 @@ fn prometheus_scrapes_the_exporter_and_answers_like_the_recorded_contracts() {
     assert_eq!(status, 400);
     let (_, empty) = query(prom, r#"http_requests_total{app="nope"}"#);
 
-    let Some(dir) = contracts() else { return };
+    let Some(dir) = crate::contracts(
+        "prometheus",
+        "prometheus_scrapes_the_exporter_and_answers_like_the_recorded_contracts",
+    ) else {
+        return;
+    };
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
     };
