@@ -4,7 +4,7 @@
 //!
 //! "At the head" means equal: an app synced to an older commit lags, whatever it contains. The
 //! head is read again on every poll, so a push during the check moves the goal instead of
-//! failing on a stale one. It reads only: it never syncs or refreshes hard.
+//! failing on a stale one. It only reads: it never syncs or refreshes.
 
 use crate::argocd::{AppRef, Application, ArgoCd};
 use crate::config::Config;
