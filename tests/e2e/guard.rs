@@ -58,8 +58,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// One `-errors` promotion (a second promotion in one sandbox hits the shallow-push bug noted in
-/// the report): a lenient gate keeps it, the real gate (under 5% errors) reverts it.
+/// One `-errors` promotion (30% errors): a lenient gate keeps it, the real one (under 5%) reverts it.
 #[test]
 fn guard_keeps_a_promotion_that_passes_the_gate_and_reverts_one_that_fails_it() {
     let ctx = Ctx::with(Options { prometheus: true });
@@ -170,6 +169,28 @@ fn guard_with_a_resolved_alert_keeps_the_promotion_and_a_firing_one_reverts_it_o
     assert_eq!(again.output("rolled-back"), "false");
     assert_eq!(ctx.main_sha(), head);
     assert!(again.log().contains("already reverted"), "{}", again.log());
+}
+
+/// Two promotions merged as merge commits: the newer merge (not its branch commit, which carries
+/// the trailers too) is the last promotion, and only it is reverted.
+#[test]
+fn guard_reverts_only_the_newest_of_two_promotions() {
+    let ctx = Ctx::new();
+    ctx.main(&[("set", "image.tag=1.6.0"), ("merge-method", "merge")])
+        .assert_ok();
+    let first = ctx.values_on_main();
+    let second = ctx.main(&[("set", "image.tag=1.7.0"), ("merge-method", "merge")]);
+    second.assert_ok();
+    let firing = alert("firing");
+    let run = ctx.main(&[("command", "guard"), ("alert", firing.as_str())]);
+    run.assert_ok();
+    assert_eq!(run.output("rolled-back"), "true", "{}", run.log());
+    assert_eq!(ctx.values_on_main(), first, "back to the first promotion");
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.6.0"));
+    let pr = second.output("pr-number");
+    let revert_pr: u64 = run.output("revert-pr-number").parse().unwrap();
+    let title = ctx.sb.github.pr_view(SEED_REPO, revert_pr).unwrap().title;
+    assert!(title.starts_with(&format!("Revert #{pr}: ")), "{title}");
 }
 
 #[test]
