@@ -177,20 +177,24 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         .map_err(|e| StepError::new("find the last promotion", &e))?
     };
     let promotion = match last {
-        Last::None => return nothing(
-            rt,
-            &format!(
+        Last::None => {
+            return nothing(
+                rt,
+                &format!(
                 "no promotion in the last {MAX_COMMITS} commits of {base}: nothing to roll back"
             ),
-        ),
-        Last::Reverted { promotion, by } => return nothing(
-            rt,
-            &format!(
+            )
+        }
+        Last::Reverted { promotion, by } => {
+            return nothing(
+                rt,
+                &format!(
                 "the last promotion on {base}, {}, is already reverted by {}: nothing to roll back",
                 short(&promotion.id.to_string()),
                 short(&by)
             ),
-        ),
+            )
+        }
         Last::Standing(p) => p,
     };
     let sha = promotion.id.to_string();
@@ -240,6 +244,15 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             Err(e) => return Err(e),
         },
     };
+    if cfg.dry_run {
+        return nothing(
+            rt,
+            &format!(
+                "dry run: would roll back {} \"{title}\" on {base} ({reason}); nothing was changed",
+                short(&sha)
+            ),
+        );
+    }
     rt.warning(
         "guard",
         &format!(

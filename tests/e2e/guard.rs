@@ -155,6 +155,12 @@ fn guard_with_a_resolved_alert_keeps_the_promotion_and_a_firing_one_reverts_it_o
 
     let firing = alert("firing");
     let guard = [("command", "guard"), ("alert", firing.as_str())];
+    let dry = ctx.main(&[guard[0], guard[1], ("dry-run", "true")]);
+    dry.assert_ok();
+    assert_eq!(dry.output("rolled-back"), "false");
+    assert_eq!(ctx.main_sha(), head, "a dry run changes nothing");
+    assert!(dry.log().contains("would roll back"), "{}", dry.log());
+
     let run = ctx.main(&guard);
     run.assert_ok();
     assert_eq!(run.output("rolled-back"), "true", "{}", run.log());
