@@ -223,6 +223,17 @@ fn guard_without_a_promotion_has_nothing_to_roll_back() {
 }
 
 #[test]
+fn guard_without_an_alert_needs_the_gate_inputs() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("command", "guard")]);
+    assert_eq!(run.code, 2, "{}", run.log());
+    let errors = run.errors().join("\n");
+    assert!(errors.contains("prometheus-url"), "{errors}");
+    assert!(errors.contains("query"), "{errors}");
+    assert!(errors.contains("unless alert is set"), "{errors}");
+}
+
+#[test]
 fn guard_rejects_an_alert_that_is_not_json_before_touching_anything() {
     let ctx = Ctx::new();
     let run = ctx.main(&[("command", "guard"), ("alert", "firing")]);
