@@ -291,7 +291,7 @@ pub const OUTPUTS: &[OutputDef] = &[
     OutputDef { name: "revert-sha", description: "Commit that reverted the promotion, after a rollback." },
     OutputDef { name: "revert-pr-number", description: "Number of the revert PR, after a rollback." },
     OutputDef { name: "rolled-back", description: "true when the promotion was rolled back." },
-    OutputDef { name: "verification", description: "Verdict of the metrics gate: passed, failed or inconclusive." },
+    OutputDef { name: "verification", description: "Verdict of the metrics gate: successful, failed or inconclusive (Argo Rollouts' analysis phases)." },
 ];
 
 /// The definition of an input by name.
@@ -1417,6 +1417,23 @@ fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
 }
 
+/// Where the README holds the generated tables.
+pub const README_MARKERS: (&str, &str) = ("<!-- inputs:start -->", "<!-- inputs:end -->");
+
+/// `readme` with the text between [`README_MARKERS`] replaced by the generated tables, so the
+/// README documents every input and output from the same definitions; `None` without markers.
+pub fn readme_with_inputs(readme: &str) -> Option<String> {
+    let (start, end) = README_MARKERS;
+    let a = readme.find(start)? + start.len();
+    let b = a + readme[a..].find(end)?;
+    Some(format!(
+        "{}\n\n{}\n{}",
+        &readme[..a],
+        inputs_md().trim_end(),
+        &readme[b..]
+    ))
+}
+
 /// `docs/inputs.md`: the inputs and outputs tables for the README.
 pub fn inputs_md() -> String {
     let mut s = String::from(
@@ -1635,10 +1652,21 @@ mod tests {
         assert_eq!(
             only_problem(promote(&[
                 ("INPUT_ARGOCD-SERVER", "https://cd"),
+                ("INPUT_ARGOCD-APP", "web"),
                 ("INPUT_ARGOCD-USERNAME", "admin")
             ])),
             "input 'argocd-password': required with argocd-username/argocd-password"
         );
+        // Caught before anything is touched, not after the merge.
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ARGOCD-SERVER", "https://cd")])),
+            "input 'argocd-app': argocd-server is set, so name the applications to sync in argocd-app or argocd-selector"
+        );
+        assert!(promote(&[
+            ("INPUT_ARGOCD-SERVER", "https://cd"),
+            ("INPUT_ARGOCD-SELECTOR", "team=web")
+        ])
+        .is_ok());
     }
 
     #[test]
@@ -1649,7 +1677,7 @@ mod tests {
             c.pr_title.render(&vars),
             "Deploy image.tag=1.2 to main {literal}"
         );
-        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local-1");
+        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local");
         let e = only_problem(promote(&[("INPUT_COMMIT-MESSAGE", "bump {version}")]));
         assert!(e.starts_with("input 'commit-message': unknown placeholder '{version}', expected one of {repository}"), "{e}");
     }
@@ -1670,7 +1698,7 @@ mod tests {
         );
         assert_eq!(
             c.branch.render(&c.template_vars("a/b", "main", "")),
-            "gitops-promote/main/77-2"
+            "gitops-promote/main/77"
         );
         assert_eq!(c.github_api_url.as_str(), "https://ghe.example/api/v3");
     }

@@ -555,9 +555,15 @@ impl Checkout {
         };
         result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
         // libgit2 keeps commits parsed before the fetch in its cache, with the parents the old
-        // shallow boundary cut off: a deepened merge commit would still show none. Reopen.
-        self.repo = Repository::open_bare(self.repo.path())
-            .map_err(local("reopen the local clone after a fetch"))?;
+        // shallow boundary cut off: a deepened merge commit would still show none. Reopen, with
+        // `open_ext`: `open_bare` does not load `shallow`, and a push from a handle without the
+        // shallow grafts walks into missing parents ("object not found").
+        self.repo = Repository::open_ext(
+            self.repo.path(),
+            git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .map_err(local("reopen the local clone after a fetch"))?;
         let head =
             self.repo
                 .refname_to_id(&self.tracking_ref())

@@ -47,7 +47,7 @@ enum Command {
     Status(InputArgs),
     /// Apply --set to values files in place and print the diff (no git, no network).
     Edit(values::cli::EditArgs),
-    /// Print action.yml, or write action.yml and docs/inputs.md (generated from src/config.rs).
+    /// Print action.yml, or write action.yml, docs/inputs.md and README.md's tables (generated from src/config.rs).
     #[command(hide = true)]
     ActionYml(ActionYmlArgs),
 }
@@ -229,7 +229,15 @@ fn action_yml(args: &ActionYmlArgs) -> ExitCode {
     let write = || -> std::io::Result<()> {
         std::fs::write(dir.join("action.yml"), config::action_yml())?;
         std::fs::create_dir_all(dir.join("docs"))?;
-        std::fs::write(dir.join("docs/inputs.md"), config::inputs_md())
+        std::fs::write(dir.join("docs/inputs.md"), config::inputs_md())?;
+        let readme = dir.join("README.md");
+        if let Some(new) = std::fs::read_to_string(&readme)
+            .ok()
+            .and_then(|r| config::readme_with_inputs(&r))
+        {
+            std::fs::write(readme, new)?;
+        }
+        Ok(())
     };
     match write() {
         Ok(()) => ExitCode::SUCCESS,

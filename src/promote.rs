@@ -83,19 +83,23 @@ impl Edit {
         self.files.iter().any(|f| !f.changes.is_empty())
     }
 
-    /// `path: old → new` lines, the `{changes}` of the templates.
+    /// The `{changes}` of the templates, short enough for a PR title: `image.tag 1.1.0 → 1.2.0`,
+    /// joined by `, `; the file is named only when the promotion touches several.
     pub fn describe(&self) -> String {
+        let several = self.files.iter().filter(|f| !f.changes.is_empty()).count() > 1;
         let mut out = Vec::new();
         for f in &self.files {
             for c in &f.changes {
                 let old = c.old.as_deref().unwrap_or("(none)");
-                out.push(format!(
-                    "- `{}`: `{}` → `{}` in `{}`",
-                    c.path, old, c.new, f.path
-                ));
+                let file = if several {
+                    format!(" in {}", f.path)
+                } else {
+                    String::new()
+                };
+                out.push(format!("{} {old} → {}{file}", c.path, c.new));
             }
         }
-        out.join("\n")
+        out.join(", ")
     }
 }
 
@@ -140,6 +144,7 @@ impl Promotion<'_> {
 
         let edit = self.timed("edit", async { edit(&checkout, cfg) }).await?;
         self.print_diff(&edit);
+        self.timeline.changes = edit.describe();
         if !edit.changed() && !cfg.allow_empty {
             self.rt.info(&format!(
                 "every value is already set on {base}: nothing to promote"
@@ -232,6 +237,7 @@ impl Promotion<'_> {
                     self.record.phase = Some(Phase::Synced);
                     self.save()?;
                     app_outputs(self.rt, &statuses)?;
+                    self.timeline.apps = statuses;
                 }
             }
         } else {
@@ -463,12 +469,14 @@ impl Promotion<'_> {
                     );
                     self.record.on_failure = "skip".into();
                     self.save()?;
+                    self.note_left_open(&err, "ignored").await;
                     return Ok(Decision::Stop);
                 }
                 Action::Abort => {
                     self.record.on_failure = "skip".into();
                     self.save()?;
                     self.rt.warning("aborted", "the strategy says abort: nothing is rolled back, and the post step will do nothing");
+                    self.note_left_open(&err, "aborted").await;
                     return Err(err);
                 }
                 Action::Manual { timeout, then } => match self.ask_maintainer(&err, timeout).await?
@@ -481,15 +489,40 @@ impl Promotion<'_> {
         }
     }
 
+    /// Says on our PR why it stays open, when the strategy leaves it unmerged (ignore, abort): no PR
+    /// of ours is left open without a word.
+    async fn note_left_open(&self, err: &StepError, how: &str) {
+        let Some(n) = self
+            .record
+            .pr_number
+            .filter(|_| self.record.phase() == Phase::PrOpen)
+        else {
+            return;
+        };
+        let body = format!(
+            "gitops-promote {how} this promotion: {err}. The PR is left open and unmerged for a human to finish or close. Run: {}",
+            self.cfg.run.run_url
+        );
+        if let Err(e) = self.gh.comment(n, &body).await {
+            self.rt.warning(
+                "pull request",
+                &format!("could not comment on PR #{n}: {e}"),
+            );
+        }
+    }
+
     /// Rolls back at once inside the main step, so `revert-sha` is an output later steps can read,
     /// and returns the original error so the step fails.
     async fn roll_back(&mut self, err: StepError) -> StepError {
-        self.rt.error(&err);
+        // The annotation for `err` comes once, from `main`, when the step fails.
         self.rt.info(&format!(
-            "rolling back: the strategy for {} errors says rollback",
+            "{err}\nrolling back: the strategy for {} errors says rollback",
             err.kind
         ));
-        match rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await {
+        let group = self.rt.group("rollback");
+        let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await;
+        drop(group);
+        match undone {
             Ok(()) => err,
             Err(rb) => {
                 self.rt.error(&rb);
@@ -901,9 +934,13 @@ pub fn plan(cfg: &Config, base: &str, edit: &Edit) -> String {
     )
 }
 
-/// Steps and how long each took, for the summary's table and mermaid timeline.
+/// Steps and how long each took, what changed and where the apps ended, for the summary.
 #[derive(Default)]
 struct Timeline {
+    /// The `{changes}` text, once the edit is known.
+    changes: String,
+    /// One row per app: name, revision, sync, health.
+    apps: Vec<AppStatus>,
     start: Option<Instant>,
     events: Vec<(String, Duration, Duration, Option<ErrorKind>)>,
 }
@@ -919,12 +956,30 @@ impl Timeline {
 fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepError>) -> String {
     let mut s = String::from("## gitops-promote\n\n");
     let outcome = match result {
-        Ok(()) => format!("Promoted to `{}` ({})", rec.base, rec.phase().as_str()),
+        Ok(()) if rec.phase() == Phase::Done && !rec.merge_sha.is_empty() => {
+            format!("Promoted to `{}`", rec.base)
+        }
+        Ok(()) => format!("Finished at phase `{}`", rec.phase().as_str()),
         Err(e) => format!("Failed: {e}"),
     };
-    s.push_str(&format!(
-        "**{outcome}**\n\n| step | took | result |\n|---|---|---|\n"
-    ));
+    s.push_str(&format!("**{outcome}**\n\n"));
+    if !tl.changes.is_empty() {
+        s.push_str(&format!("Changes: {}\n\n", tl.changes));
+    }
+    if !tl.apps.is_empty() {
+        s.push_str("| app | revision | sync | health |\n|---|---|---|---|\n");
+        for a in &tl.apps {
+            s.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                a.name,
+                short(&a.revision),
+                a.sync,
+                a.health
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("| step | took | result |\n|---|---|---|\n");
     for (name, _, took, err) in &tl.events {
         let r = err
             .map(|k| format!("failed ({k})"))

@@ -48,7 +48,19 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), 
             _ => rec,
         }
     } else {
-        standalone_record(cfg, &gh).await?
+        let rec = standalone_record(cfg, &gh).await?;
+        if rec.phase() == Phase::None {
+            let n = rec.pr_number.unwrap_or_default();
+            rt.notice(
+                "rollback",
+                &format!(
+                    "PR #{n} is not merged, so nothing of it was deployed; it is left as it is"
+                ),
+            );
+            rt.output("rolled-back", "false")?;
+            return Ok(());
+        }
+        rec
     };
     let result = undo(cfg, rt, &gh, &mut record).await;
     if let Err(e) = &result {
@@ -88,7 +100,8 @@ async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepErro
         rec.pr_number = Some(n);
         rec.branch = pr.head_ref.clone();
         if !pr.merged {
-            rec.phase = Some(Phase::PrOpen);
+            // Nothing of it was deployed, and this run did not open it: leave it to its owner.
+            rec.phase = Some(Phase::None);
             return Ok(rec);
         }
         rec.merge_sha = pr.merge_commit_sha.clone().unwrap_or_default();
@@ -254,6 +267,11 @@ async fn revert(
         .expect("push task")
         .map_err(|e| StepError::new("push revert", &e))?;
     }
+    rt.info(&format!(
+        "reverted {} on {} and pushed {branch}",
+        short(&merge_sha),
+        record.base
+    ));
     let body = format!(
         "Reverts {} ({merge_sha}) because the promotion failed.\n\nRun: {}",
         record
@@ -276,46 +294,30 @@ async fn revert(
         .await
         .map_err(|e| StepError::new("open revert PR", &e))?;
     rt.output("revert-pr-number", &pr.number.to_string())?;
-    let gate = crate::github::Gate {
-        required_approvals: cfg.rollback_required_approvals,
-        approval_timeout: cfg.approval_timeout,
-        wait_for_checks: cfg.wait_for_checks,
-        poll: Duration::from_secs(2),
-    };
-    {
-        let rt_ref = &*rt;
-        gh.wait_ready(&pr, &gate, &|l: &str| rt_ref.info(l))
-            .await
-            .map_err(|e| StepError::new("revert gate", &e))?;
-    }
-    let revert_sha = loop {
-        match gh
-            .merge_with(
-                pr.number,
-                cfg.rollback_merge_method,
-                &pr.head_sha,
-                Some((
-                    &format!("{title} (#{})", pr.number),
-                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
-                )),
-            )
-            .await
-            .map_err(|e| StepError::new("merge revert", &e))?
-        {
-            Merge::Merged { sha, .. } => break sha,
-            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
-            Merge::HeadModified | Merge::NotMergeable(_) => {
-                return Err(StepError::msg(
-                    "merge revert",
-                    ErrorKind::Conflict,
-                    format!(
-                        "revert PR #{} cannot be merged; it stays open for a human",
-                        pr.number
-                    ),
-                ));
+    rt.info(&format!("opened {title:?} as PR #{}", pr.number));
+    let merged = merge_revert(cfg, rt, gh, &pr, &title, &message).await;
+    let revert_sha = match merged {
+        Ok(sha) => sha,
+        Err(e) => {
+            // Ours, and half done: say so where people look, and leave it for a human to merge.
+            let note = format!(
+                "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
+                run_url_from_env()
+            );
+            if let Err(c) = gh.comment(pr.number, &note).await {
+                rt.warning(
+                    "rollback",
+                    &format!("could not comment on PR #{}: {c}", pr.number),
+                );
             }
+            return Err(e);
         }
     };
+    rt.info(&format!(
+        "merged revert PR #{} as {}",
+        pr.number,
+        short(&revert_sha)
+    ));
     let _ = gh.delete_branch(&branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
@@ -449,4 +451,57 @@ fn run_url_from_env() -> String {
     let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
     let id = std::env::var("GITHUB_RUN_ID").unwrap_or_default();
     format!("{server}/{repo}/actions/runs/{id}")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Waits for the revert PR's gate (`rollback-required-approvals`, checks) and merges it with
+/// `rollback-merge-method`, the `Reverts:` trailer in the merge commit.
+async fn merge_revert(
+    cfg: &Config,
+    rt: &Runtime,
+    gh: &GitHub,
+    pr: &crate::github::PrRef,
+    title: &str,
+    message: &str,
+) -> Result<String, StepError> {
+    let gate = crate::github::Gate {
+        required_approvals: cfg.rollback_required_approvals,
+        approval_timeout: cfg.approval_timeout,
+        wait_for_checks: cfg.wait_for_checks,
+        poll: Duration::from_secs(2),
+    };
+    {
+        let rt_ref = rt;
+        gh.wait_ready(pr, &gate, &|l: &str| rt_ref.info(l))
+            .await
+            .map_err(|e| StepError::new("revert gate", &e))?;
+    }
+    loop {
+        match gh
+            .merge_with(
+                pr.number,
+                cfg.rollback_merge_method,
+                &pr.head_sha,
+                Some((
+                    &format!("{title} (#{})", pr.number),
+                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
+                )),
+            )
+            .await
+            .map_err(|e| StepError::new("merge revert", &e))?
+        {
+            Merge::Merged { sha, .. } => return Ok(sha),
+            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
+            Merge::HeadModified | Merge::NotMergeable(_) => {
+                return Err(StepError::msg(
+                    "merge revert",
+                    ErrorKind::Conflict,
+                    format!("revert PR #{} cannot be merged", pr.number),
+                ));
+            }
+        }
+    }
 }

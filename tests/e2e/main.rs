@@ -11,4 +11,5 @@ mod github;
 mod guard;
 mod promote;
 mod rollback;
+mod strategy;
 mod verify;

@@ -324,3 +324,31 @@ fn dry_run_prints_the_diff_and_plan_and_changes_nothing() {
     let branches = repo.branches(None).unwrap().count();
     assert_eq!(branches, 1, "no branch pushed");
 }
+
+/// Found by the demo: the second promotion pushes from a shallow clone whose base has parents.
+#[test]
+fn a_promotion_on_a_base_with_history_pushes_from_the_shallow_clone() {
+    let ctx = Ctx::new();
+    ctx.sb
+        .world
+        .commit(REPO, "main", &[("README.md", "deploy repo\n")], "docs")
+        .unwrap();
+    ctx.sb
+        .world
+        .commit(
+            REPO,
+            "main",
+            &[("README.md", "deploy repo!\n")],
+            "docs again",
+        )
+        .unwrap();
+    let first = ctx.main(&[("set", "image.tag=1.1.0")]);
+    first.assert_ok();
+    let second = ctx.main(&[("set", "image.tag=1.2.0")]);
+    second.assert_ok();
+    assert!(ctx.values_on_main().contains("tag: \"1.2.0\""));
+    // And the revert is pushed from a clone deepened only as far as the merge needs.
+    let post = ctx.post(&[], &second.state);
+    post.assert_ok();
+    assert!(ctx.values_on_main().contains("tag: \"1.1.0\""));
+}
