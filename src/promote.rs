@@ -666,9 +666,7 @@ pub fn save(rt: &mut Runtime, record: &Record) -> Result<(), StepError> {
 async fn clone(cfg: &Config, repo: &str, base: &str) -> Result<Checkout, StepError> {
     let remote = remote(cfg, repo);
     let base = base.to_string();
-    // Depth 2, not 1: libgit2's push walks the parents of the remote head it hides, and at depth 1
-    // those are missing ("object not found"), so every promotion after the first one failed.
-    tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 2))
+    tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 1))
         .await
         .expect("clone task")
         .map_err(|e| StepError::new("clone", &e))
