@@ -13,8 +13,8 @@
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
 use gitops_promote::runtime::Runtime;
-use gitops_promote::strategy::{ErrorKind, StepError};
-use gitops_promote::{promote, rollback, values, verify};
+use gitops_promote::strategy::StepError;
+use gitops_promote::{guard, promote, rollback, status, values, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -156,11 +156,8 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
             Cmd::Promote => promote::run(&config, &mut rt).await,
             Cmd::Rollback => rollback::run(&config, &mut rt, false).await,
             Cmd::Verify => verify::command(&config, &mut rt).await,
-            Cmd::Guard | Cmd::Status => Err(StepError::msg(
-                cmd.as_str(),
-                ErrorKind::Config,
-                "not implemented",
-            )),
+            Cmd::Guard => guard::run(&config, &mut rt).await,
+            Cmd::Status => status::run(&config, &mut rt).await,
         }
     });
     finish(&mut rt, result)

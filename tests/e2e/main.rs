@@ -8,6 +8,7 @@ mod config;
 mod edit;
 mod git;
 mod github;
+mod guard;
 mod promote;
 mod rollback;
 mod strategy;
