@@ -274,7 +274,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         on_failure: "rollback".into(),
         ..Record::default()
     };
-    rollback::undo(cfg, rt, &gh, &mut record).await?;
+    rollback::undo(cfg, rt, &gh, &mut record, &format!("guard found: {reason}")).await?;
     rt.summary(&format!(
         "## gitops-promote guard\n\n**Rolled back** the last promotion `{}` (\"{title}\") on `{base}`, merged {} ago: {reason}.\n",
         short(&sha),

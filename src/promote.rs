@@ -520,7 +520,8 @@ impl Promotion<'_> {
             err.kind
         ));
         let group = self.rt.group("rollback");
-        let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await;
+        let why = format!("the promotion's {} step failed: {}", err.step, err.message);
+        let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record, &why).await;
         drop(group);
         match undone {
             Ok(()) => err,

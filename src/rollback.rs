@@ -62,7 +62,12 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), 
         }
         rec
     };
-    let result = undo(cfg, rt, &gh, &mut record).await;
+    let why = if from_post {
+        "the job failed after the promotion"
+    } else {
+        "a rollback was requested"
+    };
+    let result = undo(cfg, rt, &gh, &mut record, why).await;
     if let Err(e) = &result {
         // `main` prints the annotation; the summary says what stands.
         rt.summary(&format!(
@@ -120,7 +125,8 @@ async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepErro
 }
 
 /// Undoes whatever `record` says happened; also called inside the main step by the `rollback`
-/// failure action.
+/// failure action and by `guard`. `why` finishes "This reverts X because ..." in the revert's
+/// commit and PR, so history says what triggered it.
 ///
 /// # Errors
 /// The step of the rollback that failed; nothing half-done is pushed to the base.
@@ -129,6 +135,7 @@ pub async fn undo(
     rt: &mut Runtime,
     gh: &GitHub,
     record: &mut Record,
+    why: &str,
 ) -> Result<(), StepError> {
     if matches!(record.phase(), Phase::Pushed | Phase::PrOpen) {
         // The process may have died between the merge and writing state: ask GitHub.
@@ -143,7 +150,7 @@ pub async fn undo(
     match record.phase() {
         Phase::None | Phase::RolledBack => Ok(()),
         Phase::Pushed | Phase::PrOpen => abandon(rt, gh, record).await,
-        _ => revert(cfg, rt, gh, record).await,
+        _ => revert(cfg, rt, gh, record, why).await,
     }
 }
 
@@ -177,6 +184,7 @@ async fn revert(
     rt: &mut Runtime,
     gh: &GitHub,
     record: &mut Record,
+    why: &str,
 ) -> Result<(), StepError> {
     let merge_sha = record.merge_sha.clone();
     let remote = promote::remote(cfg, &record.repo);
@@ -240,7 +248,7 @@ async fn revert(
         None => format!("Revert {}", &merge_sha[..merge_sha.len().min(12)]),
     };
     let message = format!(
-        "{title}\n\nThis reverts {merge_sha} because the promotion failed.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
+        "{title}\n\nThis reverts {merge_sha} because {why}.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
         run_url_from_env()
     );
     let author = git::Identity {
@@ -273,7 +281,7 @@ async fn revert(
         record.base
     ));
     let body = format!(
-        "Reverts {} ({merge_sha}) because the promotion failed.\n\nRun: {}",
+        "Reverts {} ({merge_sha}) because {why}.\n\nRun: {}",
         record
             .pr_number
             .map(|n| format!("#{n}"))
