@@ -289,38 +289,58 @@ async fn revert(
         wait_for_checks: cfg.wait_for_checks,
         poll: Duration::from_secs(2),
     };
-    {
-        let rt_ref = &*rt;
-        gh.wait_ready(&pr, &gate, &|l: &str| rt_ref.info(l))
-            .await
-            .map_err(|e| StepError::new("revert gate", &e))?;
-    }
-    let revert_sha = loop {
-        match gh
-            .merge_with(
-                pr.number,
-                cfg.rollback_merge_method,
-                &pr.head_sha,
-                Some((
-                    &format!("{title} (#{})", pr.number),
-                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
-                )),
-            )
-            .await
-            .map_err(|e| StepError::new("merge revert", &e))?
+    let merged: Result<String, StepError> = async {
         {
-            Merge::Merged { sha, .. } => break sha,
-            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
-            Merge::HeadModified | Merge::NotMergeable(_) => {
-                return Err(StepError::msg(
-                    "merge revert",
-                    ErrorKind::Conflict,
-                    format!(
-                        "revert PR #{} cannot be merged; it stays open for a human",
-                        pr.number
-                    ),
-                ));
+            let rt_ref = &*rt;
+            gh.wait_ready(&pr, &gate, &|l: &str| rt_ref.info(l))
+                .await
+                .map_err(|e| StepError::new("revert gate", &e))?;
+        }
+        loop {
+            match gh
+                .merge_with(
+                    pr.number,
+                    cfg.rollback_merge_method,
+                    &pr.head_sha,
+                    Some((
+                        &format!("{title} (#{})", pr.number),
+                        message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
+                    )),
+                )
+                .await
+                .map_err(|e| StepError::new("merge revert", &e))?
+            {
+                Merge::Merged { sha, .. } => return Ok(sha),
+                Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
+                Merge::HeadModified | Merge::NotMergeable(_) => {
+                    return Err(StepError::msg(
+                        "merge revert",
+                        ErrorKind::Conflict,
+                        format!(
+                            "revert PR #{} cannot be merged; it stays open for a human",
+                            pr.number
+                        ),
+                    ));
+                }
             }
+        }
+    }
+    .await;
+    let revert_sha = match merged {
+        Ok(sha) => sha,
+        Err(e) => {
+            // The revert PR stays open for a human: say on it why.
+            let note = format!(
+                "gitops-promote could not merge this revert: {e}. It stays open: merge it by hand or re-run the job. Run: {}",
+                run_url_from_env()
+            );
+            if let Err(c) = gh.comment(pr.number, &note).await {
+                rt.warning(
+                    "rollback",
+                    &format!("could not comment on PR #{}: {c}", pr.number),
+                );
+            }
+            return Err(e);
         }
     };
     let _ = gh.delete_branch(&branch).await;
