@@ -11,3 +11,5 @@ mod github;
 mod promote;
 mod rollback;
 mod verify;
+mod faults;
+mod inputs;
