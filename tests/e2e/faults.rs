@@ -600,3 +600,182 @@ fn pop_front<T>(queue: &Mutex<Vec<T>>) -> Option<T> {
     let mut q = queue.lock().unwrap();
     (!q.is_empty()).then(|| q.remove(0))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Killing the main step between steps.
+
+/// A main step started in the background, as the runner starts it (the harness's environment),
+/// with `TMPDIR` inside its workspace so temp files it leaves behind can be found.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub work: std::path::PathBuf,
+}
+
+impl Spawned {
+    /// Starts the main step with `ctx.base_inputs()` plus `inputs`.
+    pub fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Spawned {
+        let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
+        let tmp = work.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        for f in ["output", "state", "summary"] {
+            std::fs::write(work.join(f), "").unwrap();
+        }
+        let mut all = ctx.base_inputs();
+        for (k, v) in inputs {
+            all.retain(|(bk, _)| bk != k);
+            all.push((k.to_string(), v.to_string()));
+        }
+        let n = ctx.next_run_id();
+        let mut cmd = std::process::Command::new(crate::harness::BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &work)
+            .env("TMPDIR", &tmp)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", &ctx.sb.github_api_url)
+            .env("GITHUB_SERVER_URL", ctx.sb.git_url())
+            .env("GITHUB_REPOSITORY", "acme/service")
+            .env("GITHUB_RUN_ID", n.to_string())
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_OUTPUT", work.join("output"))
+            .env("GITHUB_STATE", work.join("state"))
+            .env("GITHUB_STEP_SUMMARY", work.join("summary"))
+            .env("RUNNER_TEMP", &work)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(work.join("stdout")).unwrap())
+            .stderr(std::fs::File::create(work.join("stderr")).unwrap());
+        for (k, v) in &all {
+            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        Spawned {
+            child: cmd.spawn().expect("binary starts"),
+            work,
+        }
+    }
+
+    /// The state the step has written so far.
+    pub fn state(&self) -> std::collections::BTreeMap<String, String> {
+        crate::harness::parse_command_file(
+            &std::fs::read_to_string(self.work.join("state")).unwrap_or_default(),
+        )
+    }
+
+    /// Waits for the step to end and reads what it left, as the harness's `Run`.
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().unwrap();
+        let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+            outputs: crate::harness::parse_command_file(&read("output")),
+            state: crate::harness::parse_command_file(&read("state")),
+            summary: read("summary"),
+        }
+    }
+}
+
+/// Starts a promotion, holds the call after `phase` was recorded with a long delay, kills the
+/// process there (SIGKILL: no cleanup of its own), and runs the post step with the state it left.
+fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String, Run) {
+    let ctx = Ctx::new();
+    let base0 = ctx.main_sha();
+    ctx.sb.faults.inject(FaultRule {
+        service: service.into(),
+        method: Some(method.into()),
+        path: path.into(),
+        times: 1,
+        fault: Fault::Delay { ms: 60_000 },
+    });
+    let mut s = Spawned::main(&ctx, &case_inputs());
+    crate::harness::wait_until(
+        &format!("phase {phase}"),
+        std::time::Duration::from_secs(60),
+        || s.state().get("phase").map(String::as_str) == Some(phase),
+    );
+    // The held call is the next one after the state write; give the step time to reach it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.child.kill().unwrap();
+    let state = s.state();
+    let _ = s.finish();
+    let post = ctx.post(&[], &state);
+    (ctx, base0, post)
+}
+
+/// Nothing of ours is left: no open PR, no branch of ours.
+fn assert_clean(ctx: &Ctx) {
+    let prs = ctx.sb.github.prs(REPO);
+    assert!(prs.iter().all(|p| p.state == "closed"), "{prs:?}");
+    assert!(our_branches(ctx).is_empty(), "{:?}", our_branches(ctx));
+}
+
+#[test]
+fn killed_after_the_push_the_post_step_deletes_the_branch() {
+    let (ctx, base0, post) = kill_at("pushed", "github", "GET", "/repos/*/*/pulls");
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), base0);
+    assert_clean(&ctx);
+}
+
+#[test]
+fn killed_at_the_gate_the_post_step_closes_the_pr_with_a_comment() {
+    let (ctx, base0, post) = kill_at(
+        "pr-open",
+        "github",
+        "GET",
+        "/repos/*/*/branches/*/protection",
+    );
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), base0);
+    assert_clean(&ctx);
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(!pr.merged && !pr.comments.is_empty(), "{pr:?}");
+}
+
+#[test]
+fn killed_after_the_merge_the_post_step_reverts() {
+    let before = Ctx::new().values_on_main();
+    let (ctx, base0, post) = kill_at("merged", "argocd", "GET", "/api/v1/applications/*");
+    post.assert_ok();
+    assert_ne!(
+        ctx.main_sha(),
+        base0,
+        "the merge is on main, then its revert"
+    );
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_clean(&ctx);
+}
+
+#[test]
+fn killed_while_waiting_for_health_the_post_step_reverts() {
+    let before = Ctx::new().values_on_main();
+    let ctx = Ctx::new();
+    ctx.sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("GET".into()),
+        path: "/api/v1/stream/applications".into(),
+        times: 1,
+        fault: Fault::Delay { ms: 60_000 },
+    });
+    let mut s = Spawned::main(&ctx, &case_inputs());
+    // The sync is the last call before the wait's watch.
+    crate::harness::wait_until("the sync", std::time::Duration::from_secs(60), || {
+        ctx.sb
+            .faults
+            .calls(Some("argocd"))
+            .iter()
+            .any(|c| c.method == "POST" && c.path.ends_with("/sync"))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.child.kill().unwrap();
+    let state = s.state();
+    let _ = s.finish();
+    let post = ctx.post(&[], &state);
+    post.assert_ok();
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_clean(&ctx);
+}
