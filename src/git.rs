@@ -764,8 +764,12 @@ impl Checkout {
     fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let state = CallState::default();
         let result = {
-            let mut remote = self
-                .repo
+            // A fresh handle: one opened before the shallow fetch does not know the new shallow
+            // boundary, and libgit2's push walks past it into parents the clone never fetched
+            // ("object not found") as soon as the base head has a parent.
+            let repo = Repository::open(self.repo.path())
+                .map_err(local(format!("reopen {}", self.repo.path().display())))?;
+            let mut remote = repo
                 .remote_anonymous(&self.remote.url)
                 .map_err(local(format!("set up the remote {}", self.remote.url)))?;
             let mut opts = PushOptions::new();
