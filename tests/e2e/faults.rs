@@ -614,6 +614,16 @@ pub struct Spawned {
 impl Spawned {
     /// Starts the main step with `ctx.base_inputs()` plus `inputs`.
     pub fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Spawned {
+        Spawned::start(ctx, false, inputs, &Default::default())
+    }
+
+    /// Starts the main step, or the post step (`post`) with `state` as `STATE_*`.
+    pub fn start(
+        ctx: &Ctx,
+        post: bool,
+        inputs: &[(&str, &str)],
+        state: &std::collections::BTreeMap<String, String>,
+    ) -> Spawned {
         let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
         let tmp = work.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
@@ -626,7 +636,15 @@ impl Spawned {
             all.push((k.to_string(), v.to_string()));
         }
         let n = ctx.next_run_id();
-        let mut cmd = std::process::Command::new(crate::harness::BIN);
+        let bin = if post {
+            // The post entrypoint is the same binary under another name (see action.yml).
+            let link = work.join("gitops-promote-post");
+            std::os::unix::fs::symlink(crate::harness::BIN, &link).unwrap();
+            link
+        } else {
+            crate::harness::BIN.into()
+        };
+        let mut cmd = std::process::Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", &work)
@@ -646,6 +664,9 @@ impl Spawned {
             .stderr(std::fs::File::create(work.join("stderr")).unwrap());
         for (k, v) in &all {
             cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        for (k, v) in state {
+            cmd.env(format!("STATE_{k}"), v);
         }
         Spawned {
             child: cmd.spawn().expect("binary starts"),
@@ -778,4 +799,13 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
     assert_eq!(app_health(&ctx, "app"), "Healthy");
     assert_clean(&ctx);
+}
+
+/// Regression: the base head of a second promotion has a parent the depth-1 clone does not hold;
+/// the push walked into it and failed with "object not found".
+#[test]
+fn a_second_promotion_pushes_from_a_shallow_clone_with_history() {
+    let ctx = Ctx::new();
+    ctx.main(&[("set", "image.tag=1.1.0")]).assert_ok();
+    ctx.main(&[("set", "image.tag=1.2.0")]).assert_ok();
 }

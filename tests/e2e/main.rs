@@ -13,3 +13,4 @@ mod rollback;
 mod verify;
 mod faults;
 mod inputs;
+mod secrets;
