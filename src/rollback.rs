@@ -299,8 +299,15 @@ async fn revert(
             reviewers: vec![],
             assignees: vec![],
         })
-        .await
-        .map_err(|e| StepError::new("open revert PR", &e))?;
+        .await;
+    let pr = match pr {
+        Ok(pr) => pr,
+        Err(e) => {
+            // No PR holds the branch: delete it rather than leave it lying around unexplained.
+            let _ = gh.delete_branch(&branch).await;
+            return Err(StepError::new("open revert PR", &e));
+        }
+    };
     rt.output("revert-pr-number", &pr.number.to_string())?;
     rt.info(&format!("opened {title:?} as PR #{}", pr.number));
     let merged = merge_revert(cfg, rt, gh, &pr, &title, &message).await;

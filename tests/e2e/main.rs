@@ -13,3 +13,6 @@ mod promote;
 mod rollback;
 mod strategy;
 mod verify;
+mod faults;
+mod inputs;
+mod secrets;
