@@ -138,6 +138,18 @@ impl Promotion<'_> {
         self.record.repo = cfg.repository.to_string();
         self.record.base = base.clone();
         self.record.on_failure = "rollback".into();
+        // Argo CD is checked before anything is pushed: a missing app, a wrong token or a server
+        // that is not Argo CD must stop the promotion here, not after a merge it would then revert.
+        let argo = match cfg.argocd.as_ref() {
+            Some(settings) => {
+                let argo = self
+                    .timed("connect to Argo CD", connect_argocd(settings))
+                    .await?;
+                let apps = self.find_apps(&argo, settings).await?;
+                Some((argo, apps))
+            }
+            None => None,
+        };
         let repo = self.record.repo.clone();
         let checkout = self.timed("clone", clone(cfg, &repo, &base)).await?;
         self.record.base_sha = checkout.base_sha().to_string();
@@ -223,16 +235,10 @@ impl Promotion<'_> {
             );
         }
 
-        if let Some(settings) = cfg.argocd.as_ref() {
-            let Some(argo) = guarded!(self, connect_argocd(settings)) else {
-                return Ok(());
-            };
-            let Some(apps) = guarded!(self, self.find_apps(&argo, settings)) else {
-                return Ok(());
-            };
-            if guarded!(self, self.sync(&argo, &apps, &merged.sha)).is_some() {
+        if let Some((argo, apps)) = argo.as_ref() {
+            if guarded!(self, self.sync(argo, apps, &merged.sha)).is_some() {
                 if let Some(statuses) =
-                    guarded!(self, self.wait(&argo, &apps, &merged.sha, &checkout))
+                    guarded!(self, self.wait(argo, apps, &merged.sha, &checkout))
                 {
                     self.record.phase = Some(Phase::Synced);
                     self.save()?;
@@ -325,7 +331,7 @@ impl Promotion<'_> {
         r
     }
 
-    /// Finds the apps and records each one's revision before the sync.
+    /// Finds the apps and records each one's revision before the promotion.
     async fn find_apps(
         &mut self,
         argo: &ArgoCd,
