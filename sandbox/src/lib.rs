@@ -140,7 +140,6 @@ impl Sandbox {
             ("GITHUB_REPOSITORY", world::SEED_REPO.to_string()),
             ("ARGOCD_SERVER", self.argocd_url.clone()),
             ("ARGOCD_AUTH_TOKEN", self.argocd.token().to_string()),
-            ("ARGOCD_USERNAME", "admin".to_string()),
             ("ARGOCD_PASSWORD", self.argocd.password().to_string()),
         ];
         if let Some(p) = &self.prometheus {

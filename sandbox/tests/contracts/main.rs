@@ -5,6 +5,7 @@ mod argocd;
 mod git_host;
 mod github;
 mod metrics;
+mod serve;
 
 use std::path::PathBuf;
 
