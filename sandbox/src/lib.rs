@@ -8,6 +8,7 @@
 //! can drive the product binary synchronously. The product never links this crate.
 
 pub mod argocd;
+pub mod contract;
 pub mod demo;
 pub mod faults;
 pub mod git_host;

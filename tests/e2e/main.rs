@@ -12,6 +12,7 @@ mod github;
 mod guard;
 mod inputs;
 mod promote;
+mod requests;
 mod rollback;
 mod secrets;
 mod strategy;

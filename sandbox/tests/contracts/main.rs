@@ -9,19 +9,7 @@ mod serve;
 
 use std::path::PathBuf;
 
-/// `../shared/contracts/<part>` beside the workspace, or `None` with a SKIPPED note naming `test`
-/// (CI has the folder; a checkout without it skips, never passes silently).
+/// `../shared/contracts/<part>` beside the workspace, or `None` with a SKIPPED note naming `test`.
 pub fn contracts(part: &str, test: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/contracts")
-        .join(part);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED {test}: no contracts at {} (CI has them beside the clone)",
-            dir.display()
-        );
-        None
-    }
+    sandbox::contract::contracts_dir(part, test)
 }
