@@ -206,9 +206,17 @@ impl Promotion<'_> {
         }
 
         let mut pr = pr;
+        let mut rebuilds = 0;
         let merged = loop {
             // A maintainer's /proceed past the gate still leads to the merge below.
-            let _ = guarded!(self, self.gate(&pr));
+            match guarded!(self, self.gate(&pr, rebuilds < MAX_REBUILDS)) {
+                Some(Gated::Dirty) => {
+                    rebuilds += 1;
+                    pr = self.rebuild(&pr, &checkout, &branch).await?;
+                    continue;
+                }
+                Some(Gated::Ready) | None => {}
+            }
             match guarded!(self, self.merge(&pr, &edit, &checkout, &branch)) {
                 Some(MergeStep::Merged(m)) => break m,
                 Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
@@ -287,7 +295,9 @@ impl Promotion<'_> {
         }
     }
 
-    async fn gate(&mut self, pr: &PrRef) -> Result<(), StepError> {
+    /// Waits for approvals and checks; a PR that conflicts with a newer base is reported as
+    /// [`Gated::Dirty`] (while `may_rebuild`) so that the flow re-applies the edit on it.
+    async fn gate(&mut self, pr: &PrRef, may_rebuild: bool) -> Result<Gated, StepError> {
         let gate = crate::github::Gate {
             required_approvals: self.cfg.required_approvals,
             approval_timeout: self.cfg.approval_timeout,
@@ -302,7 +312,21 @@ impl Promotion<'_> {
             .await;
         self.timeline
             .push("gate", start, r.as_ref().err().map(|e| e.kind()));
-        r.map(|_| ()).map_err(|e| StepError::new("gate", &e))
+        match r {
+            Ok(_) => Ok(Gated::Ready),
+            Err(e)
+                if may_rebuild
+                    && e.kind() == ErrorKind::Conflict
+                    && self.is_dirty(pr.number).await =>
+            {
+                self.rt.info(&format!(
+                    "PR #{} conflicts with a newer {}: applying the edit again on it",
+                    pr.number, self.record.base
+                ));
+                Ok(Gated::Dirty)
+            }
+            Err(e) => Err(StepError::new("gate", &e)),
+        }
     }
 
     async fn merge(
@@ -608,6 +632,18 @@ impl Promotion<'_> {
         let summary = summary(self.cfg, &self.record, &self.timeline, result);
         self.rt.summary(&summary);
     }
+}
+
+/// How often a PR that conflicts with a newer base is rebuilt before the conflict is an error:
+/// a base that keeps changing under us needs a human.
+const MAX_REBUILDS: u32 = 3;
+
+/// What the gate found.
+enum Gated {
+    /// Approved, checks green, mergeable.
+    Ready,
+    /// Conflicts with a newer base: rebuild our branch on it.
+    Dirty,
 }
 
 /// What a maintainer answered to a `manual` strategy.
