@@ -16,4 +16,5 @@ mod requests;
 mod rollback;
 mod secrets;
 mod strategy;
+mod tls;
 mod verify;
