@@ -1189,7 +1189,8 @@ impl ArgoCd {
                             after: IN_PROGRESS_WAIT,
                         })??
                 }
-                Err(e @ (ArgoError::Connect { .. } | ArgoError::Timeout { .. })) => {
+                // A dropped connection, a timeout, a 5xx or a 429 from a proxy in front of Argo CD.
+                Err(e) if e.is_retryable() => {
                     connect_failures += 1;
                     // The POST may have reached Argo CD: never start a second operation blindly.
                     let a = self.get(app).await?;

@@ -165,9 +165,9 @@ impl Classify for GitHubError {
 
     fn hint(&self) -> Option<String> {
         match self.kind() {
-            ErrorKind::Authentication => Some("the token was refused: check the `token` input and that it has not expired".into()),
+            ErrorKind::Authentication => Some("the token was refused: check the `github-token` input and that it has not expired".into()),
             ErrorKind::Authorization => Some(
-                "the token cannot see or change this: it needs contents: write and pull-requests: write on the release repo (a fine-grained token or an app token for another repo)".into(),
+                "the github-token cannot see or change this: it needs contents: write and pull-requests: write on the release repo (a fine-grained token or an app token for another repo)".into(),
             ),
             ErrorKind::RateLimit => Some("GitHub rate-limited the token; retry later or use an app token with its own quota".into()),
             ErrorKind::Approval => Some("approve the PR (a user with write access, on its current head) or raise approval-timeout".into()),
@@ -1209,6 +1209,17 @@ impl GitHub {
                 created_at: c.created_at,
             })
             .collect())
+    }
+
+    /// The PRs that merged commit `sha` (or contain it while open), as GitHub lists them.
+    ///
+    /// # Errors
+    /// Any API error; a SHA GitHub does not know answers 422.
+    pub async fn prs_for_commit(&self, sha: &str) -> Result<Vec<PrInfo>, GitHubError> {
+        let prs: Vec<PullRequest> = self
+            .get_all(&self.path(&format!("/commits/{sha}/pulls")))
+            .await?;
+        Ok(prs.iter().map(PrInfo::from_model).collect())
     }
 
     /// `user`'s permission on the repo: admin, maintain, write, triage, read or none.

@@ -1,0 +1,810 @@
+//! The fault matrix (issue #7): every outside call the promote flow and the post-step rollback make,
+//! each answered once with a 5xx, a dropped connection, a 429, a 403 secondary rate limit (and, for
+//! the writes and the key reads, a timeout or a persistent 5xx). Each case runs the built binary in
+//! its own sandbox, as the runner would (main step, then the post step when main failed), and is
+//! classified from what a user would find: the base branch, the PRs and their comments, the branches
+//! left, the app's deployed tag and health.
+//!
+//! The calls are not listed by hand: a clean run's call log names them, so a new call in the flows
+//! joins the matrix by itself. Each case's outcome goes to `target/tmp/fault-matrix.json`;
+//! `scripts/reliability-doc.sh` turns that into `docs/reliability.md`.
+
+use crate::harness::{Ctx, Run};
+use sandbox::{Fault, FaultRule};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::Instant;
+
+const REPO: &str = "acme/deploy";
+/// The tag every case promotes; the seed runs 1.0.0.
+const NEW_TAG: &str = "1.1.0";
+const OLD_TAG: &str = "1.0.0";
+/// Longer than the product's per-call timeout (30 s for GitHub and Argo CD).
+const TIMEOUT_DELAY_MS: u64 = 31_000;
+/// Enough hits to outlast every retry the product makes for one call.
+const PERSISTENT: u32 = 60;
+
+/// Which flow a case faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// The main step: promote, with the in-step rollback its failure strategy runs.
+    Promote,
+    /// The post step rolling back a promotion that succeeded (a later step of the job failed).
+    Rollback,
+}
+
+impl Flow {
+    fn name(self) -> &'static str {
+        match self {
+            Flow::Promote => "promote",
+            Flow::Rollback => "rollback (post step)",
+        }
+    }
+}
+
+/// One outside call, as a fault rule matches it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CallPattern {
+    pub service: String,
+    pub method: String,
+    pub path: String,
+}
+
+impl CallPattern {
+    fn label(&self) -> String {
+        format!("{} {} {}", self.service, self.method, self.path)
+    }
+}
+
+/// The fault kinds of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Status502,
+    Reset,
+    RateLimit429,
+    Secondary403,
+    Timeout,
+    Persistent502,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Status502 => "502 once",
+            Kind::Reset => "reset once",
+            Kind::RateLimit429 => "429 once",
+            Kind::Secondary403 => "403 secondary, Retry-After 1",
+            Kind::Timeout => "timeout once",
+            Kind::Persistent502 => "502 persistent",
+        }
+    }
+
+    fn rule(self, c: &CallPattern) -> FaultRule {
+        let (fault, times) = match self {
+            Kind::Status502 => (
+                Fault::Status {
+                    status: 502,
+                    body: None,
+                },
+                1,
+            ),
+            Kind::Reset => (Fault::Reset, 1),
+            Kind::RateLimit429 => (
+                Fault::RateLimit {
+                    secondary: false,
+                    retry_after: 1,
+                },
+                1,
+            ),
+            Kind::Secondary403 => (
+                Fault::RateLimit {
+                    secondary: true,
+                    retry_after: 1,
+                },
+                1,
+            ),
+            Kind::Timeout => (
+                Fault::Delay {
+                    ms: TIMEOUT_DELAY_MS,
+                },
+                1,
+            ),
+            Kind::Persistent502 => (
+                Fault::Status {
+                    status: 502,
+                    body: None,
+                },
+                PERSISTENT,
+            ),
+        };
+        FaultRule {
+            service: c.service.clone(),
+            method: Some(c.method.clone()),
+            path: c.path.clone(),
+            times,
+            fault,
+        }
+    }
+}
+
+/// How a case ended, as a user finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndState {
+    /// The new tag is on the base branch and the app runs it.
+    Promoted,
+    /// The base branch moved but its values are as before; the app runs the old tag.
+    Reverted,
+    /// The base branch never moved.
+    Untouched,
+}
+
+/// Inputs every case uses: short waits so a stuck case ends quickly.
+fn case_inputs() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("set", "image.tag=1.1.0"),
+        ("health-timeout", "20s"),
+        ("approval-timeout", "10s"),
+    ]
+}
+
+/// `/repos/acme/deploy/pulls/1` → `/repos/acme/deploy/pulls/*`; refs and SHAs likewise.
+fn pattern_of(path: &str) -> String {
+    let mut out = Vec::new();
+    for seg in path.split('/') {
+        if out.last() == Some(&"refs".to_string()) {
+            out.push("**".to_string());
+            break;
+        }
+        let hex = seg.len() == 40 && seg.chars().all(|c| c.is_ascii_hexdigit());
+        if hex || (!seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit())) {
+            out.push("*".to_string());
+        } else {
+            out.push(seg.to_string());
+        }
+    }
+    out.join("/")
+}
+
+/// The distinct calls in a sandbox's call log, in first-seen order.
+fn distinct_calls(ctx: &Ctx) -> Vec<CallPattern> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for c in ctx.sb.faults.calls(None) {
+        let p = CallPattern {
+            service: c.service.clone(),
+            method: c.method.clone(),
+            path: pattern_of(&c.path),
+        };
+        if seen.insert(p.clone()) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The calls a clean run of `flow` makes.
+fn calls_of(flow: Flow) -> Vec<CallPattern> {
+    let ctx = Ctx::new();
+    let main = ctx.main(&case_inputs());
+    main.assert_ok();
+    if flow == Flow::Rollback {
+        ctx.sb.faults.clear_calls();
+        ctx.post(&[], &main.state).assert_ok();
+    }
+    distinct_calls(&ctx)
+}
+
+/// One case's result, as recorded in the JSON file and the doc.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub flow: Flow,
+    pub call: CallPattern,
+    pub kind: Kind,
+    pub main_code: i32,
+    pub post_code: Option<i32>,
+    pub end: EndState,
+    /// How many times the product sent the faulted call.
+    pub sends: usize,
+    pub error: Option<String>,
+    /// Never-rules broken and other bad ends: the findings.
+    pub violations: Vec<String>,
+    /// Allowed but worth knowing: an app left behind after a lasting fault, announced.
+    pub notes: Vec<String>,
+    pub secs: f64,
+}
+
+/// `tag: "X"` in a values file.
+fn tag_in(values: &str) -> Option<String> {
+    sandbox::argocd::image_tag(values)
+}
+
+fn app_health(ctx: &Ctx, app: &str) -> String {
+    ctx.sb
+        .argocd
+        .application(app)
+        .and_then(|a| a["status"]["health"]["status"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Branches of ours (`gitops-promote/...`) on the release repo.
+fn our_branches(ctx: &Ctx) -> Vec<String> {
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    let refs = repo.references_glob("refs/heads/gitops-promote/*").unwrap();
+    refs.filter_map(|r| r.ok()?.shorthand().ok().map(str::to_string))
+        .collect()
+}
+
+/// Checks the end state against the allowed ones and the never-rules.
+fn classify(
+    ctx: &Ctx,
+    flow: Flow,
+    base0: &str,
+    main: &Run,
+    post: Option<&Run>,
+    lasting: bool,
+) -> (EndState, Vec<String>, Vec<String>) {
+    let mut v = Vec::new();
+    let mut notes = Vec::new();
+    let head = ctx.main_sha();
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    let (h, b) = (
+        git2::Oid::from_str(&head).unwrap(),
+        git2::Oid::from_str(base0).unwrap(),
+    );
+    if h != b && !repo.graph_descendant_of(h, b).unwrap_or(false) {
+        v.push(format!(
+            "base branch rewritten: {base0} is not in main's history"
+        ));
+    }
+    let tag = tag_in(&ctx.values_on_main());
+    let end = if h == b {
+        if flow == Flow::Promote {
+            EndState::Untouched
+        } else {
+            EndState::Promoted
+        }
+    } else if tag.as_deref() == Some(NEW_TAG) {
+        EndState::Promoted
+    } else if tag.as_deref() == Some(OLD_TAG) {
+        EndState::Reverted
+    } else {
+        v.push(format!("main has tag {tag:?}"));
+        EndState::Untouched
+    };
+    // The app must run what main says, and be Healthy.
+    let want = if end == EndState::Promoted {
+        NEW_TAG
+    } else {
+        OLD_TAG
+    };
+    let deployed = ctx.sb.argocd.deployed_tag("app");
+    let health = app_health(ctx, "app");
+    let mut app_wrong = Vec::new();
+    if deployed.as_deref() != Some(want) {
+        app_wrong.push(format!("{end:?} but the app runs {deployed:?}"));
+    }
+    if health != "Healthy" {
+        app_wrong.push(format!("app is {health}"));
+    }
+    // The last step that ran decides what the job shows.
+    let last = post.unwrap_or(main);
+    let good_end = match flow {
+        Flow::Promote => end == EndState::Promoted,
+        Flow::Rollback => end == EndState::Reverted,
+    };
+    let failed = main.code != 0 || post.is_some_and(|p| p.code != 0);
+    if good_end && flow == Flow::Promote && main.code != 0 && post.is_none() {
+        v.push("promoted but the step failed".into());
+    }
+    if !good_end && !failed {
+        v.push(format!("{end:?} but every step succeeded"));
+    }
+    let announced = !main.errors().is_empty() || !last.errors().is_empty();
+    if failed && !announced {
+        v.push("failed without an ::error annotation".into());
+    }
+    // An Argo CD that keeps failing (or refuses with 403, its "permission denied") can leave the
+    // app behind the base branch; that is allowed only when the failure is announced.
+    if !app_wrong.is_empty() {
+        if lasting && failed && announced {
+            notes.push(format!("{} (error reported)", app_wrong.join("; ")));
+        } else {
+            v.extend(app_wrong);
+        }
+    }
+    // No duplicate PRs, nothing of ours left open or lying around without a word.
+    let prs = ctx.sb.github.prs(REPO);
+    let promos = prs
+        .iter()
+        .filter(|p| !p.head_ref.contains("/revert-"))
+        .count();
+    let reverts = prs.len() - promos;
+    if promos > 1 || reverts > 1 {
+        v.push(format!("{promos} promotion PRs and {reverts} revert PRs"));
+    }
+    for p in prs.iter().filter(|p| p.state == "open") {
+        if p.comments.is_empty() {
+            v.push(format!("PR #{} left open without a comment", p.number));
+        }
+    }
+    for br in our_branches(ctx) {
+        let open_pr = prs.iter().any(|p| p.head_ref == br && p.state == "open");
+        if !open_pr {
+            v.push(format!("branch {br} left without an open PR"));
+        }
+    }
+    (end, v, notes)
+}
+
+/// Runs one case in its own sandbox.
+fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
+    let started = Instant::now();
+    let ctx = Ctx::new();
+    let inputs = case_inputs();
+    let (main, base0) = match flow {
+        Flow::Promote => {
+            let base0 = ctx.main_sha();
+            ctx.sb.faults.inject(kind.rule(call));
+            (ctx.main(&inputs), base0)
+        }
+        Flow::Rollback => {
+            let m = ctx.main(&inputs);
+            m.assert_ok();
+            let base0 = ctx.main_sha();
+            ctx.sb.faults.clear_calls();
+            ctx.sb.faults.inject(kind.rule(call));
+            (m, base0)
+        }
+    };
+    // The runner runs the post step when the job failed: after a failed main, or (rollback flow)
+    // after a later step failed.
+    let post = match flow {
+        Flow::Promote if main.code != 0 => Some(ctx.post(&[], &main.state)),
+        Flow::Promote => None,
+        Flow::Rollback => Some(ctx.post(&[], &main.state)),
+    };
+    ctx.sb.faults.clear();
+    let lasting = matches!(kind, Kind::Persistent502)
+        || (call.service == "argocd" && matches!(kind, Kind::Secondary403));
+    let (end, violations, notes) = classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
+    let sends = ctx
+        .sb
+        .faults
+        .calls(Some(&call.service))
+        .iter()
+        .filter(|c| c.method == call.method && sandbox::faults::path_matches(&call.path, &c.path))
+        .count();
+    let last = post.as_ref().filter(|p| p.code != 0).unwrap_or(&main);
+    let error = last
+        .errors()
+        .into_iter()
+        .chain(main.errors())
+        .next()
+        .map(|e| e.split("::").last().unwrap_or("").trim().to_string());
+    Outcome {
+        flow,
+        call: call.clone(),
+        kind,
+        main_code: main.code,
+        post_code: post.as_ref().map(|p| p.code),
+        end,
+        sends,
+        error,
+        violations,
+        notes,
+        secs: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Calls that also get a timeout and a persistent 5xx: the writes and the reads the waits rely on.
+fn is_key(c: &CallPattern) -> bool {
+    matches!(
+        (c.service.as_str(), c.method.as_str()),
+        ("github", "POST") | ("github", "PUT") | ("argocd", "POST")
+    ) || (c.service == "argocd" && c.path == "/api/v1/applications/*" && c.method == "GET")
+}
+
+fn cases() -> Vec<(Flow, CallPattern, Kind)> {
+    let mut out = Vec::new();
+    for flow in [Flow::Promote, Flow::Rollback] {
+        for call in calls_of(flow) {
+            let mut kinds = vec![
+                Kind::Status502,
+                Kind::Reset,
+                Kind::RateLimit429,
+                Kind::Secondary403,
+            ];
+            if is_key(&call) {
+                kinds.extend([Kind::Timeout, Kind::Persistent502]);
+            }
+            for k in kinds {
+                out.push((flow, call.clone(), k));
+            }
+        }
+    }
+    // Slow cases first, so they overlap with the many quick ones.
+    out.sort_by_key(|(_, _, k)| !matches!(k, Kind::Timeout | Kind::Persistent502));
+    out
+}
+
+fn to_json(o: &Outcome) -> serde_json::Value {
+    json!({
+        "flow": o.flow.name(),
+        "call": o.call.label(),
+        "fault": o.kind.label(),
+        "end": format!("{:?}", o.end).to_lowercase(),
+        "main_exit": o.main_code,
+        "post_exit": o.post_code,
+        "sends": o.sends,
+        "error": o.error,
+        "violations": o.violations,
+        "notes": o.notes,
+        "secs": (o.secs * 10.0).round() / 10.0,
+    })
+}
+
+/// The markdown page for a list of recorded outcomes (the JSON `to_json` writes).
+pub fn render_doc(cases: &[serde_json::Value]) -> String {
+    let mut s = String::from(
+        "# Reliability: the fault matrix\n\n\
+         Generated by `scripts/reliability-doc.sh` from the results of the e2e test \
+         `faults::fault_matrix` (`tests/e2e/faults.rs`); do not edit by hand.\n\n\
+         Each row is one run of the built binary against the sandbox with one fault injected on \
+         one outside call (the first call matching the pattern; *persistent* = every call for \
+         the whole run). The main step runs; when it fails, the post step runs with its state, \
+         as the runner does. *Rollback* rows fault the post step that reverts a promotion after \
+         a later step of the job failed.\n\n\
+         End states: **promoted** (new tag on the base branch, app Healthy on it), **reverted** \
+         (base branch back to the old values, app Healthy on them), **untouched** (base branch \
+         never moved; the step failed with an error). *Sends* counts how often the product sent \
+         the faulted call (retries included). *Findings* lists broken rules (force-push to the \
+         base, duplicate PRs, PRs or branches of ours left without a comment, an app not Healthy \
+         on what the base branch says, a failure without an annotation) in bold; plain text is \
+         allowed but worth knowing (a lasting Argo CD fault leaves the app behind the base \
+         branch, and the step fails saying so).\n\n",
+    );
+    for flow in ["promote", "rollback (post step)"] {
+        s.push_str(&format!("## {flow}\n\n"));
+        s.push_str("| call | fault | end | exit main/post | sends | error | findings |\n");
+        s.push_str("|---|---|---|---|---|---|---|\n");
+        for c in cases.iter().filter(|c| c["flow"] == flow) {
+            let post = c["post_exit"]
+                .as_i64()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into());
+            let err = c["error"].as_str().unwrap_or("").replace('|', "\\|");
+            let err: String = err.chars().take(90).collect();
+            let strs = |k: &str| -> Vec<String> {
+                c[k].as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let mut findings: Vec<String> = strs("violations")
+                .into_iter()
+                .map(|f| format!("**{f}**"))
+                .collect();
+            findings.extend(strs("notes"));
+            s.push_str(&format!(
+                "| `{}` | {} | {} | {}/{} | {} | {} | {} |\n",
+                c["call"].as_str().unwrap_or(""),
+                c["fault"].as_str().unwrap_or(""),
+                c["end"].as_str().unwrap_or(""),
+                c["main_exit"],
+                post,
+                c["sends"],
+                err,
+                if findings.is_empty() {
+                    "none".to_string()
+                } else {
+                    findings.join("; ").replace('|', "\\|")
+                }
+            ));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Where the matrix's results go.
+pub fn results_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix.json")
+}
+
+/// The whole matrix, three cases at a time. Fails listing every case that broke a rule.
+#[test]
+fn fault_matrix() {
+    // FAULT_MATRIX_FILTER=sync runs only the cases whose call or fault contains "sync".
+    let filter = std::env::var("FAULT_MATRIX_FILTER").unwrap_or_default();
+    let cases: Vec<_> = cases()
+        .into_iter()
+        .filter(|(_, c, k)| c.label().contains(&filter) || k.label().contains(&filter))
+        .collect();
+    let queue = Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::new());
+    let workers: usize = std::env::var("FAULT_MATRIX_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                while let Some((i, (flow, call, kind))) = pop_front(&queue) {
+                    let o = run_case(flow, &call, kind);
+                    eprintln!(
+                        "{} | {} | {} -> {:?} {:?} ({:.1}s)",
+                        o.flow.name(),
+                        o.call.label(),
+                        o.kind.label(),
+                        o.end,
+                        o.violations,
+                        o.secs
+                    );
+                    results.lock().unwrap().push((i, o));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by(|a, b| (a.1.flow as u8, &a.1.call, a.0).cmp(&(b.1.flow as u8, &b.1.call, b.0)));
+    let json: Vec<serde_json::Value> = results.iter().map(|(_, o)| to_json(o)).collect();
+    std::fs::write(results_path(), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    if std::env::var_os("WRITE_RELIABILITY_DOC").is_some() && filter.is_empty() {
+        let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md");
+        std::fs::write(doc, render_doc(&json)).unwrap();
+    }
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|(_, o)| !o.violations.is_empty())
+        .map(|(_, o)| {
+            format!(
+                "{} | {} | {}: {:?}",
+                o.flow.name(),
+                o.call.label(),
+                o.kind.label(),
+                o.violations
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} bad cases:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn pattern_of_hides_numbers_shas_and_branch_names() {
+    assert_eq!(
+        pattern_of("/repos/acme/deploy/pulls/12"),
+        "/repos/acme/deploy/pulls/*"
+    );
+    assert_eq!(
+        pattern_of("/repos/acme/deploy/git/refs/heads/gitops-promote/main/1001"),
+        "/repos/acme/deploy/git/refs/**"
+    );
+    assert_eq!(
+        pattern_of(&format!("/repos/a/b/commits/{}/status", "a".repeat(40))),
+        "/repos/a/b/commits/*/status"
+    );
+}
+
+/// The next case of the queue, in order (the slow ones are first).
+fn pop_front<T>(queue: &Mutex<Vec<T>>) -> Option<T> {
+    let mut q = queue.lock().unwrap();
+    (!q.is_empty()).then(|| q.remove(0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Killing the main step between steps.
+
+/// A main step started in the background, as the runner starts it (the harness's environment),
+/// with `TMPDIR` inside its workspace so temp files it leaves behind can be found.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub work: std::path::PathBuf,
+}
+
+impl Spawned {
+    /// Starts the main step with `ctx.base_inputs()` plus `inputs`.
+    pub fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Spawned {
+        Spawned::start(ctx, false, inputs, &Default::default())
+    }
+
+    /// Starts the main step, or the post step (`post`) with `state` as `STATE_*`.
+    pub fn start(
+        ctx: &Ctx,
+        post: bool,
+        inputs: &[(&str, &str)],
+        state: &std::collections::BTreeMap<String, String>,
+    ) -> Spawned {
+        let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
+        let tmp = work.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        for f in ["output", "state", "summary"] {
+            std::fs::write(work.join(f), "").unwrap();
+        }
+        let mut all = ctx.base_inputs();
+        for (k, v) in inputs {
+            all.retain(|(bk, _)| bk != k);
+            all.push((k.to_string(), v.to_string()));
+        }
+        let n = ctx.next_run_id();
+        let bin = if post {
+            // The post entrypoint is the same binary under another name (see action.yml).
+            let link = work.join("gitops-promote-post");
+            std::os::unix::fs::symlink(crate::harness::BIN, &link).unwrap();
+            link
+        } else {
+            crate::harness::BIN.into()
+        };
+        let mut cmd = std::process::Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &work)
+            .env("TMPDIR", &tmp)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_API_URL", &ctx.sb.github_api_url)
+            .env("GITHUB_SERVER_URL", ctx.sb.git_url())
+            .env("GITHUB_REPOSITORY", "acme/service")
+            .env("GITHUB_RUN_ID", n.to_string())
+            .env("GITHUB_RUN_ATTEMPT", "1")
+            .env("GITHUB_OUTPUT", work.join("output"))
+            .env("GITHUB_STATE", work.join("state"))
+            .env("GITHUB_STEP_SUMMARY", work.join("summary"))
+            .env("RUNNER_TEMP", &work)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(work.join("stdout")).unwrap())
+            .stderr(std::fs::File::create(work.join("stderr")).unwrap());
+        for (k, v) in &all {
+            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
+        }
+        for (k, v) in state {
+            cmd.env(format!("STATE_{k}"), v);
+        }
+        Spawned {
+            child: cmd.spawn().expect("binary starts"),
+            work,
+        }
+    }
+
+    /// The state the step has written so far.
+    pub fn state(&self) -> std::collections::BTreeMap<String, String> {
+        crate::harness::parse_command_file(
+            &std::fs::read_to_string(self.work.join("state")).unwrap_or_default(),
+        )
+    }
+
+    /// Waits for the step to end and reads what it left, as the harness's `Run`.
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().unwrap();
+        let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+            outputs: crate::harness::parse_command_file(&read("output")),
+            state: crate::harness::parse_command_file(&read("state")),
+            summary: read("summary"),
+        }
+    }
+}
+
+/// Starts a promotion, holds the call after `phase` was recorded with a long delay, kills the
+/// process there (SIGKILL: no cleanup of its own), and runs the post step with the state it left.
+fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String, Run) {
+    let ctx = Ctx::new();
+    let base0 = ctx.main_sha();
+    ctx.sb.faults.inject(FaultRule {
+        service: service.into(),
+        method: Some(method.into()),
+        path: path.into(),
+        times: 1,
+        fault: Fault::Delay { ms: 60_000 },
+    });
+    let mut s = Spawned::main(&ctx, &case_inputs());
+    crate::harness::wait_until(
+        &format!("phase {phase}"),
+        std::time::Duration::from_secs(60),
+        || s.state().get("phase").map(String::as_str) == Some(phase),
+    );
+    // The held call is the next one after the state write; give the step time to reach it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    s.child.kill().unwrap();
+    let state = s.state();
+    let _ = s.finish();
+    let post = ctx.post(&[], &state);
+    (ctx, base0, post)
+}
+
+/// Nothing of ours is left: no open PR, no branch of ours.
+fn assert_clean(ctx: &Ctx) {
+    let prs = ctx.sb.github.prs(REPO);
+    assert!(prs.iter().all(|p| p.state == "closed"), "{prs:?}");
+    assert!(our_branches(ctx).is_empty(), "{:?}", our_branches(ctx));
+}
+
+#[test]
+fn killed_after_the_push_the_post_step_deletes_the_branch() {
+    let (ctx, base0, post) = kill_at("pushed", "github", "GET", "/repos/*/*/pulls");
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), base0);
+    assert_clean(&ctx);
+}
+
+#[test]
+fn killed_at_the_gate_the_post_step_closes_the_pr_with_a_comment() {
+    let (ctx, base0, post) = kill_at(
+        "pr-open",
+        "github",
+        "GET",
+        "/repos/*/*/branches/*/protection",
+    );
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), base0);
+    assert_clean(&ctx);
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(!pr.merged && !pr.comments.is_empty(), "{pr:?}");
+}
+
+#[test]
+fn killed_after_the_merge_the_post_step_reverts() {
+    let before = Ctx::new().values_on_main();
+    let (ctx, base0, post) = kill_at("merged", "argocd", "GET", "/api/v1/applications/*");
+    post.assert_ok();
+    assert_ne!(
+        ctx.main_sha(),
+        base0,
+        "the merge is on main, then its revert"
+    );
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_clean(&ctx);
+}
+
+#[test]
+fn killed_while_waiting_for_health_the_post_step_reverts() {
+    let before = Ctx::new().values_on_main();
+    let ctx = Ctx::new();
+    ctx.sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("GET".into()),
+        path: "/api/v1/stream/applications".into(),
+        times: 1,
+        fault: Fault::Delay { ms: 60_000 },
+    });
+    let mut s = Spawned::main(&ctx, &case_inputs());
+    // The sync is the last call before the wait's watch.
+    crate::harness::wait_until("the sync", std::time::Duration::from_secs(60), || {
+        ctx.sb
+            .faults
+            .calls(Some("argocd"))
+            .iter()
+            .any(|c| c.method == "POST" && c.path.ends_with("/sync"))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    s.child.kill().unwrap();
+    let state = s.state();
+    let _ = s.finish();
+    let post = ctx.post(&[], &state);
+    post.assert_ok();
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_clean(&ctx);
+}
+
+/// Regression: the base head of a second promotion has a parent the depth-1 clone does not hold;
+/// the push walked into it and failed with "object not found".
+#[test]
+fn a_second_promotion_pushes_from_a_shallow_clone_with_history() {
+    let ctx = Ctx::new();
+    ctx.main(&[("set", "image.tag=1.1.0")]).assert_ok();
+    ctx.main(&[("set", "image.tag=1.2.0")]).assert_ok();
+}
