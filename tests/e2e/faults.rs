@@ -464,6 +464,23 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
          allowed but worth knowing (a lasting Argo CD fault leaves the app behind the base \
          branch, and the step fails saying so).\n\n",
     );
+    s.push_str("| flow | cases | promoted | reverted | untouched | findings |\n|---|---|---|---|---|---|\n");
+    for flow in ["promote", "rollback (post step)"] {
+        let of: Vec<&serde_json::Value> = cases.iter().filter(|c| c["flow"] == flow).collect();
+        let n = |end: &str| of.iter().filter(|c| c["end"] == end).count();
+        let bad = of
+            .iter()
+            .filter(|c| c["violations"].as_array().is_some_and(|a| !a.is_empty()))
+            .count();
+        s.push_str(&format!(
+            "| {flow} | {} | {} | {} | {} | {bad} |\n",
+            of.len(),
+            n("promoted"),
+            n("reverted"),
+            n("untouched")
+        ));
+    }
+    s.push('\n');
     for flow in ["promote", "rollback (post step)"] {
         s.push_str(&format!("## {flow}\n\n"));
         s.push_str("| call | fault | end | exit main/post | sends | error | findings |\n");
@@ -473,7 +490,7 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
                 .as_i64()
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into());
-            let err = c["error"].as_str().unwrap_or("").replace('|', "\\|");
+            let err = scrub_ports(c["error"].as_str().unwrap_or("")).replace('|', "\\|");
             let err: String = err.chars().take(90).collect();
             let strs = |k: &str| -> Vec<String> {
                 c[k].as_array()
@@ -508,6 +525,17 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Renders `docs/reliability.md` from the last recorded matrix (run by `scripts/reliability-doc.sh`
+/// after the matrix; ignored otherwise, as it needs that file).
+#[test]
+#[ignore = "run by scripts/reliability-doc.sh after fault_matrix"]
+fn render_reliability_doc() {
+    let text = std::fs::read_to_string(results_path()).expect("run faults::fault_matrix first");
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md");
+    std::fs::write(doc, render_doc(&cases)).unwrap();
 }
 
 /// Where the matrix's results go.
@@ -554,10 +582,6 @@ fn fault_matrix() {
     results.sort_by(|a, b| (a.1.flow as u8, &a.1.call, a.0).cmp(&(b.1.flow as u8, &b.1.call, b.0)));
     let json: Vec<serde_json::Value> = results.iter().map(|(_, o)| to_json(o)).collect();
     std::fs::write(results_path(), serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    if std::env::var_os("WRITE_RELIABILITY_DOC").is_some() && filter.is_empty() {
-        let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reliability.md");
-        std::fs::write(doc, render_doc(&json)).unwrap();
-    }
     let bad: Vec<String> = results
         .iter()
         .filter(|(_, o)| !o.violations.is_empty())
@@ -808,4 +832,78 @@ fn a_second_promotion_pushes_from_a_shallow_clone_with_history() {
     let ctx = Ctx::new();
     ctx.main(&[("set", "image.tag=1.1.0")]).assert_ok();
     ctx.main(&[("set", "image.tag=1.2.0")]).assert_ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two jobs promoting the same app at once.
+
+/// Two promotions of `app` race (two jobs, two tags on the same line). Each that succeeds waited
+/// for a revision containing its own merge; at the end the app runs what main says, Healthy, and
+/// nothing of ours is left open.
+#[test]
+fn two_promotions_of_the_same_app_at_once_end_consistent() {
+    let ctx = Ctx::new();
+    let inputs = |tag: &'static str| {
+        vec![
+            ("set", tag),
+            ("health-timeout", "60s"),
+            ("argocd-app", "app"),
+        ]
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| ctx.main(&inputs("image.tag=1.1.0")));
+        let b = s.spawn(|| ctx.main(&inputs("image.tag=1.2.0")));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for run in [&a, &b] {
+        eprintln!("exit {}: {:?}", run.code, run.errors());
+    }
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    for run in [&a, &b] {
+        if run.code != 0 {
+            assert!(!run.errors().is_empty(), "failed silently:\n{}", run.log());
+            continue;
+        }
+        let merge = git2::Oid::from_str(run.output("merge-sha")).unwrap();
+        let synced = git2::Oid::from_str(run.output("synced-revision")).unwrap();
+        assert!(
+            synced == merge || repo.graph_descendant_of(synced, merge).unwrap(),
+            "waited on {synced}, which does not contain its merge {merge}:\n{}",
+            run.log()
+        );
+    }
+    assert!(
+        a.code == 0 || b.code == 0,
+        "neither promotion succeeded:\n{}\n{}",
+        a.log(),
+        b.log()
+    );
+    let on_main = tag_in(&ctx.values_on_main());
+    let deployed = ctx.sb.argocd.deployed_tag("app");
+    assert_eq!(deployed, on_main, "the app runs what main says");
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    let prs = ctx.sb.github.prs(REPO);
+    assert!(
+        prs.iter()
+            .all(|p| p.state == "closed" || !p.comments.is_empty()),
+        "{prs:?}"
+    );
+    assert!(our_branches(&ctx).is_empty(), "{:?}", our_branches(&ctx));
+}
+
+/// `127.0.0.1:41234` → `127.0.0.1:PORT`, so the doc does not change with the sandbox's ports.
+fn scrub_ports(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..i + 10]);
+        rest = &rest[i + 10..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("PORT");
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
