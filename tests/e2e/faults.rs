@@ -560,21 +560,20 @@ fn fault_matrix() {
         .unwrap_or(3);
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let Some((i, (flow, call, kind))) = pop_front(&queue) else {
-                    break;
-                };
-                let o = run_case(flow, &call, kind);
-                eprintln!(
-                    "{} | {} | {} -> {:?} {:?} ({:.1}s)",
-                    o.flow.name(),
-                    o.call.label(),
-                    o.kind.label(),
-                    o.end,
-                    o.violations,
-                    o.secs
-                );
-                results.lock().unwrap().push((i, o));
+            s.spawn(|| {
+                while let Some((i, (flow, call, kind))) = pop_front(&queue) {
+                    let o = run_case(flow, &call, kind);
+                    eprintln!(
+                        "{} | {} | {} -> {:?} {:?} ({:.1}s)",
+                        o.flow.name(),
+                        o.call.label(),
+                        o.kind.label(),
+                        o.end,
+                        o.violations,
+                        o.secs
+                    );
+                    results.lock().unwrap().push((i, o));
+                }
             });
         }
     });
