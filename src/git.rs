@@ -22,6 +22,31 @@ const DEEPEN_STEPS: [u32; 4] = [10, 50, 250, 1000];
 /// libgit2's `GIT_FETCH_DEPTH_UNSHALLOW`: fetch the whole history of a shallow clone.
 const UNSHALLOW: i32 = i32::MAX;
 
+/// Tries of a fetch or push that failed in transit (connection, timeout, 5xx).
+const GIT_ATTEMPTS: u32 = 4;
+
+/// Runs `f` again after a transient transport failure, with backoff and jitter (about 0.5, 1,
+/// 2 s); other errors (authentication, rejection, a missing branch) return at once.
+fn with_retries<T>(mut f: impl FnMut() -> Result<T, GitError>) -> Result<T, GitError> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(e)
+                if attempt < GIT_ATTEMPTS
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::Connectivity | ErrorKind::Timeout | ErrorKind::RateLimit
+                    ) =>
+            {
+                let base = std::time::Duration::from_millis(500 << (attempt - 1));
+                std::thread::sleep(base.mul_f64(0.5 + fastrand::f64()));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Where the release repo lives and the token that opens it.
 #[derive(Clone)]
 pub struct Remote {
@@ -531,8 +556,13 @@ impl Checkout {
         format!("refs/remotes/origin/{}", self.base)
     }
 
-    /// Fetches the base branch at `depth` (`UNSHALLOW` for all of it) and returns its head.
+    /// Fetches the base branch at `depth` (`UNSHALLOW` for all of it) and returns its head,
+    /// retried on a dropped connection or a 5xx (a fetch changes nothing remote).
     fn fetch_depth(&mut self, depth: i32) -> Result<Oid, GitError> {
+        with_retries(|| self.fetch_depth_once(depth))
+    }
+
+    fn fetch_depth_once(&mut self, depth: i32) -> Result<Oid, GitError> {
         let state = CallState::default();
         let refspec = format!("+refs/heads/{}:{}", self.base, self.tracking_ref());
         // A refspec that matches nothing is no error to libgit2; dropping the old tracking ref
@@ -759,9 +789,15 @@ impl Checkout {
         self.push(branch, &format!(":refs/heads/{branch}"))
     }
 
+    /// Runs one push, retried on a dropped connection or a 5xx: pushing the same commit to the
+    /// same ref again is a no-op if the first push landed, and deleting a gone branch succeeds.
+    fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
+        with_retries(|| self.push_once(branch, refspec))
+    }
+
     /// Runs one push and checks the server's per-ref answer, which libgit2 does not turn into an
     /// error by itself.
-    fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
+    fn push_once(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let state = CallState::default();
         let result = {
             // A fresh handle: one opened before the shallow fetch does not know the new shallow
