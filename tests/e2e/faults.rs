@@ -647,6 +647,17 @@ impl Spawned {
         inputs: &[(&str, &str)],
         state: &std::collections::BTreeMap<String, String>,
     ) -> Spawned {
+        Spawned::start_via(ctx, post, inputs, state, ctx.sb.git_url())
+    }
+
+    /// As [`Spawned::start`], with git reached at `git_url` (a faulting proxy).
+    pub fn start_via(
+        ctx: &Ctx,
+        post: bool,
+        inputs: &[(&str, &str)],
+        state: &std::collections::BTreeMap<String, String>,
+        git_url: &str,
+    ) -> Spawned {
         let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
         let tmp = work.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
@@ -674,7 +685,7 @@ impl Spawned {
             .env("TMPDIR", &tmp)
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_API_URL", &ctx.sb.github_api_url)
-            .env("GITHUB_SERVER_URL", ctx.sb.git_url())
+            .env("GITHUB_SERVER_URL", git_url)
             .env("GITHUB_REPOSITORY", "acme/service")
             .env("GITHUB_RUN_ID", n.to_string())
             .env("GITHUB_RUN_ATTEMPT", "1")
@@ -905,4 +916,181 @@ fn scrub_ports(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults on git over HTTP: the git host (lighttpd) is not behind the sandbox's fault layer, so a
+// small TCP proxy in front of it drops or answers 503 to the clone's or the push's requests.
+
+/// What the proxy does to a matching request.
+#[derive(Debug, Clone, Copy)]
+enum GitFault {
+    Reset,
+    Status503,
+}
+
+/// A proxy to the git host; requests whose first line contains `pattern` get `fault`, `times`.
+struct GitProxy {
+    url: String,
+    rule: std::sync::Arc<Mutex<Option<(String, GitFault, u32)>>>,
+}
+
+impl GitProxy {
+    fn start(upstream: &str) -> GitProxy {
+        use std::io::{Read, Write};
+        let upstream = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let rule: std::sync::Arc<Mutex<Option<(String, GitFault, u32)>>> = Default::default();
+        let r = rule.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut client) = conn else { break };
+                let (r, upstream) = (r.clone(), upstream.clone());
+                std::thread::spawn(move || {
+                    let mut head = vec![0u8; 2048];
+                    let n = client.read(&mut head).unwrap_or(0);
+                    let line = String::from_utf8_lossy(&head[..n])
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let hit = {
+                        let mut g = r.lock().unwrap();
+                        match g.as_mut() {
+                            Some((p, f, t)) if *t > 0 && line.contains(p.as_str()) => {
+                                *t -= 1;
+                                Some(*f)
+                            }
+                            _ => None,
+                        }
+                    };
+                    match hit {
+                        Some(GitFault::Reset) => return,
+                        Some(GitFault::Status503) => {
+                            let _ = client.write_all(
+                                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                            return;
+                        }
+                        None => {}
+                    }
+                    let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let _ = server.write_all(&head[..n]);
+                    let (mut c2, mut s2) =
+                        (client.try_clone().unwrap(), server.try_clone().unwrap());
+                    let up = std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut s2);
+                        let _ = s2.shutdown(std::net::Shutdown::Write);
+                    });
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    let _ = up.join();
+                });
+            }
+        });
+        GitProxy { url, rule }
+    }
+
+    fn set(&self, pattern: &str, fault: GitFault, times: u32) {
+        *self.rule.lock().unwrap() = Some((pattern.to_string(), fault, times));
+    }
+}
+
+/// Clone (`upload-pack`) and push (`receive-pack`) faults in promote and in the post-step
+/// rollback: each ends promoted, reverted, or untouched with an error, and breaks no never-rule.
+/// Recorded to `target/tmp/git-faults.json` for the doc.
+#[test]
+fn git_faults() {
+    let mut out = Vec::new();
+    for flow in [Flow::Promote, Flow::Rollback] {
+        for (call, pattern) in [
+            ("git clone/fetch (upload-pack)", "upload-pack"),
+            ("git push (receive-pack)", "receive-pack"),
+        ] {
+            for (label, fault, times) in [
+                ("reset once", GitFault::Reset, 1),
+                ("503 once", GitFault::Status503, 1),
+                ("503 persistent", GitFault::Status503, 1000),
+            ] {
+                let started = Instant::now();
+                let ctx = Ctx::new();
+                let proxy = GitProxy::start(ctx.sb.git_url());
+                let inputs = case_inputs();
+                let none = Default::default();
+                let (main, base0) = match flow {
+                    Flow::Promote => {
+                        let base0 = ctx.main_sha();
+                        proxy.set(pattern, fault, times);
+                        let m =
+                            Spawned::start_via(&ctx, false, &inputs, &none, &proxy.url).finish();
+                        (m, base0)
+                    }
+                    Flow::Rollback => {
+                        let m =
+                            Spawned::start_via(&ctx, false, &inputs, &none, &proxy.url).finish();
+                        m.assert_ok();
+                        proxy.set(pattern, fault, times);
+                        (m, ctx.main_sha())
+                    }
+                };
+                let post = (flow == Flow::Rollback || main.code != 0).then(|| {
+                    Spawned::start_via(&ctx, true, &inputs, &main.state, &proxy.url).finish()
+                });
+                proxy.set("", GitFault::Reset, 0);
+                let lasting = times > 1;
+                let (end, violations, notes) =
+                    classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
+                let last = post.as_ref().filter(|p| p.code != 0).unwrap_or(&main);
+                let error = last
+                    .errors()
+                    .into_iter()
+                    .chain(main.errors())
+                    .next()
+                    .map(|e| e.split("::").last().unwrap_or("").trim().to_string());
+                eprintln!(
+                    "{} | {call} | {label} -> {end:?} {violations:?}",
+                    flow.name()
+                );
+                out.push((
+                    violations.clone(),
+                    json!({
+                        "flow": flow.name(),
+                        "call": call,
+                        "fault": label,
+                        "end": format!("{end:?}").to_lowercase(),
+                        "main_exit": main.code,
+                        "post_exit": post.as_ref().map(|p| p.code),
+                        "sends": serde_json::Value::Null,
+                        "error": error,
+                        "violations": violations,
+                        "notes": notes,
+                        "secs": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                    }),
+                ));
+            }
+        }
+    }
+    let json: Vec<&serde_json::Value> = out.iter().map(|(_, j)| j).collect();
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("git-faults.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
+    let bad: Vec<String> = out
+        .iter()
+        .filter(|(v, _)| !v.is_empty())
+        .map(|(_, j)| j.to_string())
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{} bad cases:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
