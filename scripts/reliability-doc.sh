@@ -5,4 +5,5 @@ set -eu
 cd "$(dirname "$0")/.."
 cargo test --test e2e faults::fault_matrix -- --exact
 cargo test --test e2e faults::git_faults -- --exact
+cargo test --test e2e faults::prometheus_faults -- --exact
 cargo test --test e2e faults::render_reliability_doc -- --exact --ignored
