@@ -484,15 +484,16 @@ impl Promotion<'_> {
     /// Rolls back at once inside the main step, so `revert-sha` is an output later steps can read,
     /// and returns the original error so the step fails.
     async fn roll_back(&mut self, err: StepError) -> StepError {
-        self.rt.error(&err);
+        // A log line, not an annotation: the step ends with this error and `main` annotates it
+        // once (with the rollback's own failure folded in).
         self.rt.info(&format!(
-            "rolling back: the strategy for {} errors says rollback",
+            "{err}; rolling back: the strategy for {} errors says rollback",
             err.kind
         ));
         match rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await {
             Ok(()) => err,
             Err(rb) => {
-                self.rt.error(&rb);
+                self.rt.info(&format!("the rollback failed: {rb}"));
                 StepError {
                     message: format!("{}; the rollback failed too: {}", err.message, rb.message),
                     ..err
