@@ -515,7 +515,10 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
                 c["end"].as_str().unwrap_or(""),
                 c["main_exit"],
                 post,
-                c["sends"],
+                c["sends"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 err,
                 if findings.is_empty() {
                     "none".to_string()
