@@ -1,13 +1,21 @@
-//! The fault matrix (issue #7): every outside call the promote flow and the post-step rollback make,
-//! each answered once with a 5xx, a dropped connection, a 429, a 403 secondary rate limit (and, for
-//! the writes and the key reads, a timeout or a persistent 5xx). Each case runs the built binary in
-//! its own sandbox, as the runner would (main step, then the post step when main failed), and is
-//! classified from what a user would find: the base branch, the PRs and their comments, the branches
-//! left, the app's deployed tag and health.
+//! Proof that nothing is lost when the outside world breaks (issue #7).
 //!
-//! The calls are not listed by hand: a clean run's call log names them, so a new call in the flows
-//! joins the matrix by itself. Each case's outcome goes to `target/tmp/fault-matrix.json`;
-//! `scripts/reliability-doc.sh` turns that into `docs/reliability.md`.
+//! - `fault_matrix`: every outside call the promote flow and the post-step rollback make, each
+//!   answered once with a 5xx, a dropped connection, a 429, a 403 secondary rate limit (and, for
+//!   the writes and the key reads, a timeout or a persistent 5xx). Each case runs the built binary
+//!   in its own sandbox, as the runner would (main step, then the post step when main failed), and
+//!   is classified from what a user would find: the base branch, the PRs and their comments, the
+//!   branches left, the app's deployed tag and health. The calls are not listed by hand: a clean
+//!   run's call log names them, so a new call in the flows joins the matrix by itself.
+//! - `git_faults`: clone and push through a proxy that drops or answers 503 (the git host is not
+//!   behind the sandbox's fault layer); `prometheus_faults`: the metrics gate's queries.
+//! - `killed_*`: the main step SIGKILLed between steps; the post step cleans up or reverts.
+//! - `two_promotions_of_the_same_app_at_once_end_consistent`: two jobs racing.
+//!
+//! Results go to `target/tmp/{fault-matrix,git-faults,prometheus-faults}.json`;
+//! `scripts/reliability-doc.sh` reruns them and renders `docs/reliability.md`.
+//! `FAULT_MATRIX_FILTER=<text>` runs only the matrix cases whose call or fault contains it, and
+//! `FAULT_MATRIX_THREADS` sets how many run at once (3).
 
 use crate::harness::{Ctx, Run};
 use sandbox::{Fault, FaultRule};
