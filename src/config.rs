@@ -182,7 +182,7 @@ const BOOL: Kind = Kind::Bool;
 const MERGE_METHODS: Kind = Kind::Choice(&["merge", "squash", "rebase"]);
 
 /// Every input, in the order the docs list them (DESIGN.md §1a). Additions to §1a: `allow-empty`,
-/// `author-name`, `author-email`, `grace`, `prometheus-token`.
+/// `author-name`, `author-email`, `grace`, `prometheus-token`, `alert`.
 #[rustfmt::skip]
 pub const INPUTS: &[InputDef] = &[
     input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
@@ -249,10 +249,10 @@ pub const INPUTS: &[InputDef] = &[
         "When the revert conflicts, roll apps without auto-sync back through Argo CD history.").default("false"),
     input("merge-sha", Kind::Text, "Merge commit to revert (standalone rollback)."),
     input("pr-number", Kind::Int, "Merged PR to revert (standalone rollback)."),
-    input("prometheus-url", Kind::Url, "Prometheus URL for the metrics gate.").required(&[Verify, Guard]),
+    input("prometheus-url", Kind::Url, "Prometheus URL for the metrics gate; guard needs it unless alert is set.").required(&[Verify]),
     input("prometheus-token", Kind::Text, "Bearer token for Prometheus.").secret(),
     input("query", Kind::Lines,
-        "PromQL queries, one a line, optionally named: `errors: sum(rate(...))`.").required(&[Verify, Guard]),
+        "PromQL queries, one a line, optionally named: `errors: sum(rate(...))`; guard needs them unless alert is set.").required(&[Verify]),
     input("success-condition", Kind::Text, "Condition over result that passes a measurement, e.g. result >= 0.99."),
     input("failure-condition", Kind::Text, "Condition over result that fails a measurement, e.g. result > 0.05."),
     input("initial-delay", DURATION, "Wait before the first measurement.").default("0s"),
@@ -264,6 +264,8 @@ pub const INPUTS: &[InputDef] = &[
         "What an empty query result counts as: fail, pass or inconclusive.").default("fail"),
     input("rollback-window", DURATION, "guard: roll back only a promotion younger than this.").default("1h"),
     input("grace", DURATION, "status: how long an app may lag the base branch head before it fails.").default("5m"),
+    input("alert", Kind::Text,
+        "guard: an alert as JSON, e.g. toJSON(github.event.client_payload) of a repository_dispatch; a firing alert counts as a failed gate, a resolved one as nothing to do."),
     input("dry-run", BOOL, "Clone and edit, print the diff and the plan, change nothing remote.").default("false"),
 ];
 
@@ -289,7 +291,7 @@ pub const OUTPUTS: &[OutputDef] = &[
     OutputDef { name: "revert-sha", description: "Commit that reverted the promotion, after a rollback." },
     OutputDef { name: "revert-pr-number", description: "Number of the revert PR, after a rollback." },
     OutputDef { name: "rolled-back", description: "true when the promotion was rolled back." },
-    OutputDef { name: "verification", description: "Verdict of the metrics gate: passed, failed or inconclusive." },
+    OutputDef { name: "verification", description: "Verdict of the metrics gate: successful, failed or inconclusive (Argo Rollouts' analysis phases)." },
 ];
 
 /// The definition of an input by name.
@@ -756,6 +758,8 @@ pub struct Config {
     pub rollback_window: Duration,
     /// status: lag tolerated.
     pub grace: Duration,
+    /// guard: the alert payload (a JSON object), when the run was triggered by one.
+    pub alert: Option<String>,
     /// Change nothing remote.
     pub dry_run: bool,
     /// GitHub REST base (`GITHUB_API_URL`, default https://api.github.com).
@@ -1198,6 +1202,30 @@ impl Config {
         };
         let rollback_window = r.duration("rollback-window");
         let grace = r.duration("grace");
+        let alert = r.opt_text("alert");
+        if let Some(a) = &alert {
+            if !serde_json::from_str::<serde_json::Value>(a).is_ok_and(|v| v.is_object()) {
+                r.fail(
+                    "alert",
+                    "expected a JSON object such as an Alertmanager webhook body ({\"status\": \"firing\", \"alerts\": [...]})".into(),
+                );
+            }
+        }
+        if command == Guard && alert.is_none() {
+            // Without an alert the gate decides, so it must be complete before anything is read.
+            if verify.prometheus_url.is_none() && raw.get("prometheus-url").is_none() {
+                r.fail(
+                    "prometheus-url",
+                    "required for guard unless alert is set: set the input".into(),
+                );
+            }
+            if verify.queries.is_empty() {
+                r.fail(
+                    "query",
+                    "required for guard unless alert is set: set the input".into(),
+                );
+            }
+        }
         let dry_run = r.bool("dry-run");
 
         let ctx_url = |r: &mut Reader<'_>, var: &str, default: &str| {
@@ -1274,6 +1302,7 @@ impl Config {
             verify,
             rollback_window,
             grace,
+            alert,
             dry_run,
             github_api_url,
             github_server_url,
@@ -1386,6 +1415,23 @@ pub fn action_yml() -> String {
 /// Escapes a Markdown table cell.
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
+}
+
+/// Where the README holds the generated tables.
+pub const README_MARKERS: (&str, &str) = ("<!-- inputs:start -->", "<!-- inputs:end -->");
+
+/// `readme` with the text between [`README_MARKERS`] replaced by the generated tables, so the
+/// README documents every input and output from the same definitions; `None` without markers.
+pub fn readme_with_inputs(readme: &str) -> Option<String> {
+    let (start, end) = README_MARKERS;
+    let a = readme.find(start)? + start.len();
+    let b = a + readme[a..].find(end)?;
+    Some(format!(
+        "{}\n\n{}\n{}",
+        &readme[..a],
+        inputs_md().trim_end(),
+        &readme[b..]
+    ))
 }
 
 /// `docs/inputs.md`: the inputs and outputs tables for the README.
@@ -1606,10 +1652,21 @@ mod tests {
         assert_eq!(
             only_problem(promote(&[
                 ("INPUT_ARGOCD-SERVER", "https://cd"),
+                ("INPUT_ARGOCD-APP", "web"),
                 ("INPUT_ARGOCD-USERNAME", "admin")
             ])),
             "input 'argocd-password': required with argocd-username/argocd-password"
         );
+        // Caught before anything is touched, not after the merge.
+        assert_eq!(
+            only_problem(promote(&[("INPUT_ARGOCD-SERVER", "https://cd")])),
+            "input 'argocd-app': argocd-server is set, so name the applications to sync in argocd-app or argocd-selector"
+        );
+        assert!(promote(&[
+            ("INPUT_ARGOCD-SERVER", "https://cd"),
+            ("INPUT_ARGOCD-SELECTOR", "team=web")
+        ])
+        .is_ok());
     }
 
     #[test]
@@ -1620,7 +1677,7 @@ mod tests {
             c.pr_title.render(&vars),
             "Deploy image.tag=1.2 to main {literal}"
         );
-        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local-1");
+        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local");
         let e = only_problem(promote(&[("INPUT_COMMIT-MESSAGE", "bump {version}")]));
         assert!(e.starts_with("input 'commit-message': unknown placeholder '{version}', expected one of {repository}"), "{e}");
     }
@@ -1641,7 +1698,7 @@ mod tests {
         );
         assert_eq!(
             c.branch.render(&c.template_vars("a/b", "main", "")),
-            "gitops-promote/main/77-2"
+            "gitops-promote/main/77"
         );
         assert_eq!(c.github_api_url.as_str(), "https://ghe.example/api/v3");
     }
@@ -1755,6 +1812,7 @@ mod tests {
             "author-email",
             "grace",
             "prometheus-token",
+            "alert",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

@@ -585,9 +585,15 @@ impl Checkout {
         };
         result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
         // libgit2 keeps commits parsed before the fetch in its cache, with the parents the old
-        // shallow boundary cut off: a deepened merge commit would still show none. Reopen.
-        self.repo = Repository::open_bare(self.repo.path())
-            .map_err(local("reopen the local clone after a fetch"))?;
+        // shallow boundary cut off: a deepened merge commit would still show none. Reopen, with
+        // `open_ext`: `open_bare` does not load `shallow`, and a push from a handle without the
+        // shallow grafts walks into missing parents ("object not found").
+        self.repo = Repository::open_ext(
+            self.repo.path(),
+            git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
+        .map_err(local("reopen the local clone after a fetch"))?;
         let head =
             self.repo
                 .refname_to_id(&self.tracking_ref())
@@ -800,12 +806,8 @@ impl Checkout {
     fn push_once(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let state = CallState::default();
         let result = {
-            // A fresh handle: one opened before the shallow fetch does not know the new shallow
-            // boundary, and libgit2's push walks past it into parents the clone never fetched
-            // ("object not found") as soon as the base head has a parent.
-            let repo = Repository::open(self.repo.path())
-                .map_err(local(format!("reopen {}", self.repo.path().display())))?;
-            let mut remote = repo
+            let mut remote = self
+                .repo
                 .remote_anonymous(&self.remote.url)
                 .map_err(local(format!("set up the remote {}", self.remote.url)))?;
             let mut opts = PushOptions::new();
@@ -1071,6 +1073,61 @@ impl Checkout {
                 k.eq_ignore_ascii_case("Reverts") && parse_sha(v).is_ok_and(|v| v == merge)
             })
         })
+    }
+}
+
+/// One commit of the base's first-parent history, as [`Checkout::find_first_parent`] visits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCommit {
+    /// The commit.
+    pub id: Oid,
+    /// Committer time, seconds since the epoch (when it landed on the base, for merges).
+    pub time: i64,
+    /// The full message, trailers included.
+    pub message: String,
+}
+
+impl Checkout {
+    /// Walks the base's first-parent history from its head, newest first, handing each commit to
+    /// `stop` until it says so; visits at most `max_commits`, deepening the shallow clone as it goes.
+    /// `None` when the history ends or the bound is reached first.
+    ///
+    /// # Errors
+    /// Fetch errors as [`clone_base`].
+    pub fn find_first_parent(
+        &mut self,
+        max_commits: usize,
+        mut stop: impl FnMut(&LogCommit) -> bool,
+    ) -> Result<Option<LogCommit>, GitError> {
+        let mut id = self.base_sha;
+        for _ in 0..max_commits {
+            let (entry, first_parent) = {
+                let commit = self
+                    .repo
+                    .find_commit(id)
+                    .map_err(local(format!("read commit {id}")))?;
+                let entry = LogCommit {
+                    id,
+                    time: commit.committer().when().seconds(),
+                    message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                };
+                (entry, recorded_parents(&commit).first().copied())
+            };
+            if stop(&entry) {
+                return Ok(Some(entry));
+            }
+            let Some(parent) = first_parent else {
+                return Ok(None);
+            };
+            // The shallow boundary hides the parent: fetch deeper until it is there.
+            while self.repo.find_commit(parent).is_err() {
+                if !self.deepen()? {
+                    return Ok(None);
+                }
+            }
+            id = parent;
+        }
+        Ok(None)
     }
 }
 

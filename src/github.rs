@@ -1189,6 +1189,17 @@ impl GitHub {
             .collect())
     }
 
+    /// The PRs that merged commit `sha` (or contain it while open), as GitHub lists them.
+    ///
+    /// # Errors
+    /// Any API error; a SHA GitHub does not know answers 422.
+    pub async fn prs_for_commit(&self, sha: &str) -> Result<Vec<PrInfo>, GitHubError> {
+        let prs: Vec<PullRequest> = self
+            .get_all(&self.path(&format!("/commits/{sha}/pulls")))
+            .await?;
+        Ok(prs.iter().map(PrInfo::from_model).collect())
+    }
+
     /// `user`'s permission on the repo: admin, maintain, write, triage, read or none.
     pub async fn permission(&self, user: &str) -> Result<String, GitHubError> {
         match self

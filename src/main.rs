@@ -13,8 +13,8 @@
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
 use gitops_promote::runtime::Runtime;
-use gitops_promote::strategy::{ErrorKind, StepError};
-use gitops_promote::{promote, rollback, values, verify};
+use gitops_promote::strategy::StepError;
+use gitops_promote::{guard, promote, rollback, status, values, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,7 +47,7 @@ enum Command {
     Status(InputArgs),
     /// Apply --set to values files in place and print the diff (no git, no network).
     Edit(values::cli::EditArgs),
-    /// Print action.yml, or write action.yml and docs/inputs.md (generated from src/config.rs).
+    /// Print action.yml, or write action.yml, docs/inputs.md and README.md's tables (generated from src/config.rs).
     #[command(hide = true)]
     ActionYml(ActionYmlArgs),
 }
@@ -156,11 +156,8 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
             Cmd::Promote => promote::run(&config, &mut rt).await,
             Cmd::Rollback => rollback::run(&config, &mut rt, false).await,
             Cmd::Verify => verify::command(&config, &mut rt).await,
-            Cmd::Guard | Cmd::Status => Err(StepError::msg(
-                cmd.as_str(),
-                ErrorKind::Config,
-                "not implemented",
-            )),
+            Cmd::Guard => guard::run(&config, &mut rt).await,
+            Cmd::Status => status::run(&config, &mut rt).await,
         }
     });
     finish(&mut rt, result)
@@ -232,7 +229,15 @@ fn action_yml(args: &ActionYmlArgs) -> ExitCode {
     let write = || -> std::io::Result<()> {
         std::fs::write(dir.join("action.yml"), config::action_yml())?;
         std::fs::create_dir_all(dir.join("docs"))?;
-        std::fs::write(dir.join("docs/inputs.md"), config::inputs_md())
+        std::fs::write(dir.join("docs/inputs.md"), config::inputs_md())?;
+        let readme = dir.join("README.md");
+        if let Some(new) = std::fs::read_to_string(&readme)
+            .ok()
+            .and_then(|r| config::readme_with_inputs(&r))
+        {
+            std::fs::write(readme, new)?;
+        }
+        Ok(())
     };
     match write() {
         Ok(()) => ExitCode::SUCCESS,

@@ -83,19 +83,23 @@ impl Edit {
         self.files.iter().any(|f| !f.changes.is_empty())
     }
 
-    /// `path: old → new` lines, the `{changes}` of the templates.
+    /// The `{changes}` of the templates, short enough for a PR title: `image.tag 1.1.0 → 1.2.0`,
+    /// joined by `, `; the file is named only when the promotion touches several.
     pub fn describe(&self) -> String {
+        let several = self.files.iter().filter(|f| !f.changes.is_empty()).count() > 1;
         let mut out = Vec::new();
         for f in &self.files {
             for c in &f.changes {
                 let old = c.old.as_deref().unwrap_or("(none)");
-                out.push(format!(
-                    "- `{}`: `{}` → `{}` in `{}`",
-                    c.path, old, c.new, f.path
-                ));
+                let file = if several {
+                    format!(" in {}", f.path)
+                } else {
+                    String::new()
+                };
+                out.push(format!("{} {old} → {}{file}", c.path, c.new));
             }
         }
-        out.join("\n")
+        out.join(", ")
     }
 }
 
@@ -134,12 +138,25 @@ impl Promotion<'_> {
         self.record.repo = cfg.repository.to_string();
         self.record.base = base.clone();
         self.record.on_failure = "rollback".into();
+        // Argo CD is checked before anything is pushed: a missing app, a wrong token or a server
+        // that is not Argo CD must stop the promotion here, not after a merge it would then revert.
+        let argo = match cfg.argocd.as_ref() {
+            Some(settings) => {
+                let argo = self
+                    .timed("connect to Argo CD", connect_argocd(settings))
+                    .await?;
+                let apps = self.find_apps(&argo, settings).await?;
+                Some((argo, apps))
+            }
+            None => None,
+        };
         let repo = self.record.repo.clone();
         let checkout = self.timed("clone", clone(cfg, &repo, &base)).await?;
         self.record.base_sha = checkout.base_sha().to_string();
 
         let edit = self.timed("edit", async { edit(&checkout, cfg) }).await?;
         self.print_diff(&edit);
+        self.timeline.changes = edit.describe();
         if !edit.changed() && !cfg.allow_empty {
             self.rt.info(&format!(
                 "every value is already set on {base}: nothing to promote"
@@ -189,9 +206,17 @@ impl Promotion<'_> {
         }
 
         let mut pr = pr;
+        let mut rebuilds = 0;
         let merged = loop {
             // A maintainer's /proceed past the gate still leads to the merge below.
-            let _ = guarded!(self, self.gate(&pr));
+            match guarded!(self, self.gate(&pr, rebuilds < MAX_REBUILDS)) {
+                Some(Gated::Dirty) => {
+                    rebuilds += 1;
+                    pr = self.rebuild(&pr, &checkout, &branch).await?;
+                    continue;
+                }
+                Some(Gated::Ready) | None => {}
+            }
             match guarded!(self, self.merge(&pr, &edit, &checkout, &branch)) {
                 Some(MergeStep::Merged(m)) => break m,
                 Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
@@ -218,20 +243,15 @@ impl Promotion<'_> {
             );
         }
 
-        if let Some(settings) = cfg.argocd.as_ref() {
-            let Some(argo) = guarded!(self, connect_argocd(settings)) else {
-                return Ok(());
-            };
-            let Some(apps) = guarded!(self, self.find_apps(&argo, settings)) else {
-                return Ok(());
-            };
-            if guarded!(self, self.sync(&argo, &apps, &merged.sha)).is_some() {
+        if let Some((argo, apps)) = argo.as_ref() {
+            if guarded!(self, self.sync(argo, apps, &merged.sha)).is_some() {
                 if let Some(statuses) =
-                    guarded!(self, self.wait(&argo, &apps, &merged.sha, &checkout))
+                    guarded!(self, self.wait(argo, apps, &merged.sha, &checkout))
                 {
                     self.record.phase = Some(Phase::Synced);
                     self.save()?;
                     app_outputs(self.rt, &statuses)?;
+                    self.timeline.apps = statuses;
                 }
             }
         } else {
@@ -275,7 +295,9 @@ impl Promotion<'_> {
         }
     }
 
-    async fn gate(&mut self, pr: &PrRef) -> Result<(), StepError> {
+    /// Waits for approvals and checks; a PR that conflicts with a newer base is reported as
+    /// [`Gated::Dirty`] (while `may_rebuild`) so that the flow re-applies the edit on it.
+    async fn gate(&mut self, pr: &PrRef, may_rebuild: bool) -> Result<Gated, StepError> {
         let gate = crate::github::Gate {
             required_approvals: self.cfg.required_approvals,
             approval_timeout: self.cfg.approval_timeout,
@@ -290,7 +312,21 @@ impl Promotion<'_> {
             .await;
         self.timeline
             .push("gate", start, r.as_ref().err().map(|e| e.kind()));
-        r.map(|_| ()).map_err(|e| StepError::new("gate", &e))
+        match r {
+            Ok(_) => Ok(Gated::Ready),
+            Err(e)
+                if may_rebuild
+                    && e.kind() == ErrorKind::Conflict
+                    && self.is_dirty(pr.number).await =>
+            {
+                self.rt.info(&format!(
+                    "PR #{} conflicts with a newer {}: applying the edit again on it",
+                    pr.number, self.record.base
+                ));
+                Ok(Gated::Dirty)
+            }
+            Err(e) => Err(StepError::new("gate", &e)),
+        }
     }
 
     async fn merge(
@@ -319,7 +355,7 @@ impl Promotion<'_> {
         r
     }
 
-    /// Finds the apps and records each one's revision before the sync.
+    /// Finds the apps and records each one's revision before the promotion.
     async fn find_apps(
         &mut self,
         argo: &ArgoCd,
@@ -463,12 +499,14 @@ impl Promotion<'_> {
                     );
                     self.record.on_failure = "skip".into();
                     self.save()?;
+                    self.note_left_open(&err, "ignored").await;
                     return Ok(Decision::Stop);
                 }
                 Action::Abort => {
                     self.record.on_failure = "skip".into();
                     self.save()?;
                     self.rt.warning("aborted", "the strategy says abort: nothing is rolled back, and the post step will do nothing");
+                    self.note_left_open(&err, "aborted").await;
                     return Err(err);
                 }
                 Action::Manual { timeout, then } => match self.ask_maintainer(&err, timeout).await?
@@ -481,16 +519,41 @@ impl Promotion<'_> {
         }
     }
 
+    /// Says on our PR why it stays open, when the strategy leaves it unmerged (ignore, abort): no PR
+    /// of ours is left open without a word.
+    async fn note_left_open(&self, err: &StepError, how: &str) {
+        let Some(n) = self
+            .record
+            .pr_number
+            .filter(|_| self.record.phase() == Phase::PrOpen)
+        else {
+            return;
+        };
+        let body = format!(
+            "gitops-promote {how} this promotion: {err}. The PR is left open and unmerged for a human to finish or close. Run: {}",
+            self.cfg.run.run_url
+        );
+        if let Err(e) = self.gh.comment(n, &body).await {
+            self.rt.warning(
+                "pull request",
+                &format!("could not comment on PR #{n}: {e}"),
+            );
+        }
+    }
+
     /// Rolls back at once inside the main step, so `revert-sha` is an output later steps can read,
     /// and returns the original error so the step fails.
     async fn roll_back(&mut self, err: StepError) -> StepError {
-        // A log line, not an annotation: the step ends with this error and `main` annotates it
-        // once (with the rollback's own failure folded in).
+        // The annotation for `err` comes once, from `main`, when the step fails.
         self.rt.info(&format!(
-            "{err}; rolling back: the strategy for {} errors says rollback",
+            "{err}\nrolling back: the strategy for {} errors says rollback",
             err.kind
         ));
-        match rollback::undo(self.cfg, self.rt, self.gh, &mut self.record).await {
+        let group = self.rt.group("rollback");
+        let why = format!("the promotion's {} step failed: {}", err.step, err.message);
+        let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record, &why).await;
+        drop(group);
+        match undone {
             Ok(()) => err,
             Err(rb) => {
                 self.rt.info(&format!("the rollback failed: {rb}"));
@@ -569,6 +632,18 @@ impl Promotion<'_> {
         let summary = summary(self.cfg, &self.record, &self.timeline, result);
         self.rt.summary(&summary);
     }
+}
+
+/// How often a PR that conflicts with a newer base is rebuilt before the conflict is an error:
+/// a base that keeps changing under us needs a human.
+const MAX_REBUILDS: u32 = 3;
+
+/// What the gate found.
+enum Gated {
+    /// Approved, checks green, mergeable.
+    Ready,
+    /// Conflicts with a newer base: rebuild our branch on it.
+    Dirty,
 }
 
 /// What a maintainer answered to a `manual` strategy.
@@ -900,9 +975,13 @@ pub fn plan(cfg: &Config, base: &str, edit: &Edit) -> String {
     )
 }
 
-/// Steps and how long each took, for the summary's table and mermaid timeline.
+/// Steps and how long each took, what changed and where the apps ended, for the summary.
 #[derive(Default)]
 struct Timeline {
+    /// The `{changes}` text, once the edit is known.
+    changes: String,
+    /// One row per app: name, revision, sync, health.
+    apps: Vec<AppStatus>,
     start: Option<Instant>,
     events: Vec<(String, Duration, Duration, Option<ErrorKind>)>,
 }
@@ -918,12 +997,30 @@ impl Timeline {
 fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepError>) -> String {
     let mut s = String::from("## gitops-promote\n\n");
     let outcome = match result {
-        Ok(()) => format!("Promoted to `{}` ({})", rec.base, rec.phase().as_str()),
+        Ok(()) if rec.phase() == Phase::Done && !rec.merge_sha.is_empty() => {
+            format!("Promoted to `{}`", rec.base)
+        }
+        Ok(()) => format!("Finished at phase `{}`", rec.phase().as_str()),
         Err(e) => format!("Failed: {e}"),
     };
-    s.push_str(&format!(
-        "**{outcome}**\n\n| step | took | result |\n|---|---|---|\n"
-    ));
+    s.push_str(&format!("**{outcome}**\n\n"));
+    if !tl.changes.is_empty() {
+        s.push_str(&format!("Changes: {}\n\n", tl.changes));
+    }
+    if !tl.apps.is_empty() {
+        s.push_str("| app | revision | sync | health |\n|---|---|---|---|\n");
+        for a in &tl.apps {
+            s.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                a.name,
+                short(&a.revision),
+                a.sync,
+                a.health
+            ));
+        }
+        s.push('\n');
+    }
+    s.push_str("| step | took | result |\n|---|---|---|\n");
     for (name, _, took, err) in &tl.events {
         let r = err
             .map(|k| format!("failed ({k})"))

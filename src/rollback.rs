@@ -48,9 +48,26 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), 
             _ => rec,
         }
     } else {
-        standalone_record(cfg, &gh).await?
+        let rec = standalone_record(cfg, &gh).await?;
+        if rec.phase() == Phase::None {
+            let n = rec.pr_number.unwrap_or_default();
+            rt.notice(
+                "rollback",
+                &format!(
+                    "PR #{n} is not merged, so nothing of it was deployed; it is left as it is"
+                ),
+            );
+            rt.output("rolled-back", "false")?;
+            return Ok(());
+        }
+        rec
     };
-    let result = undo(cfg, rt, &gh, &mut record).await;
+    let why = if from_post {
+        "the job failed after the promotion"
+    } else {
+        "a rollback was requested"
+    };
+    let result = undo(cfg, rt, &gh, &mut record, why).await;
     if let Err(e) = &result {
         // `main` prints the annotation; the summary says what stands.
         rt.summary(&format!(
@@ -88,7 +105,8 @@ async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepErro
         rec.pr_number = Some(n);
         rec.branch = pr.head_ref.clone();
         if !pr.merged {
-            rec.phase = Some(Phase::PrOpen);
+            // Nothing of it was deployed, and this run did not open it: leave it to its owner.
+            rec.phase = Some(Phase::None);
             return Ok(rec);
         }
         rec.merge_sha = pr.merge_commit_sha.clone().unwrap_or_default();
@@ -107,7 +125,8 @@ async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepErro
 }
 
 /// Undoes whatever `record` says happened; also called inside the main step by the `rollback`
-/// failure action.
+/// failure action and by `guard`. `why` finishes "This reverts X because ..." in the revert's
+/// commit and PR, so history says what triggered it.
 ///
 /// # Errors
 /// The step of the rollback that failed; nothing half-done is pushed to the base.
@@ -116,6 +135,7 @@ pub async fn undo(
     rt: &mut Runtime,
     gh: &GitHub,
     record: &mut Record,
+    why: &str,
 ) -> Result<(), StepError> {
     if matches!(record.phase(), Phase::Pushed | Phase::PrOpen) {
         // The process may have died between the merge and writing state: ask GitHub.
@@ -130,7 +150,7 @@ pub async fn undo(
     match record.phase() {
         Phase::None | Phase::RolledBack => Ok(()),
         Phase::Pushed | Phase::PrOpen => abandon(rt, gh, record).await,
-        _ => revert(cfg, rt, gh, record).await,
+        _ => revert(cfg, rt, gh, record, why).await,
     }
 }
 
@@ -164,6 +184,7 @@ async fn revert(
     rt: &mut Runtime,
     gh: &GitHub,
     record: &mut Record,
+    why: &str,
 ) -> Result<(), StepError> {
     let merge_sha = record.merge_sha.clone();
     let remote = promote::remote(cfg, &record.repo);
@@ -227,7 +248,7 @@ async fn revert(
         None => format!("Revert {}", &merge_sha[..merge_sha.len().min(12)]),
     };
     let message = format!(
-        "{title}\n\nThis reverts {merge_sha} because the promotion failed.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
+        "{title}\n\nThis reverts {merge_sha} because {why}.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
         run_url_from_env()
     );
     let author = git::Identity {
@@ -254,8 +275,13 @@ async fn revert(
         .expect("push task")
         .map_err(|e| StepError::new("push revert", &e))?;
     }
+    rt.info(&format!(
+        "reverted {} on {} and pushed {branch}",
+        short(&merge_sha),
+        record.base
+    ));
     let body = format!(
-        "Reverts {} ({merge_sha}) because the promotion failed.\n\nRun: {}",
+        "Reverts {} ({merge_sha}) because {why}.\n\nRun: {}",
         record
             .pr_number
             .map(|n| format!("#{n}"))
@@ -283,55 +309,14 @@ async fn revert(
         }
     };
     rt.output("revert-pr-number", &pr.number.to_string())?;
-    let gate = crate::github::Gate {
-        required_approvals: cfg.rollback_required_approvals,
-        approval_timeout: cfg.approval_timeout,
-        wait_for_checks: cfg.wait_for_checks,
-        poll: Duration::from_secs(2),
-    };
-    let merged: Result<String, StepError> = async {
-        {
-            let rt_ref = &*rt;
-            gh.wait_ready(&pr, &gate, &|l: &str| rt_ref.info(l))
-                .await
-                .map_err(|e| StepError::new("revert gate", &e))?;
-        }
-        loop {
-            match gh
-                .merge_with(
-                    pr.number,
-                    cfg.rollback_merge_method,
-                    &pr.head_sha,
-                    Some((
-                        &format!("{title} (#{})", pr.number),
-                        message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
-                    )),
-                )
-                .await
-                .map_err(|e| StepError::new("merge revert", &e))?
-            {
-                Merge::Merged { sha, .. } => return Ok(sha),
-                Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
-                Merge::HeadModified | Merge::NotMergeable(_) => {
-                    return Err(StepError::msg(
-                        "merge revert",
-                        ErrorKind::Conflict,
-                        format!(
-                            "revert PR #{} cannot be merged; it stays open for a human",
-                            pr.number
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    .await;
+    rt.info(&format!("opened {title:?} as PR #{}", pr.number));
+    let merged = merge_revert(cfg, rt, gh, &pr, &title, &message).await;
     let revert_sha = match merged {
         Ok(sha) => sha,
         Err(e) => {
-            // The revert PR stays open for a human: say on it why.
+            // Ours, and half done: say so where people look, and leave it for a human to merge.
             let note = format!(
-                "gitops-promote could not merge this revert: {e}. It stays open: merge it by hand or re-run the job. Run: {}",
+                "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
                 run_url_from_env()
             );
             if let Err(c) = gh.comment(pr.number, &note).await {
@@ -343,6 +328,11 @@ async fn revert(
             return Err(e);
         }
     };
+    rt.info(&format!(
+        "merged revert PR #{} as {}",
+        pr.number,
+        short(&revert_sha)
+    ));
     let _ = gh.delete_branch(&branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
@@ -476,4 +466,57 @@ fn run_url_from_env() -> String {
     let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
     let id = std::env::var("GITHUB_RUN_ID").unwrap_or_default();
     format!("{server}/{repo}/actions/runs/{id}")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Waits for the revert PR's gate (`rollback-required-approvals`, checks) and merges it with
+/// `rollback-merge-method`, the `Reverts:` trailer in the merge commit.
+async fn merge_revert(
+    cfg: &Config,
+    rt: &Runtime,
+    gh: &GitHub,
+    pr: &crate::github::PrRef,
+    title: &str,
+    message: &str,
+) -> Result<String, StepError> {
+    let gate = crate::github::Gate {
+        required_approvals: cfg.rollback_required_approvals,
+        approval_timeout: cfg.approval_timeout,
+        wait_for_checks: cfg.wait_for_checks,
+        poll: Duration::from_secs(2),
+    };
+    {
+        let rt_ref = rt;
+        gh.wait_ready(pr, &gate, &|l: &str| rt_ref.info(l))
+            .await
+            .map_err(|e| StepError::new("revert gate", &e))?;
+    }
+    loop {
+        match gh
+            .merge_with(
+                pr.number,
+                cfg.rollback_merge_method,
+                &pr.head_sha,
+                Some((
+                    &format!("{title} (#{})", pr.number),
+                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
+                )),
+            )
+            .await
+            .map_err(|e| StepError::new("merge revert", &e))?
+        {
+            Merge::Merged { sha, .. } => return Ok(sha),
+            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
+            Merge::HeadModified | Merge::NotMergeable(_) => {
+                return Err(StepError::msg(
+                    "merge revert",
+                    ErrorKind::Conflict,
+                    format!("revert PR #{} cannot be merged", pr.number),
+                ));
+            }
+        }
+    }
 }

@@ -77,6 +77,9 @@ pub struct Call {
     pub at_ms: u64,
     /// Whether an injected fault answered it.
     pub injected: bool,
+    /// The JSON request body, when there was one: tests check what the product sends.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
 }
 
 /// The rules in force and the calls seen so far.
@@ -152,6 +155,7 @@ impl Faults {
         uri: &axum::http::Uri,
         status: u16,
         injected: bool,
+        body: &Option<serde_json::Value>,
     ) {
         self.calls.lock().unwrap().push(Call {
             service: service.to_string(),
@@ -161,6 +165,7 @@ impl Faults {
             status,
             at_ms: self.now_ms(),
             injected,
+            body: body.clone(),
         });
     }
 }
@@ -198,21 +203,42 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
     if uri.path().starts_with("/_sandbox") {
         return next.run(req).await;
     }
+    // Buffered so the call log holds what was sent; bodies here are small JSON documents.
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let body: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    let req = Request::from_parts(parts, Body::from(bytes));
     let faults = &layer.faults;
     match faults.take(layer.service, &method, uri.path()) {
         None => {
             let resp = next.run(req).await;
-            faults.record(layer.service, &method, &uri, resp.status().as_u16(), false);
+            faults.record(
+                layer.service,
+                &method,
+                &uri,
+                resp.status().as_u16(),
+                false,
+                &body,
+            );
             resp
         }
         Some(Fault::Delay { ms }) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             let resp = next.run(req).await;
-            faults.record(layer.service, &method, &uri, resp.status().as_u16(), true);
+            faults.record(
+                layer.service,
+                &method,
+                &uri,
+                resp.status().as_u16(),
+                true,
+                &body,
+            );
             resp
         }
         Some(Fault::Reset) => {
-            faults.record(layer.service, &method, &uri, 0, true);
+            faults.record(layer.service, &method, &uri, 0, true, &body);
             // A body that fails before its first byte makes hyper close the connection without
             // writing a response: the client sees the connection closed mid-request.
             let body = Body::from_stream(futures_util::stream::once(async {
@@ -224,7 +250,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             Response::new(body)
         }
         Some(Fault::Status { status, body }) => {
-            faults.record(layer.service, &method, &uri, status, true);
+            faults.record(layer.service, &method, &uri, status, true, &body);
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let body = body.unwrap_or_else(|| default_error_body(layer.service, status));
             (status, Json(body)).into_response()
@@ -234,7 +260,7 @@ pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) ->
             retry_after,
         }) => {
             let status = if secondary { 403 } else { 429 };
-            faults.record(layer.service, &method, &uri, status, true);
+            faults.record(layer.service, &method, &uri, status, true, &body);
             let message = if secondary {
                 "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
             } else {

@@ -8,6 +8,7 @@
 //! can drive the product binary synchronously. The product never links this crate.
 
 pub mod argocd;
+pub mod contract;
 pub mod demo;
 pub mod faults;
 pub mod git_host;
@@ -140,7 +141,6 @@ impl Sandbox {
             ("GITHUB_REPOSITORY", world::SEED_REPO.to_string()),
             ("ARGOCD_SERVER", self.argocd_url.clone()),
             ("ARGOCD_AUTH_TOKEN", self.argocd.token().to_string()),
-            ("ARGOCD_USERNAME", "admin".to_string()),
             ("ARGOCD_PASSWORD", self.argocd.password().to_string()),
         ];
         if let Some(p) = &self.prometheus {

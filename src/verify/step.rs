@@ -2,7 +2,9 @@
 //! measurement in a group, writes the summary table and the `verification` output, and turns a
 //! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
 
-use super::{run, summary_table, Measurement, NamedQuery, NoData, Report, Verdict, VerifyConfig};
+use super::{
+    run, summary_table, Measurement, NamedQuery, NoData, Phase, Report, Verdict, VerifyConfig,
+};
 use crate::config::{self, Config, VerifySettings};
 use crate::runtime::Runtime;
 use crate::strategy::{ErrorKind, StepError};
@@ -83,17 +85,25 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
     rt.output("verification", report.verdict.as_str())?;
     match report.verdict {
         Verdict::Successful => Ok(report),
-        verdict => Err(StepError::msg(
-            STEP,
-            ErrorKind::Verification,
-            format!(
-                "the metrics gate is {} after {} measurements (failure-limit {}, inconclusive-limit {})",
-                verdict.as_str(),
-                report.measurements.len(),
-                cfg.failure_limit,
-                cfg.inconclusive_limit
-            ),
-        )),
+        verdict => {
+            let n = |p| report.measurements.iter().filter(|m| m.phase == p).count();
+            let (count, limit) = match verdict {
+                Verdict::Inconclusive => (n(Phase::Inconclusive), cfg.inconclusive_limit),
+                _ => (n(Phase::Failed), cfg.failure_limit),
+            };
+            let mut e = StepError::msg(
+                STEP,
+                ErrorKind::Verification,
+                format!(
+                    "the metrics gate ended {}: {count} {} measurement(s) of {}, more than the limit of {limit}",
+                    verdict.as_str(),
+                    verdict.as_str(),
+                    report.measurements.len(),
+                ),
+            );
+            e.hint = Some("the job summary lists every measurement and its result".into());
+            Err(e)
+        }
     }
 }
 
@@ -103,4 +113,62 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
 /// As [`gate`].
 pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     gate(&config.verify, rt).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Query, Secret};
+    use std::time::Duration;
+
+    fn settings() -> VerifySettings {
+        VerifySettings {
+            prometheus_url: Some("http://prom:9090/".parse().unwrap()),
+            prometheus_token: Some(Secret::new("tok")),
+            queries: vec![Query {
+                name: "errors".into(),
+                promql: "sum(rate(e[1m]))".into(),
+            }],
+            success_condition: Some("errors < 0.05".into()),
+            failure_condition: None,
+            initial_delay: Duration::from_secs(5),
+            interval: Duration::from_secs(30),
+            count: 3,
+            failure_limit: 1,
+            inconclusive_limit: 2,
+            no_data: config::NoData::Inconclusive,
+        }
+    }
+
+    #[test]
+    fn settings_map_onto_the_gate() {
+        let c = VerifyConfig::from_settings(&settings()).unwrap();
+        assert_eq!(c.prometheus_url, "http://prom:9090/");
+        assert_eq!(c.queries[0].name, "errors");
+        assert_eq!(c.bearer_token.as_deref(), Some("tok"));
+        assert_eq!((c.count, c.failure_limit, c.inconclusive_limit), (3, 1, 2));
+        assert_eq!(c.no_data, NoData::Inconclusive);
+        assert_eq!(c.initial_delay, Duration::from_secs(5));
+        c.check().unwrap();
+        let none = VerifySettings {
+            prometheus_url: None,
+            ..settings()
+        };
+        assert!(VerifyConfig::from_settings(&none).is_none());
+    }
+
+    #[test]
+    fn progress_lines_name_results_phase_and_note() {
+        let m = Measurement {
+            index: 2,
+            at: chrono::Utc::now(),
+            results: vec![("errors".into(), crate::verify::QueryResult::Empty)],
+            phase: Phase::Inconclusive,
+            message: Some("no data for `errors`".into()),
+        };
+        assert_eq!(
+            progress_line(&m),
+            "measurement 2: errors = (no data) → Inconclusive (no data for `errors`)"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! `gitops_promote::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
+use crate::harness::run;
 use gitops_promote::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
@@ -7,14 +8,6 @@ use gitops_promote::strategy::{Classify, ErrorKind};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn config(sb: &Sandbox) -> ArgoConfig {
     ArgoConfig {

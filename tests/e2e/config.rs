@@ -94,6 +94,10 @@ fn generated_files_are_up_to_date() {
     for (file, want) in [
         ("action.yml", config::action_yml()),
         ("docs/inputs.md", config::inputs_md()),
+        ("README.md", {
+            let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+            config::readme_with_inputs(&readme).expect("README.md has the inputs markers")
+        }),
     ] {
         let have = std::fs::read_to_string(root.join(file)).unwrap_or_default();
         assert!(

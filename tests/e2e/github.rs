@@ -2,6 +2,7 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
+use crate::harness::run;
 use gitops_promote::github::{Gate, GitHub, GitHubError, Merge, MergeMethod, NewPr};
 use gitops_promote::strategy::{Classify, ErrorKind};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
@@ -9,15 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const REPO: &str = "acme/deploy";
-
-/// Runs an async test body on a runtime of its own (the sandbox has another).
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 fn start() -> Sandbox {
     Sandbox::start(Options::default()).expect("sandbox")

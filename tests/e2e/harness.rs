@@ -322,3 +322,12 @@ impl Ctx {
         );
     }
 }
+
+/// Runs an async test body on a runtime of its own (the sandbox has another).
+pub fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}

@@ -182,7 +182,6 @@ fn bad_durations_and_an_unknown_merge_method() {
 }
 
 #[test]
-#[ignore = "finding (issue #7): promote checks Argo CD only after the merge, so this merges, fails, and reverts; un-ignore once apps are found before the push"]
 fn a_missing_app_is_refused_before_anything_is_pushed() {
     refused(&[("argocd-app", "nope")], |_| {}, "argocd-app", "nope");
 }
@@ -221,7 +220,6 @@ fn under_scoped_github_tokens() {
 }
 
 #[test]
-#[ignore = "finding (issue #7): promote checks Argo CD only after the merge, so this merges, fails, and reverts; un-ignore once apps are found before the push"]
 fn a_wrong_argocd_token() {
     refused(
         &[("argocd-token", "not-a-token")],
@@ -232,7 +230,6 @@ fn a_wrong_argocd_token() {
 }
 
 #[test]
-#[ignore = "finding (issue #7): promote checks Argo CD only after the merge, so this merges, fails, and reverts; un-ignore once apps are found before the push"]
 fn an_argocd_server_that_is_not_argocd() {
     // The GitHub emulator answers JSON 404s, the git host HTML: neither is Argo CD.
     for which in ["github api", "git host"] {

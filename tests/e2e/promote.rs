@@ -324,3 +324,88 @@ fn dry_run_prints_the_diff_and_plan_and_changes_nothing() {
     let branches = repo.branches(None).unwrap().count();
     assert_eq!(branches, 1, "no branch pushed");
 }
+
+/// Found by the demo: the second promotion pushes from a shallow clone whose base has parents.
+#[test]
+fn a_promotion_on_a_base_with_history_pushes_from_the_shallow_clone() {
+    let ctx = Ctx::new();
+    ctx.sb
+        .world
+        .commit(REPO, "main", &[("README.md", "deploy repo\n")], "docs")
+        .unwrap();
+    ctx.sb
+        .world
+        .commit(
+            REPO,
+            "main",
+            &[("README.md", "deploy repo!\n")],
+            "docs again",
+        )
+        .unwrap();
+    let first = ctx.main(&[("set", "image.tag=1.1.0")]);
+    first.assert_ok();
+    let second = ctx.main(&[("set", "image.tag=1.2.0")]);
+    second.assert_ok();
+    assert!(ctx.values_on_main().contains("tag: \"1.2.0\""));
+    // And the revert is pushed from a clone deepened only as far as the merge needs.
+    let post = ctx.post(&[], &second.state);
+    post.assert_ok();
+    assert!(ctx.values_on_main().contains("tag: \"1.1.0\""));
+}
+
+/// While our PR waits for approval, someone changes the same line on the base: our branch is
+/// rebuilt on the new base (a force-push of our own branch only), approved again, and merged; the
+/// other commit stays in the base's history.
+#[test]
+fn a_conflict_with_a_newer_base_rebuilds_our_branch_and_merges() {
+    let ctx = Ctx::new();
+    let mut other = String::new();
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=7.0.0"), ("required-approvals", "1")]),
+        || {
+            let pr = ctx.wait_for_pr();
+            let first_head = ctx.sb.github.pr_head(REPO, pr).unwrap();
+            let theirs = ctx.values_on_main().replace("\"1.0.0\"", "\"1.9.0\"");
+            other = ctx
+                .sb
+                .world
+                .commit(
+                    REPO,
+                    "main",
+                    &[(sandbox::world::SEED_VALUES_PATH, theirs.as_str())],
+                    "hotfix 1.9.0",
+                )
+                .unwrap()
+                .to_string();
+            crate::harness::wait_until("our branch rebuilt", Duration::from_secs(60), || {
+                ctx.sb
+                    .github
+                    .pr_head(REPO, pr)
+                    .is_some_and(|h| h != first_head)
+            });
+            ctx.sb
+                .github
+                .add_review(REPO, pr, "alice", "APPROVED", None)
+                .expect("review");
+        },
+    );
+    run.assert_ok();
+    assert!(
+        run.log().contains("applying the edit again"),
+        "{}",
+        run.log()
+    );
+    assert!(ctx.values_on_main().contains("tag: \"7.0.0\""));
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    let head = repo.revparse_single("refs/heads/main").unwrap().id();
+    let other = git2::Oid::from_str(&other).unwrap();
+    assert!(
+        repo.graph_descendant_of(head, other).unwrap(),
+        "the other commit was kept"
+    );
+    assert_eq!(
+        ctx.sb.github.prs(REPO).len(),
+        1,
+        "the same PR, not a second one"
+    );
+}

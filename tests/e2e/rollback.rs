@@ -4,6 +4,9 @@
 use crate::harness::Ctx;
 use std::collections::BTreeMap;
 
+const REPO: &str = "acme/deploy";
+const VALUES: &str = sandbox::world::SEED_VALUES_PATH;
+
 /// A bad tag goes Degraded: the main step reverts at once, fails, and the values are as before.
 #[test]
 fn a_degraded_promotion_is_reverted_and_healthy_again() {
@@ -139,4 +142,145 @@ fn standalone_rollback_by_pr_number() {
     assert_eq!(rb.output("rolled-back"), "true");
     assert_eq!(ctx.values_on_main(), before);
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+}
+
+/// Each merge method is reverted by the post step, and a later unrelated commit on the base survives.
+#[test]
+fn each_merge_method_is_reverted_keeping_later_unrelated_commits() {
+    for method in ["merge", "squash", "rebase"] {
+        let ctx = Ctx::new();
+        let before = ctx.values_on_main();
+        let run = ctx.main(&[("set", "image.tag=1.7.0"), ("merge-method", method)]);
+        run.assert_ok();
+        // Someone else lands an unrelated change after ours.
+        ctx.sb
+            .world
+            .commit(
+                REPO,
+                "main",
+                &[("charts/api/values.yaml", "replicas: 3\n")],
+                "api: 3 replicas",
+            )
+            .unwrap();
+        let post = ctx.post(&[("merge-method", method)], &run.state);
+        post.assert_ok();
+        assert_eq!(ctx.values_on_main(), before, "{method}: values as before");
+        let api = ctx
+            .sb
+            .world
+            .read_file(REPO, "refs/heads/main", "charts/api/values.yaml")
+            .unwrap();
+        assert_eq!(
+            api.as_deref(),
+            Some("replicas: 3\n"),
+            "{method}: the later commit survives"
+        );
+        assert_eq!(
+            ctx.sb.argocd.deployed_tag("app").as_deref(),
+            Some("1.0.0"),
+            "{method}"
+        );
+    }
+}
+
+/// Someone changed the same line after us: the revert conflicts, fails naming the file, and pushes
+/// nothing to the base; with `history-fallback` the app goes back by Argo CD history instead.
+#[test]
+fn a_revert_conflict_pushes_nothing_and_history_fallback_restores_the_app() {
+    for fallback in [false, true] {
+        let ctx = Ctx::new();
+        let run = ctx.main(&[("set", "image.tag=1.8.0")]);
+        run.assert_ok();
+        let theirs = ctx.values_on_main().replace("\"1.8.0\"", "\"1.9.0\"");
+        ctx.sb
+            .world
+            .commit(REPO, "main", &[(VALUES, theirs.as_str())], "hotfix: 1.9.0")
+            .unwrap();
+        let head = ctx.main_sha();
+        let prs = ctx.sb.github.prs(REPO).len();
+        let post = ctx.post(
+            &[("history-fallback", if fallback { "true" } else { "false" })],
+            &run.state,
+        );
+        assert_eq!(ctx.main_sha(), head, "nothing pushed to the base");
+        assert_eq!(ctx.sb.github.prs(REPO).len(), prs, "no revert PR opened");
+        if fallback {
+            post.assert_ok();
+            assert!(post.log().contains("history"), "{}", post.log());
+            assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+        } else {
+            post.assert_failed();
+            let errors = post.errors().join("\n");
+            assert!(
+                errors.contains("conflict error") && errors.contains(VALUES),
+                "{errors}"
+            );
+            assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.8.0"));
+        }
+    }
+}
+
+/// A standalone rollback given an unmerged PR it did not open leaves that PR alone.
+#[test]
+fn standalone_rollback_of_an_unmerged_pr_touches_nothing() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=5.0.0"), ("merge", "false")]);
+    run.assert_ok();
+    let pr = run.output("pr-number").to_string();
+    let rb = ctx.main(&[("command", "rollback"), ("pr-number", &pr)]);
+    rb.assert_ok();
+    assert_eq!(rb.output("rolled-back"), "false");
+    let view = ctx.sb.github.pr_view(REPO, pr.parse().unwrap()).unwrap();
+    assert_eq!(view.state, "open", "not ours to close in this run");
+    assert!(view.comments.is_empty());
+}
+
+/// The revert PR cannot be merged (its approval never comes): it stays open with a comment saying
+/// that production still runs the promotion, and the step fails.
+#[test]
+fn a_revert_that_cannot_merge_is_left_open_with_a_comment() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=5.1.0")]);
+    run.assert_ok();
+    let head = ctx.main_sha();
+    let post = ctx.post(
+        &[
+            ("rollback-required-approvals", "1"),
+            ("approval-timeout", "3s"),
+        ],
+        &run.state,
+    );
+    post.assert_failed();
+    assert_eq!(ctx.main_sha(), head, "the base keeps the promotion");
+    let revert = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(revert.title.starts_with("Revert #"), "{revert:?}");
+    assert_eq!(revert.state, "open");
+    assert!(
+        revert
+            .comments
+            .iter()
+            .any(|(_, b)| b.contains("could not merge this revert")),
+        "{revert:?}"
+    );
+}
+
+/// `abort` at the gate leaves our unmerged PR open, with a comment saying why.
+#[test]
+fn abort_before_the_merge_comments_on_the_pr_it_leaves_open() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[
+        ("set", "image.tag=5.2.0"),
+        ("required-approvals", "1"),
+        ("approval-timeout", "3s"),
+        ("on-failure", "abort"),
+    ]);
+    run.assert_failed();
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert_eq!(pr.state, "open");
+    assert!(
+        pr.comments
+            .iter()
+            .any(|(_, b)| b.contains("aborted this promotion")),
+        "{pr:?}"
+    );
 }

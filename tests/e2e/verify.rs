@@ -398,7 +398,11 @@ fn verify_command_reports_each_measurement_and_the_verdict() {
     assert_eq!(bad.output("verification"), "failed");
     let errors = bad.errors();
     assert!(
-        errors.iter().any(|e| e.contains("verification")),
+        errors
+            .iter()
+            .any(|e| e.contains("verification error in verify")
+                && e.contains("2 failed measurement(s) of ")
+                && e.contains("more than the limit of 1")),
         "{errors:?}"
     );
     assert!(bad.summary.contains("❌ Failed"), "{}", bad.summary);
@@ -445,5 +449,43 @@ fn initial_delay_is_waited_before_the_first_query() {
     assert!(
         first >= Duration::from_millis(400),
         "first measurement after {first:?}"
+    );
+}
+
+/// DESIGN §9: a `-errors` tag is Healthy to Argo CD, so only the gate can catch it.
+#[test]
+fn promote_of_an_errors_version_fails_the_gate_and_rolls_back() {
+    let ctx = Ctx::with(Options { prometheus: true });
+    wait_for_data(&ctx.sb, "app");
+    let before = ctx.values_on_main();
+    let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
+    let query = ratio("app");
+    let run = ctx.main(&[
+        ("set", "image.tag=1.2.0-errors"),
+        ("argocd-app", "app"),
+        ("prometheus-url", url.as_str()),
+        ("query", query.as_str()),
+        ("success-condition", "result < 0.05"),
+        ("interval", "1s"),
+        ("count", "20"),
+    ]);
+    run.assert_failed();
+    assert_eq!(run.output("health"), "Healthy", "Argo CD saw nothing wrong");
+    assert_eq!(run.output("verification"), "failed");
+    assert!(
+        run.errors().iter().any(|e| e.contains("verification")),
+        "{:?}",
+        run.errors()
+    );
+    assert!(
+        run.summary.contains("**Verification: failed**"),
+        "{}",
+        run.summary
+    );
+    assert_eq!(run.output("rolled-back"), "true", "{}", run.log());
+    assert_eq!(
+        ctx.values_on_main(),
+        before,
+        "the revert restored the values"
     );
 }

@@ -11,17 +11,9 @@ use std::time::{Duration, Instant};
 
 /// The swagger, or `None` (and a note on stderr) when the contracts are not beside the workspace.
 fn swagger() -> Option<Value> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/contracts/argocd");
-    match std::fs::read_to_string(dir.join("swagger.json")) {
-        Ok(s) => Some(serde_json::from_str(&s).expect("swagger.json parses")),
-        Err(_) => {
-            eprintln!(
-                "SKIPPED: {} not found; Argo CD contract test skipped",
-                dir.display()
-            );
-            None
-        }
-    }
+    let dir = crate::contracts("argocd", "Argo CD contract test")?;
+    let text = std::fs::read_to_string(dir.join("swagger.json")).expect("swagger.json reads");
+    Some(serde_json::from_str(&text).expect("swagger.json parses"))
 }
 
 /// Validates `body` against `#/definitions/{def}` (or an inline schema when `def` starts with `{`).

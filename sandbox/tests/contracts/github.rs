@@ -11,20 +11,6 @@ use std::process::Command;
 
 const REPO: &str = "acme/deploy";
 
-/// `../shared/contracts/github`, or `None` (and a message saying the test is skipped).
-fn contracts(test: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/contracts/github");
-    if dir.join("openapi.json").exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED {test}: no contracts at {} (CI has them beside the clone)",
-            dir.display()
-        );
-        None
-    }
-}
-
 fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -33,80 +19,7 @@ fn run<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// OpenAPI 3.0 `nullable: true` as JSON Schema: `type: [T, "null"]`, or `anyOf` with null when the
-/// schema has no `type` of its own (a `$ref` or a combinator).
-fn translate(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            for (_, x) in m.iter_mut() {
-                translate(x);
-            }
-            if m.remove("nullable") == Some(Value::Bool(true)) {
-                if let Some(Value::String(t)) = m.get("type").cloned() {
-                    m.insert("type".into(), json!([t, "null"]));
-                    if let Some(Value::Array(e)) = m.get_mut("enum") {
-                        e.push(Value::Null);
-                    }
-                } else {
-                    let inner = Value::Object(std::mem::take(m));
-                    m.insert("anyOf".into(), json!([inner, {"type": "null"}]));
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(translate),
-        _ => {}
-    }
-}
-
-/// Validators for response bodies, by (path template, method, status).
-struct Spec {
-    doc: Value,
-}
-
-impl Spec {
-    fn load(dir: &std::path::Path) -> Spec {
-        let mut doc: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("openapi.json")).unwrap())
-                .unwrap();
-        translate(&mut doc);
-        Spec { doc }
-    }
-
-    /// Validates `body` against the schema GitHub documents for this answer; panics listing errors.
-    fn check(&self, path: &str, method: &str, status: u16, body: &Value) {
-        let mut resp = self.doc["paths"][path][method]["responses"][status.to_string()].clone();
-        assert!(
-            !resp.is_null(),
-            "the contract has no {status} for {method} {path}"
-        );
-        if let Some(r) = resp["$ref"].as_str() {
-            let name = r.trim_start_matches("#/components/responses/");
-            resp = self.doc["components"]["responses"][name].clone();
-        }
-        let schema = resp["content"]["application/json"]["schema"].clone();
-        if schema.is_null() {
-            // GitHub documents this status without a body schema (e.g. 422 on ref deletion).
-            return;
-        }
-        let mut root = schema;
-        root["components"] = self.doc["components"].clone();
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .build(&root)
-            .unwrap_or_else(|e| panic!("schema for {method} {path}: {e}"));
-        let errors: Vec<String> = validator
-            .iter_errors(body)
-            .take(10)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{method} {path} -> {status} does not match GitHub's schema:\n{}",
-            errors.join("\n")
-        );
-    }
-}
+use sandbox::contract::Spec;
 
 struct Client {
     octo: Octocrab,
@@ -186,7 +99,10 @@ async fn expect(
 
 #[test]
 fn every_route_answers_what_githubs_openapi_describes() {
-    let Some(dir) = contracts("every_route_answers_what_githubs_openapi_describes") else {
+    let Some(dir) = crate::contracts(
+        "github",
+        "every_route_answers_what_githubs_openapi_describes",
+    ) else {
         return;
     };
     let spec = Spec::load(&dir);
@@ -850,8 +766,10 @@ fn read<T: serde::de::DeserializeOwned>(path: PathBuf) -> T {
 #[test]
 fn githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads() {
     use octocrab::models::{self, pulls};
-    let Some(dir) = contracts("githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads")
-    else {
+    let Some(dir) = crate::contracts(
+        "github",
+        "githubs_recorded_bodies_fit_the_octocrab_models_the_product_reads",
+    ) else {
         return;
     };
     let ex = dir.join("examples");

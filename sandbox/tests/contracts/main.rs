@@ -5,3 +5,11 @@ mod argocd;
 mod git_host;
 mod github;
 mod metrics;
+mod serve;
+
+use std::path::PathBuf;
+
+/// `../shared/contracts/<part>` beside the workspace, or `None` with a SKIPPED note naming `test`.
+pub fn contracts(part: &str, test: &str) -> Option<PathBuf> {
+    sandbox::contract::contracts_dir(part, test)
+}

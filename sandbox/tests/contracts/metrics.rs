@@ -4,7 +4,6 @@
 
 use sandbox::{Options, Sandbox};
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// A blocking HTTP/1.0 call: (status, body). Plain std so these tests need no client crate.
@@ -69,16 +68,6 @@ fn form(promql: &str) -> String {
         }
     }
     s
-}
-
-fn contracts() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/contracts/prometheus");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: {} not found", dir.display());
-        None
-    }
 }
 
 #[test]
@@ -152,7 +141,12 @@ fn prometheus_scrapes_the_exporter_and_answers_like_the_recorded_contracts() {
     assert_eq!(status, 400);
     let (_, empty) = query(prom, r#"http_requests_total{app="nope"}"#);
 
-    let Some(dir) = contracts() else { return };
+    let Some(dir) = crate::contracts(
+        "prometheus",
+        "prometheus_scrapes_the_exporter_and_answers_like_the_recorded_contracts",
+    ) else {
+        return;
+    };
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
     };
@@ -172,4 +166,43 @@ fn prometheus_scrapes_the_exporter_and_answers_like_the_recorded_contracts() {
         bad["error"].as_str().unwrap().contains("parse error"),
         "{bad}"
     );
+}
+
+#[test]
+fn exporter_follows_the_tag_argo_cd_deployed() {
+    use sandbox::world::{SEED_REPO, SEED_VALUES_PATH};
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.argocd.set_poll_interval(100);
+    let values = sb
+        .world
+        .read_file(SEED_REPO, "main", SEED_VALUES_PATH)
+        .unwrap()
+        .expect("seeded values");
+    assert!(values.contains("\"1.0.0\""), "{values}");
+    let bumped = values.replace("\"1.0.0\"", "\"1.3.0-errors\"");
+    sb.world
+        .commit(SEED_REPO, "main", &[(SEED_VALUES_PATH, &bumped)], "errors")
+        .unwrap();
+    // app-auto syncs the new commit by itself; app (manual sync) keeps 1.0.0.
+    wait_until(
+        "app-auto to deploy 1.3.0-errors",
+        Duration::from_secs(30),
+        || (sb.argocd.deployed_tag("app-auto").as_deref() == Some("1.3.0-errors")).then_some(()),
+    );
+    let ex = &sb.exporter_url;
+    let (_, before) = call(ex, "GET", "/metrics", "");
+    let base = |b: &str, app| (counter(b, app, "200"), counter(b, app, "500"));
+    let ((auto_ok0, auto_err0), (ok0, err0)) = (base(&before, "app-auto"), base(&before, "app"));
+    let after = wait_until("50 more requests", Duration::from_secs(10), || {
+        let (_, b) = call(ex, "GET", "/metrics", "");
+        (counter(&b, "app-auto", "200") - auto_ok0 >= 35.0).then_some(b)
+    });
+    let ratio = |b: &str, app, ok0: f64, err0: f64| {
+        let (ok, err) = base(b, app);
+        (err - err0) / (ok - ok0 + err - err0)
+    };
+    let auto = ratio(&after, "app-auto", auto_ok0, auto_err0);
+    assert!((auto - 0.30).abs() < 0.01, "app-auto runs -errors: {auto}");
+    let manual = ratio(&after, "app", ok0, err0);
+    assert!(manual < 0.01, "app still runs 1.0.0: {manual}");
 }

@@ -1,0 +1,304 @@
+//! The `status` command (DESIGN.md §1): a drift check. Each app must be Synced at the base branch's
+//! head commit and Healthy; an app that is not is polled until `grace` has passed, then the step
+//! fails naming every drifting app with its revision, sync status and health.
+//!
+//! "At the head" means equal: an app synced to an older commit lags, whatever it contains. The
+//! head is read again on every poll, so a push during the check moves the goal instead of
+//! failing on a stale one. It only reads: it never syncs or refreshes.
+
+use crate::argocd::{AppRef, Application, ArgoCd};
+use crate::config::Config;
+use crate::git;
+use crate::promote;
+use crate::runtime::Runtime;
+use crate::strategy::{ErrorKind, StepError};
+use std::time::{Duration, Instant};
+
+/// Time between polls while an app drifts.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A progress line at least this often while waiting (DESIGN.md §2.10).
+const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// One app as the check saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// App name.
+    pub name: String,
+    /// Synced, OutOfSync or Unknown.
+    pub sync: String,
+    /// The revision Argo CD compared against (empty when none).
+    pub revision: String,
+    /// Healthy, Progressing, Degraded, ...
+    pub health: String,
+}
+
+impl Seen {
+    /// What Argo CD says about `app`.
+    pub fn of(app: &Application) -> Seen {
+        let s = &app.status.sync;
+        Seen {
+            name: app.metadata.name.clone(),
+            sync: s.status.clone(),
+            revision: s
+                .revision
+                .clone()
+                .or_else(|| s.revisions.first().cloned())
+                .unwrap_or_default(),
+            health: app.status.health.status.clone(),
+        }
+    }
+
+    /// Why the app drifts from `head`, or `None` when it is Synced at it and Healthy.
+    pub fn drift(&self, head: &str) -> Option<String> {
+        let mut why = Vec::new();
+        if self.sync != "Synced" {
+            why.push(if self.sync.is_empty() {
+                "sync status unknown".to_string()
+            } else {
+                self.sync.clone()
+            });
+        }
+        if self.revision != head {
+            why.push(if self.revision.is_empty() {
+                "at no revision".to_string()
+            } else {
+                format!("at {} (head {})", short(&self.revision), short(head))
+            });
+        }
+        if self.health != "Healthy" {
+            why.push(if self.health.is_empty() {
+                "health unknown".to_string()
+            } else {
+                self.health.clone()
+            });
+        }
+        (!why.is_empty()).then(|| {
+            format!(
+                "{}: {}{}",
+                self.name,
+                why.join(", "),
+                if self.health == "Healthy" {
+                    ", Healthy"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
+/// Runs the check.
+///
+/// # Errors
+/// `sync` (or `health` when every drifting app is only unhealthy) naming each drifting app once
+/// `grace` has passed; connection and lookup errors as they are classified.
+pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
+    let settings = cfg.argocd.as_ref().ok_or_else(|| {
+        StepError::msg(
+            "status",
+            ErrorKind::Config,
+            "input 'argocd-server': required for status",
+        )
+    })?;
+    let gh = promote::connect_github(cfg)?;
+    let base = match &cfg.base {
+        Some(b) => b.clone(),
+        None => gh
+            .default_branch()
+            .await
+            .map_err(|e| StepError::new("resolve base", &e))?,
+    };
+    let argo = promote::connect_argocd(settings).await?;
+    let apps = promote::find_apps(&argo, settings).await?;
+    let remote = promote::remote(cfg, &cfg.repository.to_string());
+    let mut checkout = {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 1))
+            .await
+            .expect("clone task")
+            .map_err(|e| StepError::new("read the base head", &e))?
+    };
+    let start = Instant::now();
+    let mut last_line = String::new();
+    let mut last_print = start;
+    let (head, seen) = loop {
+        let head;
+        (checkout, head) = tokio::task::spawn_blocking(move || {
+            let h = checkout.fetch_base();
+            (checkout, h)
+        })
+        .await
+        .expect("fetch task");
+        let head = head
+            .map_err(|e| StepError::new("read the base head", &e))?
+            .to_string();
+        let seen = look(&argo, &apps).await?;
+        let drifting: Vec<String> = seen.iter().filter_map(|s| s.drift(&head)).collect();
+        if drifting.is_empty() {
+            break (head, seen);
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= cfg.grace {
+            outputs(rt, &seen)?;
+            rt.summary(&table(&base, &head, &seen, false));
+            let only_health = seen
+                .iter()
+                .filter(|s| s.drift(&head).is_some())
+                .all(|s| s.sync == "Synced" && s.revision == head);
+            let mut e = StepError::msg(
+                "status",
+                if only_health {
+                    ErrorKind::Health
+                } else {
+                    ErrorKind::Sync
+                },
+                format!(
+                    "after grace {}, {} of {} app(s) drift from {base} at {}: {}",
+                    promote::humantime(cfg.grace),
+                    drifting.len(),
+                    seen.len(),
+                    short(&head),
+                    drifting.join("; ")
+                ),
+            );
+            e.hint = Some(
+                "sync the apps (or promote again), or look in Argo CD for why they lag".into(),
+            );
+            return Err(e);
+        }
+        let line = drifting.join("; ");
+        if line != last_line || last_print.elapsed() >= PROGRESS_EVERY {
+            rt.info(&format!(
+                "waiting for {}: {line} ({} elapsed, {} of grace left)",
+                short(&head),
+                promote::humantime(elapsed),
+                promote::humantime(cfg.grace - elapsed)
+            ));
+            last_line = line;
+            last_print = Instant::now();
+        }
+        tokio::time::sleep(POLL.min(cfg.grace - elapsed)).await;
+    };
+    rt.info(&format!(
+        "every app is Synced at {base} head {} and Healthy: {}",
+        short(&head),
+        seen.iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    outputs(rt, &seen)?;
+    rt.summary(&table(&base, &head, &seen, true));
+    Ok(())
+}
+
+/// Reads every app once, concurrently.
+async fn look(argo: &ArgoCd, apps: &[AppRef]) -> Result<Vec<Seen>, StepError> {
+    let reads = apps.iter().map(|a| async move {
+        argo.get(&a.name)
+            .await
+            .map(|app| Seen::of(&app))
+            .map_err(|e| StepError::new("status", &e))
+    });
+    futures_util::future::try_join_all(reads).await
+}
+
+/// Writes `apps` (JSON), `synced-revision` (the first app's) and `health` (Healthy, or the first
+/// other health seen).
+fn outputs(rt: &mut Runtime, seen: &[Seen]) -> Result<(), StepError> {
+    let apps: Vec<_> = seen
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "revision": s.revision, "health": s.health, "sync": s.sync}))
+        .collect();
+    rt.output(
+        "apps",
+        &serde_json::to_string(&apps).expect("JSON of strings"),
+    )?;
+    if let Some(first) = seen.first() {
+        rt.output("synced-revision", &first.revision)?;
+    }
+    let health = seen
+        .iter()
+        .map(|s| s.health.as_str())
+        .find(|h| *h != "Healthy")
+        .unwrap_or("Healthy");
+    rt.output("health", health)
+}
+
+/// The summary: a verdict line and one table row per app.
+fn table(base: &str, head: &str, seen: &[Seen], ok: bool) -> String {
+    let verdict = if ok {
+        "**In sync**: every app is Synced at the head and Healthy."
+    } else {
+        "**Drift**: some apps are not Synced at the head, or not Healthy."
+    };
+    let mut s = format!(
+        "## gitops-promote status\n\n{verdict}\n\n`{base}` head: `{}`\n\n| app | sync | revision | health | |\n|---|---|---|---|---|\n",
+        short(head)
+    );
+    for a in seen {
+        let mark = if a.drift(head).is_none() {
+            "✅"
+        } else {
+            "❌"
+        };
+        s.push_str(&format!(
+            "| {} | {} | `{}` | {} | {mark} |\n",
+            a.name,
+            a.sync,
+            short(&a.revision),
+            a.health
+        ));
+    }
+    s
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(json: serde_json::Value) -> Seen {
+        Seen::of(&serde_json::from_value(json).unwrap())
+    }
+
+    const HEAD: &str = "1111111111111111111111111111111111111111";
+    const OLD: &str = "2222222222222222222222222222222222222222";
+
+    #[test]
+    fn synced_at_the_head_and_healthy_is_no_drift() {
+        let a = app(serde_json::json!({"metadata": {"name": "web"},
+            "status": {"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Healthy"}}}));
+        assert_eq!(a.drift(HEAD), None);
+    }
+
+    #[test]
+    fn an_app_behind_the_head_drifts_with_its_revision() {
+        let a = app(serde_json::json!({"metadata": {"name": "web"},
+            "status": {"sync": {"status": "OutOfSync", "revision": OLD}, "health": {"status": "Healthy"}}}));
+        assert_eq!(
+            a.drift(HEAD).as_deref(),
+            Some("web: OutOfSync, at 222222222222 (head 111111111111), Healthy")
+        );
+    }
+
+    #[test]
+    fn an_unhealthy_app_at_the_head_drifts() {
+        let a = app(serde_json::json!({"metadata": {"name": "web"},
+            "status": {"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Degraded"}}}));
+        assert_eq!(a.drift(HEAD).as_deref(), Some("web: Degraded"));
+    }
+
+    #[test]
+    fn an_app_never_compared_drifts() {
+        let a = app(serde_json::json!({"metadata": {"name": "web"}}));
+        assert_eq!(
+            a.drift(HEAD).as_deref(),
+            Some("web: sync status unknown, at no revision, health unknown")
+        );
+    }
+}
