@@ -871,8 +871,8 @@ fn a_second_promotion_pushes_from_a_shallow_clone_with_history() {
 // ---------------------------------------------------------------------------------------------
 // Two jobs promoting the same app at once.
 
-/// Two promotions of `app` race (two jobs, two tags on the same line). Each that succeeds waited
-/// for a revision containing its own merge; at the end the app runs what main says, Healthy, and
+/// Two promotions of `app` race (two jobs, two tags on the same line). Both succeed, each having
+/// waited for a revision containing its own merge; at the end the app runs what main says, Healthy, and
 /// nothing of ours is left open.
 #[test]
 fn two_promotions_of_the_same_app_at_once_end_consistent() {
@@ -889,15 +889,10 @@ fn two_promotions_of_the_same_app_at_once_end_consistent() {
         let b = s.spawn(|| ctx.main(&inputs("image.tag=1.2.0")));
         (a.join().unwrap(), b.join().unwrap())
     });
-    for run in [&a, &b] {
-        eprintln!("exit {}: {:?}", run.code, run.errors());
-    }
     let repo = ctx.sb.world.open(REPO).unwrap();
     for run in [&a, &b] {
-        if run.code != 0 {
-            assert!(!run.errors().is_empty(), "failed silently:\n{}", run.log());
-            continue;
-        }
+        // The second to merge finds its PR in conflict and rebuilds it on the new base.
+        run.assert_ok();
         let merge = git2::Oid::from_str(run.output("merge-sha")).unwrap();
         let synced = git2::Oid::from_str(run.output("synced-revision")).unwrap();
         assert!(
@@ -906,12 +901,6 @@ fn two_promotions_of_the_same_app_at_once_end_consistent() {
             run.log()
         );
     }
-    assert!(
-        a.code == 0 || b.code == 0,
-        "neither promotion succeeded:\n{}\n{}",
-        a.log(),
-        b.log()
-    );
     let on_main = tag_in(&ctx.values_on_main());
     let deployed = ctx.sb.argocd.deployed_tag("app");
     assert_eq!(deployed, on_main, "the app runs what main says");
