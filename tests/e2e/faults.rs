@@ -872,8 +872,8 @@ fn a_second_promotion_pushes_from_a_shallow_clone_with_history() {
 // Two jobs promoting the same app at once.
 
 /// Two promotions of `app` race (two jobs, two tags on the same line). Both succeed, each having
-/// waited for a revision containing its own merge; at the end the app runs what main says, Healthy, and
-/// nothing of ours is left open.
+/// waited for a revision containing its own merge; at the end the app runs what main says,
+/// Healthy, and nothing of ours is left open.
 #[test]
 fn two_promotions_of_the_same_app_at_once_end_consistent() {
     let ctx = Ctx::new();
