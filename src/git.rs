@@ -667,6 +667,15 @@ impl Checkout {
             Err(e) => return Err(local(format!("read {path} at {commit}"))(e)),
         };
         match entry.kind() {
+            // A symlink's blob is its target's name: editing it would edit the link, and following
+            // it could leave the repo. Refuse it by name rather than parse "/etc/passwd" as YAML.
+            Some(git2::ObjectType::Blob) if entry.filemode() == i32::from(git2::FileMode::Link) => {
+                Err(GitError::Invalid {
+                    what: "path",
+                    value: path.to_string(),
+                    reason: "is a symbolic link; name the file it points to",
+                })
+            }
             Some(git2::ObjectType::Blob) => {
                 let blob = self
                     .repo
