@@ -113,8 +113,15 @@ enum Decision {
     Stop,
 }
 
-/// Runs a step under the failure strategy: retries it, or returns from the flow on ignore, or
-/// yields `None` when a maintainer chose to proceed past it.
+/// Where a phase leaves the flow: go on with its output, or end the step here, successfully
+/// (nothing to promote, a dry run, `merge: false`, or a failure the strategy says to ignore).
+enum Next<T> {
+    Go(T),
+    End,
+}
+
+/// Runs a step under the failure strategy: retries it, or ends the phase (and so the flow) on
+/// ignore, or yields `None` when a maintainer chose to proceed past it.
 macro_rules! guarded {
     ($self:ident, $step:expr) => {{
         let mut attempt = 0u32;
@@ -124,15 +131,46 @@ macro_rules! guarded {
                 Err(e) => match $self.decide(e, &mut attempt).await? {
                     Decision::Retry => continue,
                     Decision::Proceed => break None,
-                    Decision::Stop => return Ok(()),
+                    Decision::Stop => return Ok(Next::End),
                 },
             }
         }
     }};
 }
 
+/// Takes a phase's output, or ends the flow successfully when the phase said so.
+macro_rules! go {
+    ($phase:expr) => {
+        match $phase.await? {
+            Next::Go(v) => v,
+            Next::End => return Ok(()),
+        }
+    };
+}
+
+/// What the flow knows once the edit is made, before anything remote has changed.
+struct Prepared {
+    base: String,
+    /// The Argo CD client and the apps to sync, when `argocd-server` is set.
+    argo: Option<(ArgoCd, Vec<AppRef>)>,
+    checkout: Arc<Mutex<Checkout>>,
+    edit: Edit,
+}
+
 impl Promotion<'_> {
+    /// The steps of DESIGN.md §2, as phases: each one's output feeds the next.
     async fn steps(&mut self) -> Result<(), StepError> {
+        let ready = go!(self.prepare());
+        let (branch, pr) = go!(self.propose(&ready));
+        let merged = go!(self.land(&ready, &branch, pr));
+        go!(self.deploy(&ready, &merged));
+        go!(self.verify_gate());
+        self.record.phase = Some(Phase::Done);
+        self.save()
+    }
+
+    /// Steps 1 to 3: the base, Argo CD and its apps, the clone and the edit; nothing remote changes.
+    async fn prepare(&mut self) -> Result<Next<Prepared>, StepError> {
         let cfg = self.cfg;
         let base = resolve_base(self.gh, cfg).await?;
         self.record.repo = cfg.repository.to_string();
@@ -162,22 +200,31 @@ impl Promotion<'_> {
                 "every value is already set on {base}: nothing to promote"
             ));
             self.rt.output("changed", "false")?;
-            return Ok(());
+            return Ok(Next::End);
         }
         self.rt.output("changed", "true")?;
         if cfg.dry_run {
             self.rt.info(&plan(cfg, &base, &edit));
-            return Ok(());
+            return Ok(Next::End);
         }
+        Ok(Next::Go(Prepared {
+            base,
+            argo,
+            checkout: Arc::new(Mutex::new(checkout)),
+            edit,
+        }))
+    }
 
-        let branch = render(cfg, &cfg.branch, &base, &edit);
-        let checkout = Arc::new(Mutex::new(checkout));
+    /// Steps 4 to 6: commit, push our branch, open (or take over) the PR.
+    async fn propose(&mut self, ready: &Prepared) -> Result<Next<(String, PrRef)>, StepError> {
+        let (cfg, base, edit) = (self.cfg, &ready.base, &ready.edit);
+        let branch = render(cfg, &cfg.branch, base, edit);
         let commit = self
-            .timed("commit", commit(&checkout, cfg, &base, &edit))
+            .timed("commit", commit(&ready.checkout, cfg, base, edit))
             .await?;
         // Forced, and only ever to our own branch (git refuses the base): a re-run of the job
         // rebuilds it from the current base and takes over its PR.
-        self.timed("push", push(&checkout, commit, &branch, true))
+        self.timed("push", push(&ready.checkout, commit, &branch, true))
             .await?;
         self.record.branch = branch.clone();
         self.record.phase = Some(Phase::Pushed);
@@ -185,7 +232,7 @@ impl Promotion<'_> {
 
         let gh = self.gh;
         let pr = self
-            .timed("open PR", open_pr(gh, cfg, &base, &branch, &edit))
+            .timed("open PR", open_pr(gh, cfg, base, &branch, edit))
             .await?;
         self.record.pr_number = Some(pr.number);
         self.record.phase = Some(Phase::PrOpen);
@@ -202,22 +249,31 @@ impl Promotion<'_> {
             ));
             self.record.on_failure = "skip".into();
             self.save()?;
-            return Ok(());
+            return Ok(Next::End);
         }
+        Ok(Next::Go((branch, pr)))
+    }
 
-        let mut pr = pr;
+    /// Steps 7 and 8: the gate, then the merge with the head-SHA guard; a PR that conflicts with a
+    /// newer base is rebuilt on it.
+    async fn land(
+        &mut self,
+        ready: &Prepared,
+        branch: &str,
+        mut pr: PrRef,
+    ) -> Result<Next<Merged>, StepError> {
         let mut rebuilds = 0;
         let merged = loop {
             // A maintainer's /proceed past the gate still leads to the merge below.
             match guarded!(self, self.gate(&pr, rebuilds < MAX_REBUILDS)) {
                 Some(Gated::Dirty) => {
                     rebuilds += 1;
-                    pr = self.rebuild(&pr, &checkout, &branch).await?;
+                    pr = self.rebuild(&pr, &ready.checkout, branch).await?;
                     continue;
                 }
                 Some(Gated::Ready) | None => {}
             }
-            match guarded!(self, self.merge(&pr, &edit, &checkout, &branch)) {
+            match guarded!(self, self.merge(&pr, &ready.edit, &ready.checkout, branch)) {
                 Some(MergeStep::Merged(m)) => break m,
                 Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
                 None => {
@@ -227,7 +283,7 @@ impl Promotion<'_> {
                     );
                     self.record.on_failure = "skip".into();
                     self.save()?;
-                    return Ok(());
+                    return Ok(Next::End);
                 }
             }
         };
@@ -236,35 +292,42 @@ impl Promotion<'_> {
         self.record.phase = Some(Phase::Merged);
         self.save()?;
         self.rt.output("merge-sha", &merged.sha)?;
-        if let Err(e) = self.gh.delete_branch(&branch).await {
+        if let Err(e) = self.gh.delete_branch(branch).await {
             self.rt.warning(
                 "cleanup",
                 &format!("could not delete our branch {branch}: {e}"),
             );
         }
+        Ok(Next::Go(merged))
+    }
 
-        if let Some((argo, apps)) = argo.as_ref() {
-            if guarded!(self, self.sync(argo, apps, &merged.sha)).is_some() {
-                if let Some(statuses) =
-                    guarded!(self, self.wait(argo, apps, &merged.sha, &checkout))
-                {
-                    self.record.phase = Some(Phase::Synced);
-                    self.save()?;
-                    app_outputs(self.rt, &statuses)?;
-                    self.timeline.apps = statuses;
-                }
-            }
-        } else {
+    /// Steps 9 and 10: sync every app and wait until each is Synced at a revision containing the
+    /// merge, and Healthy.
+    async fn deploy(&mut self, ready: &Prepared, merged: &Merged) -> Result<Next<()>, StepError> {
+        let Some((argo, apps)) = ready.argo.as_ref() else {
             self.rt.info("no argocd-server: skipping sync and wait");
+            return Ok(Next::Go(()));
+        };
+        if guarded!(self, self.sync(argo, apps, &merged.sha)).is_none() {
+            return Ok(Next::Go(()));
         }
+        if let Some(statuses) = guarded!(self, self.wait(argo, apps, &merged.sha, &ready.checkout))
+        {
+            self.record.phase = Some(Phase::Synced);
+            self.save()?;
+            app_outputs(self.rt, &statuses)?;
+            self.timeline.apps = statuses;
+        }
+        Ok(Next::Go(()))
+    }
 
-        if cfg.verify.prometheus_url.is_some() && guarded!(self, self.verify()).is_some() {
+    /// Step 11: the metrics gate, when `prometheus-url` is set.
+    async fn verify_gate(&mut self) -> Result<Next<()>, StepError> {
+        if self.cfg.verify.prometheus_url.is_some() && guarded!(self, self.verify()).is_some() {
             self.record.phase = Some(Phase::Verified);
             self.save()?;
         }
-        self.record.phase = Some(Phase::Done);
-        self.save()?;
-        Ok(())
+        Ok(Next::Go(()))
     }
 
     /// Writes the record to `$GITHUB_STATE` now: the post step must see it even if we die next.

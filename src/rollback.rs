@@ -179,6 +179,7 @@ async fn abandon(rt: &mut Runtime, gh: &GitHub, record: &mut Record) -> Result<(
     Ok(())
 }
 
+/// Steps 3 to 7: revert the merge in a revert PR, merge it, redeploy, and say so.
 async fn revert(
     cfg: &Config,
     rt: &mut Runtime,
@@ -187,165 +188,53 @@ async fn revert(
     why: &str,
 ) -> Result<(), StepError> {
     let merge_sha = record.merge_sha.clone();
-    let remote = promote::remote(cfg, &record.repo);
-    let base = record.base.clone();
-    // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
-    let commits: Vec<String> = if record.merged_commits.is_empty() {
-        vec![merge_sha.clone()]
-    } else {
-        record.merged_commits.iter().rev().cloned().collect()
-    };
-    let (checkout, outcome) = {
-        let (merge_sha, commits) = (merge_sha.clone(), commits.clone());
-        tokio::task::spawn_blocking(
-            move || -> Result<(Checkout, Option<RevertPlan>), git::GitError> {
-                let mut c = git::clone_base(&remote, &base, 1)?;
-                if let Some(done) = c.find_revert_of(&merge_sha, 500)? {
-                    return Ok((c, Some(RevertPlan::AlreadyDone(done.to_string()))));
-                }
-                for sha in &commits {
-                    c.ensure_commit(sha, None)?;
-                }
-                let onto = c.base_sha();
-                let r = c.revert(onto, &commits, 1)?;
-                Ok((c, Some(RevertPlan::Revert(onto, r))))
-            },
-        )
-        .await
-        .expect("revert task")
-        .map_err(|e| StepError::new("revert", &e))?
-    };
-    let (onto, tree) = match outcome {
-        Some(RevertPlan::AlreadyDone(sha)) => {
+    let (checkout, plan) = plan_revert(cfg, record).await?;
+    let (onto, tree) = match plan {
+        RevertPlan::AlreadyDone(sha) => {
             rt.info(&format!(
                 "{merge_sha} is already reverted by {sha}: nothing to do"
             ));
             record.phase = Some(Phase::RolledBack);
             save(rt, record)?;
             rt.output("revert-sha", &sha)?;
-            rt.output("rolled-back", "true")?;
-            return Ok(());
+            return rt.output("rolled-back", "true");
         }
-        Some(RevertPlan::Revert(_, Revert::Conflict { files })) => {
-            if cfg.history_fallback {
-                return history_fallback(cfg, rt, record, &files).await;
-            }
+        RevertPlan::Conflict(files) if cfg.history_fallback => {
+            return history_fallback(cfg, rt, record, &files).await;
+        }
+        RevertPlan::Conflict(files) => {
             return Err(StepError::msg(
                 "revert",
                 ErrorKind::Conflict,
                 format!("reverting {merge_sha} conflicts with later commits on {} in {}; nothing was pushed. Revert by hand, or set history-fallback to roll the apps back by Argo CD history", record.base, files.join(", ")),
             ));
         }
-        Some(RevertPlan::Revert(onto, Revert::Tree { commit_tree, .. })) => (onto, commit_tree),
-        None => unreachable!(),
+        RevertPlan::Tree { onto, tree } => (onto, tree),
     };
-
-    let title = match record.pr_number {
-        Some(n) => match gh.pr(n).await {
-            Ok(pr) => format!("Revert #{n}: {}", pr.title),
-            Err(_) => format!("Revert #{n}"),
-        },
-        None => format!("Revert {}", &merge_sha[..merge_sha.len().min(12)]),
-    };
-    let message = format!(
-        "{title}\n\nThis reverts {merge_sha} because {why}.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
-        run_url_from_env()
-    );
-    let author = git::Identity {
-        name: cfg.author_name.clone(),
-        email: cfg.author_email.clone(),
-    };
-    let branch = format!(
-        "gitops-promote/revert-{}",
-        record
-            .pr_number
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| merge_sha[..12.min(merge_sha.len())].to_string())
-    );
+    let text = RevertText::new(gh, record, why).await;
     let checkout = Arc::new(Mutex::new(checkout));
-    {
-        let (checkout, branch, message) = (checkout.clone(), branch.clone(), message.clone());
-        tokio::task::spawn_blocking(move || {
-            let c = checkout.lock().unwrap();
-            let commit = c.commit_tree(onto, tree, &message, &author)?;
-            // Our revert branch may exist from an earlier attempt of this rollback: it is ours.
-            c.push_branch(commit, &branch, true)
-        })
-        .await
-        .expect("push task")
-        .map_err(|e| StepError::new("push revert", &e))?;
-    }
+    push_revert(cfg, &checkout, onto, tree, &text).await?;
     rt.info(&format!(
-        "reverted {} on {} and pushed {branch}",
+        "reverted {} on {} and pushed {}",
         short(&merge_sha),
-        record.base
+        record.base,
+        text.branch
     ));
-    let body = format!(
-        "Reverts {} ({merge_sha}) because {why}.\n\nRun: {}",
-        record
-            .pr_number
-            .map(|n| format!("#{n}"))
-            .unwrap_or_default(),
-        run_url_from_env()
-    );
-    let pr = gh
-        .open_or_reuse_pr(&NewPr {
-            head: branch.clone(),
-            base: record.base.clone(),
-            title: title.clone(),
-            body,
-            draft: false,
-            labels: cfg.labels.clone(),
-            reviewers: vec![],
-            assignees: vec![],
-        })
-        .await;
-    let pr = match pr {
-        Ok(pr) => pr,
-        Err(e) => {
-            // No PR holds the branch: delete it rather than leave it lying around unexplained.
-            let _ = gh.delete_branch(&branch).await;
-            return Err(StepError::new("open revert PR", &e));
-        }
-    };
+    let pr = open_revert_pr(cfg, gh, record, &text).await?;
     rt.output("revert-pr-number", &pr.number.to_string())?;
-    rt.info(&format!("opened {title:?} as PR #{}", pr.number));
-    let merged = merge_revert(cfg, rt, gh, &pr, &title, &message).await;
-    let revert_sha = match merged {
-        Ok(sha) => sha,
-        Err(e) => {
-            // Ours, and half done: say so where people look, and leave it for a human to merge.
-            let note = format!(
-                "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
-                run_url_from_env()
-            );
-            if let Err(c) = gh.comment(pr.number, &note).await {
-                rt.warning(
-                    "rollback",
-                    &format!("could not comment on PR #{}: {c}", pr.number),
-                );
-            }
-            return Err(e);
-        }
-    };
+    rt.info(&format!("opened {:?} as PR #{}", text.title, pr.number));
+    let revert_sha = merge_or_explain(cfg, rt, gh, &pr, &text).await?;
     rt.info(&format!(
         "merged revert PR #{} as {}",
         pr.number,
         short(&revert_sha)
     ));
-    let _ = gh.delete_branch(&branch).await;
+    let _ = gh.delete_branch(&text.branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
     save(rt, record)?;
 
-    if let Some(a) = cfg.argocd.as_ref() {
-        let argo = promote::connect_argocd(a).await?;
-        let apps = rollback_apps(&argo, a, record).await?;
-        promote::sync_apps(cfg, rt, &argo, &apps, &revert_sha).await?;
-        let target = promote::merge_target(&checkout, &revert_sha);
-        let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
-        promote::app_outputs(rt, &statuses)?;
-    }
+    redeploy(cfg, rt, record, &revert_sha, &checkout).await?;
     rt.output("rolled-back", "true")?;
     if let Some(n) = record.pr_number {
         let note = format!(
@@ -366,10 +255,187 @@ async fn revert(
     Ok(())
 }
 
+/// Steps 2 to 4 in git: clone the base, find an earlier revert, or revert in memory on the base
+/// head (deep enough to hold the merge and its parents).
+async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertPlan), StepError> {
+    let remote = promote::remote(cfg, &record.repo);
+    let (base, merge_sha) = (record.base.clone(), record.merge_sha.clone());
+    // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
+    let commits: Vec<String> = if record.merged_commits.is_empty() {
+        vec![merge_sha.clone()]
+    } else {
+        record.merged_commits.iter().rev().cloned().collect()
+    };
+    tokio::task::spawn_blocking(move || -> Result<(Checkout, RevertPlan), git::GitError> {
+        let mut c = git::clone_base(&remote, &base, 1)?;
+        if let Some(done) = c.find_revert_of(&merge_sha, 500)? {
+            return Ok((c, RevertPlan::AlreadyDone(done.to_string())));
+        }
+        for sha in &commits {
+            c.ensure_commit(sha, None)?;
+        }
+        let onto = c.base_sha();
+        let plan = match c.revert(onto, &commits, 1)? {
+            Revert::Tree { commit_tree, .. } => RevertPlan::Tree {
+                onto,
+                tree: commit_tree,
+            },
+            Revert::Conflict { files } => RevertPlan::Conflict(files),
+        };
+        Ok((c, plan))
+    })
+    .await
+    .expect("revert task")
+    .map_err(|e| StepError::new("revert", &e))
+}
+
+/// The revert's title, commit message and branch.
+struct RevertText {
+    title: String,
+    message: String,
+    branch: String,
+}
+
+impl RevertText {
+    async fn new(gh: &GitHub, record: &Record, why: &str) -> RevertText {
+        let merge_sha = &record.merge_sha;
+        let title = match record.pr_number {
+            Some(n) => match gh.pr(n).await {
+                Ok(pr) => format!("Revert #{n}: {}", pr.title),
+                Err(_) => format!("Revert #{n}"),
+            },
+            None => format!("Revert {}", short(merge_sha)),
+        };
+        let message = format!(
+            "{title}\n\nThis reverts {merge_sha} because {why}.\n\nPromoted-by: gitops-promote\nPromotion-run: {}\nReverts: {merge_sha}\n",
+            run_url_from_env()
+        );
+        let branch = format!(
+            "gitops-promote/revert-{}",
+            record
+                .pr_number
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| short(merge_sha).to_string())
+        );
+        RevertText {
+            title,
+            message,
+            branch,
+        }
+    }
+}
+
+/// Commits the reverted tree on the base head and pushes our revert branch.
+async fn push_revert(
+    cfg: &Config,
+    checkout: &Arc<Mutex<Checkout>>,
+    onto: git2::Oid,
+    tree: git2::Oid,
+    text: &RevertText,
+) -> Result<(), StepError> {
+    let author = git::Identity {
+        name: cfg.author_name.clone(),
+        email: cfg.author_email.clone(),
+    };
+    let (checkout, branch, message) = (checkout.clone(), text.branch.clone(), text.message.clone());
+    tokio::task::spawn_blocking(move || {
+        let c = checkout.lock().unwrap();
+        let commit = c.commit_tree(onto, tree, &message, &author)?;
+        // Our revert branch may exist from an earlier attempt of this rollback: it is ours.
+        c.push_branch(commit, &branch, true)
+    })
+    .await
+    .expect("push task")
+    .map_err(|e| StepError::new("push revert", &e))
+}
+
+/// Opens "Revert #N: ..." (or takes over the one an earlier attempt opened).
+async fn open_revert_pr(
+    cfg: &Config,
+    gh: &GitHub,
+    record: &Record,
+    text: &RevertText,
+) -> Result<crate::github::PrRef, StepError> {
+    let body = format!(
+        "{}\n\nRun: {}",
+        text.message.lines().nth(2).unwrap_or_default(),
+        run_url_from_env()
+    );
+    let opened = gh
+        .open_or_reuse_pr(&NewPr {
+            head: text.branch.clone(),
+            base: record.base.clone(),
+            title: text.title.clone(),
+            body,
+            draft: false,
+            labels: cfg.labels.clone(),
+            reviewers: vec![],
+            assignees: vec![],
+        })
+        .await;
+    match opened {
+        Ok(pr) => Ok(pr),
+        Err(e) => {
+            // No PR holds the branch: delete it rather than leave it lying around unexplained
+            // (best effort: the error that matters is the one returned).
+            let _ = gh.delete_branch(&text.branch).await;
+            Err(StepError::new("open revert PR", &e))
+        }
+    }
+}
+
+/// Merges the revert PR, or, when that cannot be done, says on it that production still runs the
+/// promotion and leaves it for a human.
+async fn merge_or_explain(
+    cfg: &Config,
+    rt: &Runtime,
+    gh: &GitHub,
+    pr: &crate::github::PrRef,
+    text: &RevertText,
+) -> Result<String, StepError> {
+    let merged = merge_revert(cfg, rt, gh, pr, &text.title, &text.message).await;
+    if let Err(e) = &merged {
+        let note = format!(
+            "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
+            run_url_from_env()
+        );
+        if let Err(c) = gh.comment(pr.number, &note).await {
+            rt.warning(
+                "rollback",
+                &format!("could not comment on PR #{}: {c}", pr.number),
+            );
+        }
+    }
+    merged
+}
+
+/// Step 6: syncs the apps and waits for Healthy at the revert commit.
+async fn redeploy(
+    cfg: &Config,
+    rt: &mut Runtime,
+    record: &Record,
+    revert_sha: &str,
+    checkout: &Arc<Mutex<Checkout>>,
+) -> Result<(), StepError> {
+    let Some(a) = cfg.argocd.as_ref() else {
+        return Ok(());
+    };
+    let argo = promote::connect_argocd(a).await?;
+    let apps = rollback_apps(&argo, a, record).await?;
+    promote::sync_apps(cfg, rt, &argo, &apps, revert_sha).await?;
+    let target = promote::merge_target(checkout, revert_sha);
+    let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
+    promote::app_outputs(rt, &statuses)
+}
+
 /// What the git part of the revert found.
 enum RevertPlan {
+    /// A commit on the base already reverts the merge.
     AlreadyDone(String),
-    Revert(git2::Oid, Revert),
+    /// The tree of the base head with the merge undone.
+    Tree { onto: git2::Oid, tree: git2::Oid },
+    /// Later commits changed the same lines: these files conflict.
+    Conflict(Vec<String>),
 }
 
 /// The revert conflicts: roll each app back to its previous Argo CD history entry instead, where
