@@ -22,6 +22,31 @@ const DEEPEN_STEPS: [u32; 4] = [10, 50, 250, 1000];
 /// libgit2's `GIT_FETCH_DEPTH_UNSHALLOW`: fetch the whole history of a shallow clone.
 const UNSHALLOW: i32 = i32::MAX;
 
+/// Tries of a fetch or push that failed in transit (connection, timeout, 5xx).
+const GIT_ATTEMPTS: u32 = 4;
+
+/// Runs `f` again after a transient transport failure, with backoff and jitter (about 0.5, 1,
+/// 2 s); other errors (authentication, rejection, a missing branch) return at once.
+fn with_retries<T>(mut f: impl FnMut() -> Result<T, GitError>) -> Result<T, GitError> {
+    let mut attempt = 1;
+    loop {
+        match f() {
+            Err(e)
+                if attempt < GIT_ATTEMPTS
+                    && matches!(
+                        e.kind(),
+                        ErrorKind::Connectivity | ErrorKind::Timeout | ErrorKind::RateLimit
+                    ) =>
+            {
+                let base = std::time::Duration::from_millis(500 << (attempt - 1));
+                std::thread::sleep(base.mul_f64(0.5 + fastrand::f64()));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Where the release repo lives and the token that opens it.
 #[derive(Clone)]
 pub struct Remote {
@@ -235,6 +260,11 @@ impl Classify for GitError {
             _ => None,
         }
     }
+}
+
+/// Whether libgit2 looked for an object the local repository does not hold.
+fn is_missing_object(e: &git2::Error) -> bool {
+    e.class() == git2::ErrorClass::Odb && e.code() == git2::ErrorCode::NotFound
 }
 
 /// Wraps a local libgit2 error with what was being done.
@@ -531,8 +561,13 @@ impl Checkout {
         format!("refs/remotes/origin/{}", self.base)
     }
 
-    /// Fetches the base branch at `depth` (`UNSHALLOW` for all of it) and returns its head.
+    /// Fetches the base branch at `depth` (`UNSHALLOW` for all of it) and returns its head,
+    /// retried on a dropped connection or a 5xx (a fetch changes nothing remote).
     fn fetch_depth(&mut self, depth: i32) -> Result<Oid, GitError> {
+        with_retries(|| self.fetch_depth_once(depth))
+    }
+
+    fn fetch_depth_once(&mut self, depth: i32) -> Result<Oid, GitError> {
         let state = CallState::default();
         let refspec = format!("+refs/heads/{}:{}", self.base, self.tracking_ref());
         // A refspec that matches nothing is no error to libgit2; dropping the old tracking ref
@@ -637,6 +672,15 @@ impl Checkout {
             Err(e) => return Err(local(format!("read {path} at {commit}"))(e)),
         };
         match entry.kind() {
+            // A symlink's blob is its target's name: editing it would edit the link, and following
+            // it could leave the repo. Refuse it by name rather than parse "/etc/passwd" as YAML.
+            Some(git2::ObjectType::Blob) if entry.filemode() == i32::from(git2::FileMode::Link) => {
+                Err(GitError::Invalid {
+                    what: "path",
+                    value: path.to_string(),
+                    reason: "is a symbolic link; name the file it points to",
+                })
+            }
             Some(git2::ObjectType::Blob) => {
                 let blob = self
                     .repo
@@ -747,7 +791,22 @@ impl Checkout {
             });
         }
         let plus = if force { "+" } else { "" };
-        self.push(branch, &format!("{plus}{commit}:refs/heads/{branch}"))
+        let refspec = format!("{plus}{commit}:refs/heads/{branch}");
+        // libgit2 (1.9) leaves out of the pack what the remote's tips reach, walking the parents
+        // of every tip it has locally (the base) and a few generations beyond; its revwalk ignores
+        // the shallow boundary, so on a depth-1 clone of a base with any history the push fails
+        // locally with "object not found". Deepen before the first attempt when the base's
+        // parents are cut off, and again if the walk still runs out of history.
+        if self.shallow_roots().contains(&self.base_sha) {
+            self.deepen()?;
+        }
+        loop {
+            match self.push(branch, &refspec) {
+                Err(GitError::Local { ref source, .. })
+                    if is_missing_object(source) && self.deepen()? => {}
+                result => return result,
+            }
+        }
     }
 
     /// Deletes `refs/heads/<branch>` on the remote; deleting a branch that is already gone succeeds.
@@ -762,37 +821,18 @@ impl Checkout {
                 branch: branch.to_string(),
             });
         }
-        // A deletion sends no objects, so no walk and no deepening: one push settles it.
-        let (state, result) = self.push_once(&format!(":refs/heads/{branch}"))?;
-        self.push_result(branch, state, result)
+        self.push(branch, &format!(":refs/heads/{branch}"))
     }
 
-    /// Runs a push and checks the server's per-ref answer, which libgit2 does not turn into an
-    /// error by itself; deepens a shallow clone as far as libgit2 needs to build the pack.
-    fn push(&mut self, branch: &str, refspec: &str) -> Result<(), GitError> {
-        // The walk below always fails while the base's parents are cut off: deepen before the
-        // first attempt instead of after it, which saves a connection to the server.
-        if self.shallow_roots().contains(&self.base_sha) {
-            self.deepen()?;
-        }
-        loop {
-            let (state, result) = self.push_once(refspec)?;
-            // libgit2 (1.9) leaves out of the pack what the remote's tips reach, walking the
-            // parents of every tip it has locally (the base) and a few generations beyond; its
-            // revwalk ignores the shallow boundary, so on a depth-1 clone of a base with any
-            // history the push fails locally with "object not found". Deepen and push again.
-            match result {
-                Err(e)
-                    if e.class() == git2::ErrorClass::Odb
-                        && e.code() == git2::ErrorCode::NotFound
-                        && self.deepen()? => {}
-                result => return self.push_result(branch, state, result),
-            }
-        }
+    /// Runs one push, retried on a dropped connection or a 5xx: pushing the same commit to the
+    /// same ref again is a no-op if the first push landed, and deleting a gone branch succeeds.
+    fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
+        with_retries(|| self.push_once(branch, refspec))
     }
 
-    /// One push of `refspec`, with the state its callbacks collected.
-    fn push_once(&self, refspec: &str) -> Result<(CallState, Result<(), git2::Error>), GitError> {
+    /// Runs one push and checks the server's per-ref answer, which libgit2 does not turn into an
+    /// error by itself.
+    fn push_once(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let state = CallState::default();
         let result = {
             let mut remote = self
@@ -803,16 +843,6 @@ impl Checkout {
             opts.remote_callbacks(state.callbacks(&self.remote.token));
             remote.push(&[refspec], Some(&mut opts))
         };
-        Ok((state, result))
-    }
-
-    /// Turns a push's result and the server's per-ref answers into ours.
-    fn push_result(
-        &self,
-        branch: &str,
-        state: CallState,
-        result: Result<(), git2::Error>,
-    ) -> Result<(), GitError> {
         match result {
             Ok(()) => {}
             Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
@@ -821,6 +851,12 @@ impl Checkout {
                     branch: branch.to_string(),
                     reason: format!("non-fast-forward: {}", e.message()),
                 })
+            }
+            // Local, not in transit: no retry; push_branch deepens the clone instead.
+            Err(e) if is_missing_object(&e) => {
+                return Err(local(
+                    "build the pack to push (history cut off by the shallow clone)",
+                )(e))
             }
             Err(e) => return Err(state.error("push to", &self.remote.url, e)),
         }

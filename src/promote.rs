@@ -619,7 +619,7 @@ impl Promotion<'_> {
         match undone {
             Ok(()) => err,
             Err(rb) => {
-                self.rt.error(&rb);
+                self.rt.info(&format!("the rollback failed: {rb}"));
                 StepError {
                     message: format!("{}; the rollback failed too: {}", err.message, rb.message),
                     ..err

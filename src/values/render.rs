@@ -35,7 +35,7 @@ pub(crate) fn render(old: &str, style: ScalarStyle, new: &str, flow: bool) -> Re
 }
 
 fn printable(c: char) -> bool {
-    !c.is_control() || c == '\t'
+    !escaped(c) || c == '\t'
 }
 
 fn double(s: &str) -> Rendered {
@@ -48,7 +48,7 @@ fn double(s: &str) -> Rendered {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if escaped(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -80,7 +80,13 @@ pub(crate) fn plain_ok(s: &str, flow: bool) -> bool {
     if flow && s.contains([',', '[', ']', '{', '}', ':']) {
         return false;
     }
-    s.chars().all(|c| !c.is_control())
+    s.chars().all(|c| !escaped(c))
+}
+
+/// Characters a YAML scalar must spell as an escape: controls, and U+FEFF, which a YAML parser
+/// reads as a byte order mark and refuses inside a document (found by the values_edit fuzzer).
+fn escaped(c: char) -> bool {
+    c.is_control() || c == '\u{feff}'
 }
 
 fn is_null(s: &str) -> bool {
@@ -175,6 +181,11 @@ mod tests {
         assert_eq!(r("", Plain, "1.5.0"), "1.5.0");
         assert_eq!(r("", Plain, "1.5"), "\"1.5\"");
         assert_eq!(r("~", Plain, "web"), "web");
+    }
+
+    #[test]
+    fn a_byte_order_mark_in_a_value_is_escaped() {
+        assert_eq!(r("x", ScalarStyle::Plain, "a\u{feff}b"), "\"a\\ufeffb\"");
     }
 
     #[test]

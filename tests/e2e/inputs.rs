@@ -143,7 +143,7 @@ fn a_symlink_out_of_the_repo_is_refused() {
             .unwrap();
         },
         "charts/app/link.yaml",
-        "",
+        "symbolic link",
     );
 }
 
