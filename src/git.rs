@@ -792,14 +792,10 @@ impl Checkout {
         }
         let plus = if force { "+" } else { "" };
         let refspec = format!("{plus}{commit}:refs/heads/{branch}");
-        // libgit2 (1.9) leaves out of the pack what the remote's tips reach, walking the parents
-        // of every tip it has locally (the base) and a few generations beyond; its revwalk ignores
-        // the shallow boundary, so on a depth-1 clone of a base with any history the push fails
-        // locally with "object not found". Deepen before the first attempt when the base's
-        // parents are cut off, and again if the walk still runs out of history.
-        if self.shallow_roots().contains(&self.base_sha) {
-            self.deepen()?;
-        }
+        // libgit2 (1.9) leaves out of the pack what the remote's tips reach by walking their
+        // parents; with the shallow grafts loaded (see `fetch_depth_once`) that walk stops at the
+        // shallow boundary. Should it still run out of history ("object not found"), deepen and
+        // push again rather than fail: a fetch per push costs time only when it is needed.
         loop {
             match self.push(branch, &refspec) {
                 Err(GitError::Local { ref source, .. })
