@@ -3,13 +3,13 @@
 # ratios) to paste into docs/performance.md. Run by hand, or by the manual `bench` job of ci.yml.
 # Not a test: nothing here passes or fails on a time.
 #
-#   bench/run.sh [git|promote|values]...    default: git promote
+#   bench/run.sh [git|promote|values|memory]...    default: git promote memory
 #
 # BENCH_RUNS sets the runs per case (git: 7, promote: 5). Needs what ./dev test needs (git, lighttpd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 benches=("$@")
-((${#benches[@]})) || benches=(git promote)
+((${#benches[@]})) || benches=(git promote memory)
 
 echo "## Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
@@ -20,7 +20,8 @@ for b in "${benches[@]}"; do
   case "$b" in
     git | promote) cargo bench --locked --bench "$b" 2> >(grep -v '^\s*\(Compiling\|Finished\|Running\)' >&2) ;;
     values) bench/values.sh ;;
-    *) echo "unknown bench $b (git, promote, values)" >&2; exit 2 ;;
+    memory) bench/memory.sh ;;
+    *) echo "unknown bench $b (git, promote, values, memory)" >&2; exit 2 ;;
   esac
   echo
 done
