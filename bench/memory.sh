@@ -41,7 +41,8 @@ for n in $(seq 1 "$runs"); do
     env -i PATH="$PATH" HOME="$work" GITHUB_API_URL="$GITHUB_API_URL" GITHUB_SERVER_URL="$GITHUB_SERVER_URL" \
       GITHUB_RUN_ID="$1" "INPUT_GITHUB-TOKEN=$GITHUB_TOKEN" INPUT_REPOSITORY=acme/deploy \
       INPUT_FILE=charts/app/values.yaml "INPUT_SET=image.tag=$2" "INPUT_ARGOCD-SERVER=$ARGOCD_SERVER" \
-      "INPUT_ARGOCD-TOKEN=$ARGOCD_AUTH_TOKEN" "${@:3}" /usr/bin/time -f %M -o "$work/rss" "$target/gitops-promote" > /dev/null 2>&1
+      "INPUT_ARGOCD-TOKEN=$ARGOCD_AUTH_TOKEN" "${@:3}" /usr/bin/time -f %M -o "$work/rss" "$target/gitops-promote" > "$work/log" 2>&1 \
+      || { echo "the promotion failed; its log:" >&2; cat "$work/log" >&2; exit 1; }
     tail -1 "$work/rss"
   }
   one+=($(promote "1$n" "one-$n" "INPUT_ARGOCD-APP=app"))
