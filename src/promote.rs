@@ -1245,7 +1245,7 @@ pub async fn wait_apps(
     futures_util::future::try_join_all(waits).await
 }
 
-/// Writes `apps`, `synced-revision` and `health`.
+/// Writes `apps` (JSON), `synced-revision` (the first app's) and `health`.
 pub fn app_outputs(rt: &mut Runtime, statuses: &[AppStatus]) -> Result<(), StepError> {
     let apps: Vec<_> = statuses
         .iter()
@@ -1258,8 +1258,13 @@ pub fn app_outputs(rt: &mut Runtime, statuses: &[AppStatus]) -> Result<(), StepE
     if let Some(first) = statuses.first() {
         rt.output("synced-revision", &first.revision)?;
     }
-    let all_healthy = statuses.iter().all(|s| s.health == "Healthy");
-    rt.output("health", if all_healthy { "Healthy" } else { "Degraded" })
+    // Healthy, or the first other health seen: a summary a workflow can branch on.
+    let health = statuses
+        .iter()
+        .map(|s| s.health.as_str())
+        .find(|h| *h != "Healthy")
+        .unwrap_or("Healthy");
+    rt.output("health", health)
 }
 
 fn short(sha: &str) -> &str {

@@ -6,7 +6,7 @@
 //! head is read again on every poll, so a push during the check moves the goal instead of
 //! failing on a stale one. It only reads: it never syncs or refreshes.
 
-use crate::argocd::{AppRef, Application, ArgoCd};
+use crate::argocd::{AppRef, AppStatus, Application, ArgoCd};
 use crate::config::Config;
 use crate::git;
 use crate::promote;
@@ -20,24 +20,11 @@ const POLL: Duration = Duration::from_secs(2);
 /// A progress line at least this often while waiting (DESIGN.md §2.10).
 const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
-/// One app as the check saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    /// App name.
-    pub name: String,
-    /// Synced, OutOfSync or Unknown.
-    pub sync: String,
-    /// The revision Argo CD compared against (empty when none).
-    pub revision: String,
-    /// Healthy, Progressing, Degraded, ...
-    pub health: String,
-}
-
-impl Seen {
+impl AppStatus {
     /// What Argo CD says about `app`.
-    pub fn of(app: &Application) -> Seen {
+    pub fn of(app: &Application) -> AppStatus {
         let s = &app.status.sync;
-        Seen {
+        AppStatus {
             name: app.metadata.name.clone(),
             sync: s.status.clone(),
             revision: s
@@ -140,7 +127,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         }
         let elapsed = start.elapsed();
         if elapsed >= cfg.grace {
-            outputs(rt, &seen)?;
+            promote::app_outputs(rt, &seen)?;
             rt.summary(&table(&base, &head, &seen, false));
             let only_health = seen
                 .iter()
@@ -188,46 +175,24 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    outputs(rt, &seen)?;
+    promote::app_outputs(rt, &seen)?;
     rt.summary(&table(&base, &head, &seen, true));
     Ok(())
 }
 
 /// Reads every app once, concurrently.
-async fn look(argo: &ArgoCd, apps: &[AppRef]) -> Result<Vec<Seen>, StepError> {
+async fn look(argo: &ArgoCd, apps: &[AppRef]) -> Result<Vec<AppStatus>, StepError> {
     let reads = apps.iter().map(|a| async move {
         argo.get(&a.name)
             .await
-            .map(|app| Seen::of(&app))
+            .map(|app| AppStatus::of(&app))
             .map_err(|e| StepError::new("status", &e))
     });
     futures_util::future::try_join_all(reads).await
 }
 
-/// Writes `apps` (JSON), `synced-revision` (the first app's) and `health` (Healthy, or the first
-/// other health seen).
-fn outputs(rt: &mut Runtime, seen: &[Seen]) -> Result<(), StepError> {
-    let apps: Vec<_> = seen
-        .iter()
-        .map(|s| serde_json::json!({"name": s.name, "revision": s.revision, "health": s.health, "sync": s.sync}))
-        .collect();
-    rt.output(
-        "apps",
-        &serde_json::to_string(&apps).expect("JSON of strings"),
-    )?;
-    if let Some(first) = seen.first() {
-        rt.output("synced-revision", &first.revision)?;
-    }
-    let health = seen
-        .iter()
-        .map(|s| s.health.as_str())
-        .find(|h| *h != "Healthy")
-        .unwrap_or("Healthy");
-    rt.output("health", health)
-}
-
 /// The summary: a verdict line and one table row per app.
-fn table(base: &str, head: &str, seen: &[Seen], ok: bool) -> String {
+fn table(base: &str, head: &str, seen: &[AppStatus], ok: bool) -> String {
     let verdict = if ok {
         "**In sync**: every app is Synced at the head and Healthy."
     } else {
@@ -262,8 +227,8 @@ fn short(sha: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn app(json: serde_json::Value) -> Seen {
-        Seen::of(&serde_json::from_value(json).unwrap())
+    fn app(json: serde_json::Value) -> AppStatus {
+        AppStatus::of(&serde_json::from_value(json).unwrap())
     }
 
     const HEAD: &str = "1111111111111111111111111111111111111111";
