@@ -259,16 +259,7 @@ async fn ref_get(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let full_name = format!("refs/{name}");
     let id = repo.refname_to_id(&full_name).map_err(|_| not_found())?;
-    let api = gh.api();
-    ok(json::git_ref(
-        &Urls {
-            api: &api,
-            git: &gh.git_url,
-        },
-        &full,
-        &full_name,
-        &id.to_string(),
-    ))
+    ok(ref_json(&gh, &full, &full_name, id))
 }
 
 async fn refs_matching(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
@@ -345,16 +336,7 @@ async fn ref_update(
     }
     repo.reference(&full_name, oid, true, "update ref")
         .map_err(|e| ref_error(e.message()))?;
-    let api = gh.api();
-    ok(json::git_ref(
-        &Urls {
-            api: &api,
-            git: &gh.git_url,
-        },
-        &full,
-        &full_name,
-        &oid.to_string(),
-    ))
+    ok(ref_json(&gh, &full, &full_name, oid))
 }
 
 async fn ref_delete(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
@@ -1370,4 +1352,18 @@ async fn contents_get(S(gh): G, Path((o, r, path)): Path<(String, String, String
         "download_url": format!("{}/{full}/raw/{rf}/{path}", gh.git_url),
         "_links": {"git": git_url, "self": url, "html": html}
     }))
+}
+
+/// A ref as GitHub answers it (`git-ref` schema).
+fn ref_json(gh: &GitHub, full: &str, full_name: &str, id: git2::Oid) -> Value {
+    let api = gh.api();
+    json::git_ref(
+        &Urls {
+            api: &api,
+            git: &gh.git_url,
+        },
+        full,
+        full_name,
+        &id.to_string(),
+    )
 }
