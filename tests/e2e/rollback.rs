@@ -284,3 +284,39 @@ fn abort_before_the_merge_comments_on_the_pr_it_leaves_open() {
         "{pr:?}"
     );
 }
+
+/// Killed after the merge but before the state said so: state reads `pr-open` while the PR is
+/// merged. The post step asks GitHub, finds the merge, and reverts it instead of closing a PR that
+/// is already in production.
+#[test]
+fn a_merge_the_state_never_recorded_is_still_reverted() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=9.0.0"), ("merge", "false")]);
+    run.assert_ok();
+    let pr: u64 = run.output("pr-number").parse().unwrap();
+    // What the killed main step had done, and its state had not recorded.
+    let head = ctx.sb.github.pr_head(REPO, pr).unwrap();
+    let merged = crate::harness::run(async {
+        let gh =
+            gitops_promote::github::GitHub::new(&ctx.sb.github_api_url, &ctx.sb.world.token, REPO)
+                .unwrap();
+        gh.merge(pr, gitops_promote::github::MergeMethod::Squash, &head)
+            .await
+            .unwrap()
+    });
+    assert!(
+        matches!(merged, gitops_promote::github::Merge::Merged { .. }),
+        "{merged:?}"
+    );
+    assert!(ctx.values_on_main().contains("tag: \"9.0.0\""));
+
+    let mut state = run.state.clone();
+    assert_eq!(state.get("phase").map(String::as_str), Some("pr-open"));
+    state.insert("on-failure".into(), "rollback".into());
+    let post = ctx.post(&[], &state);
+    post.assert_ok();
+    assert_eq!(post.output("rolled-back"), "true", "{}", post.log());
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+}
