@@ -482,16 +482,9 @@ pub enum SyncMode {
     Never,
 }
 
-/// What an empty query result counts as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoData {
-    /// A failed measurement.
-    Fail,
-    /// A passed measurement.
-    Pass,
-    /// An inconclusive measurement.
-    Inconclusive,
-}
+/// What an empty query result counts as, and one named query: the gate's own types, so config
+/// and gate cannot drift.
+pub use crate::verify::{NamedQuery as Query, NoData};
 
 /// Argo CD connection and app selection; present only when `argocd-server` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,15 +509,6 @@ pub struct ArgoSettings {
     pub app_namespace: Option<String>,
     /// Apps' project.
     pub project: Option<String>,
-}
-
-/// One metrics-gate query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Query {
-    /// The name given (`errors: ...`), else `query1`, `query2`...
-    pub name: String,
-    /// The PromQL.
-    pub promql: String,
 }
 
 /// Metrics-gate settings (DESIGN.md §7).

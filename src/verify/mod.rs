@@ -25,7 +25,7 @@ pub use step::{command, gate};
 pub const CONSECUTIVE_ERROR_LIMIT: u32 = 4;
 
 /// One PromQL query and the name conditions refer to it by.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedQuery {
     /// `result` for a single unnamed query; otherwise the name given in the `query` input.
     pub name: String,

@@ -2,10 +2,8 @@
 //! measurement in a group, writes the summary table and the `verification` output, and turns a
 //! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
 
-use super::{
-    run, summary_table, Measurement, NamedQuery, NoData, Phase, Report, Verdict, VerifyConfig,
-};
-use crate::config::{self, Config, VerifySettings};
+use super::{run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig};
+use crate::config::{Config, VerifySettings};
 use crate::runtime::Runtime;
 use crate::strategy::{ErrorKind, StepError};
 
@@ -17,14 +15,7 @@ impl VerifyConfig {
     pub fn from_settings(s: &VerifySettings) -> Option<VerifyConfig> {
         Some(VerifyConfig {
             prometheus_url: s.prometheus_url.as_ref()?.to_string(),
-            queries: s
-                .queries
-                .iter()
-                .map(|q| NamedQuery {
-                    name: q.name.clone(),
-                    promql: q.promql.clone(),
-                })
-                .collect(),
+            queries: s.queries.clone(),
             success_condition: s.success_condition.clone(),
             failure_condition: s.failure_condition.clone(),
             initial_delay: s.initial_delay,
@@ -32,11 +23,7 @@ impl VerifyConfig {
             count: s.count,
             failure_limit: s.failure_limit,
             inconclusive_limit: s.inconclusive_limit,
-            no_data: match s.no_data {
-                config::NoData::Fail => NoData::Fail,
-                config::NoData::Pass => NoData::Pass,
-                config::NoData::Inconclusive => NoData::Inconclusive,
-            },
+            no_data: s.no_data,
             bearer_token: s.prometheus_token.as_ref().map(|t| t.expose().to_string()),
             ..VerifyConfig::default()
         })
@@ -118,7 +105,8 @@ pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Query, Secret};
+    use crate::config::{self, Query, Secret};
+    use crate::verify::NoData;
     use std::time::Duration;
 
     fn settings() -> VerifySettings {
