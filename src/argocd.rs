@@ -23,10 +23,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Timeout of one ordinary API call.
+/// Timeout of one ordinary API call, unless `request-timeout` says otherwise.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts of an idempotent GET before its error is returned.
-const GET_ATTEMPTS: u32 = 4;
+/// How long one idempotent GET is retried, unless `retry-budget` says otherwise.
+const RETRY_BUDGET: Duration = Duration::from_secs(120);
+/// Attempts of a sync POST whose failure left no operation behind.
+const SYNC_ATTEMPTS: u32 = 3;
 /// How long a sync waits for another operation in progress before giving up.
 const IN_PROGRESS_WAIT: Duration = Duration::from_secs(15 * 60);
 /// How often a progress line is printed at least while waiting.
@@ -51,6 +53,10 @@ pub struct ArgoConfig {
     pub app_namespace: Option<String>,
     /// Restrict app lookups to this project.
     pub project: Option<String>,
+    /// Limit of one call (`request-timeout`); `None` is 30 s.
+    pub call_timeout: Option<Duration>,
+    /// How long a GET is retried (`retry-budget`); `None` is 2 minutes.
+    pub retry_budget: Option<Duration>,
 }
 
 impl fmt::Debug for ArgoConfig {
@@ -115,6 +121,8 @@ pub enum ArgoError {
         code: Option<i64>,
         /// Argo CD's message.
         message: String,
+        /// How long the answer asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
     },
     /// A name or selector matched no application.
     #[error("no Argo CD application matched {0}")]
@@ -163,6 +171,11 @@ impl Classify for ArgoError {
             }
             ArgoError::Connect { .. } => ErrorKind::Connectivity,
             ArgoError::Timeout { .. } => ErrorKind::Timeout,
+            ArgoError::Api {
+                status: 403,
+                retry_after: Some(_),
+                ..
+            } => ErrorKind::RateLimit,
             ArgoError::Api { action, status, .. } => match *status {
                 400 if action.starts_with("sync") || action.starts_with("rollback") => {
                     ErrorKind::Sync
@@ -195,8 +208,23 @@ impl ArgoError {
     fn is_retryable(&self) -> bool {
         match self {
             ArgoError::Connect { .. } | ArgoError::Timeout { .. } => true,
-            ArgoError::Api { status, .. } => *status == 429 || *status >= 500,
+            ArgoError::Api {
+                status,
+                retry_after,
+                ..
+            } => *status == 429 || *status >= 500 || (*status == 403 && retry_after.is_some()),
             _ => false,
+        }
+    }
+
+    /// The pause before retry `attempt` (1-based): what the server asked for, else backoff.
+    fn pause(&self, attempt: u32) -> Duration {
+        match self {
+            ArgoError::Api {
+                retry_after: Some(d),
+                ..
+            } => *d,
+            _ => backoff(attempt),
         }
     }
 
@@ -669,6 +697,7 @@ pub struct ArgoCd {
     app_namespace: Option<String>,
     project: Option<String>,
     call_timeout: Duration,
+    retry_budget: Duration,
 }
 
 impl fmt::Debug for ArgoCd {
@@ -754,6 +783,18 @@ fn tls_config(cfg: &ArgoConfig) -> Result<rustls::ClientConfig, ArgoError> {
     Ok(builder.with_no_client_auth())
 }
 
+/// `Retry-After` in seconds (the only form proxies in front of Argo CD send in practice).
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let secs = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -800,7 +841,8 @@ impl ArgoCd {
             client,
             app_namespace: cfg.app_namespace.clone().filter(|s| !s.is_empty()),
             project: cfg.project.clone().filter(|s| !s.is_empty()),
-            call_timeout: CALL_TIMEOUT,
+            call_timeout: cfg.call_timeout.unwrap_or(CALL_TIMEOUT),
+            retry_budget: cfg.retry_budget.unwrap_or(RETRY_BUDGET),
         };
         match (&cfg.token, &cfg.username, &cfg.password) {
             (Some(t), _, _) if !t.is_empty() => argo.token = t.clone(),
@@ -836,14 +878,14 @@ impl ArgoCd {
         self
     }
 
-    /// One HTTP exchange under the per-call timeout: status and body.
+    /// One HTTP exchange under the per-call timeout: status, `Retry-After` and body.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
         action: &str,
-    ) -> Result<(StatusCode, Bytes), ArgoError> {
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), ArgoError> {
         let uri = format!("{}{}", self.base, path);
         let mut req = Request::builder()
             .method(method)
@@ -866,13 +908,14 @@ impl ArgoCd {
                 .await
                 .map_err(|e| self.connect_error(action, &e))?;
             let status = resp.status();
+            let retry_after = retry_after(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| self.connect_error(action, &e))?
                 .to_bytes();
-            Ok((status, bytes))
+            Ok((status, retry_after, bytes))
         };
         tokio::time::timeout(self.call_timeout, fut)
             .await
@@ -905,7 +948,7 @@ impl ArgoCd {
         body: Option<Value>,
         action: &str,
     ) -> Result<T, ArgoError> {
-        let (status, bytes) = self.send(method, path, body.as_ref(), action).await?;
+        let (status, retry_after, bytes) = self.send(method, path, body.as_ref(), action).await?;
         let not_argo = |detail: String| ArgoError::NotArgo {
             action: action.into(),
             server: self.base.clone(),
@@ -933,33 +976,50 @@ impl ArgoCd {
                     status: status.as_u16(),
                     code: e.code,
                     message: e.message.or(e.error).unwrap_or_default(),
+                    retry_after,
                 })
             }
-            // Proxies and load balancers answer 5xx/429 in their own words: still worth a retry.
-            _ if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS => {
+            // Proxies and load balancers answer 5xx/429 in their own words, and some throttle
+            // with a 403 that carries Retry-After: all worth a retry.
+            _ if status.is_server_error()
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || (status == StatusCode::FORBIDDEN && retry_after.is_some()) =>
+            {
                 Err(ArgoError::Api {
                     action: action.into(),
                     status: status.as_u16(),
                     code: None,
-                    message: status.canonical_reason().unwrap_or("error").to_string(),
+                    message: match retry_after {
+                        Some(d) if status == StatusCode::FORBIDDEN => {
+                            format!("rate limited (Retry-After {}s)", d.as_secs())
+                        }
+                        _ => status.canonical_reason().unwrap_or("error").to_string(),
+                    },
+                    retry_after,
                 })
             }
             _ => Err(not_argo(format!("body starts {:?}", snippet(&bytes)))),
         }
     }
 
-    /// An idempotent GET, retried with backoff on connection errors, timeouts, 429 and 5xx.
+    /// An idempotent GET, retried within the retry budget on connection errors, timeouts, 429,
+    /// 5xx and throttling 403s, honouring `Retry-After`.
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         action: &str,
     ) -> Result<T, ArgoError> {
+        let started = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.call_json(Method::GET, path, None, action).await {
-                Err(e) if e.is_retryable() && attempt < GET_ATTEMPTS => {
-                    tokio::time::sleep(backoff(attempt)).await
+                Err(e) if e.is_retryable() => {
+                    let wait = e.pause(attempt);
+                    if started.elapsed() + wait > self.retry_budget {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(wait).await
                 }
                 r => return r,
             }
@@ -1197,10 +1257,10 @@ impl ArgoCd {
                     if started_since(&a, wanted, sent) {
                         return Ok(());
                     }
-                    if connect_failures >= 3 {
+                    if connect_failures >= SYNC_ATTEMPTS {
                         return Err(e);
                     }
-                    tokio::time::sleep(backoff(connect_failures)).await;
+                    tokio::time::sleep(e.pause(connect_failures)).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -1439,6 +1499,7 @@ impl ArgoCd {
                 status: resp.status().as_u16(),
                 code: None,
                 message: "watch refused".into(),
+                retry_after: None,
             });
         }
         Ok(Watch {
@@ -1791,6 +1852,7 @@ mod tests {
             app_namespace: Some("argocd".into()),
             project: None,
             call_timeout: CALL_TIMEOUT,
+            retry_budget: RETRY_BUDGET,
         };
         let manual = AppRef {
             name: "app".into(),
@@ -1889,6 +1951,7 @@ mod tests {
             status,
             code: None,
             message: "m".into(),
+            retry_after: None,
         };
         assert_eq!(api(401, "get").kind(), ErrorKind::Authentication);
         assert_eq!(api(403, "get").kind(), ErrorKind::Authorization);
@@ -1896,6 +1959,17 @@ mod tests {
         assert_eq!(api(429, "get").kind(), ErrorKind::RateLimit);
         assert_eq!(api(502, "get").kind(), ErrorKind::Connectivity);
         assert_eq!(api(400, "sync app").kind(), ErrorKind::Sync);
+        assert!(!api(403, "get").is_retryable(), "a plain 403 is a refusal");
+        let throttled = ArgoError::Api {
+            action: "get".into(),
+            status: 403,
+            code: None,
+            message: "rate limited".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(throttled.kind(), ErrorKind::RateLimit);
+        assert!(throttled.is_retryable());
+        assert_eq!(throttled.pause(1), Duration::from_secs(3));
         let not_argo = ArgoError::NotArgo {
             action: "a".into(),
             server: "s".into(),

@@ -182,7 +182,8 @@ const BOOL: Kind = Kind::Bool;
 const MERGE_METHODS: Kind = Kind::Choice(&["merge", "squash", "rebase"]);
 
 /// Every input, in the order the docs list them (DESIGN.md §1a). Additions to §1a: `allow-empty`,
-/// `author-name`, `author-email`, `grace`, `prometheus-token`, `alert`.
+/// `author-name`, `author-email`, `grace`, `prometheus-token`, `alert`, `request-timeout`,
+/// `retry-budget`.
 #[rustfmt::skip]
 pub const INPUTS: &[InputDef] = &[
     input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
@@ -239,6 +240,12 @@ pub const INPUTS: &[InputDef] = &[
     input("sync-options", Kind::List, "Argo CD sync options such as ServerSideApply=true, separated by commas or newlines."),
     input("health-timeout", DURATION, "How long to wait for the apps to be Synced and Healthy.").default("10m"),
     input("degraded-grace", DURATION, "How long an app may stay Degraded before it counts as failed.").default("0s"),
+    input("request-timeout", DURATION,
+        "How long one request to GitHub, Argo CD or Prometheus may take, and git may stall on a read or write, before it counts as a timeout.")
+        .default("30s"),
+    input("retry-budget", DURATION,
+        "How long one call is retried after transient failures (5xx, dropped connections, timeouts, 429, rate limits with Retry-After) before its error goes to the failure strategy.")
+        .default("2m"),
     input("on-failure", Kind::Choice(&["rollback", "ignore", "abort"]),
         "Default action on a failure: rollback, ignore or abort.").default("rollback"),
     input("failure-strategy", Kind::Yaml,
@@ -509,6 +516,10 @@ pub struct ArgoSettings {
     pub app_namespace: Option<String>,
     /// Apps' project.
     pub project: Option<String>,
+    /// Limit of one API call (`request-timeout`).
+    pub request_timeout: Duration,
+    /// Retry time of one call (`retry-budget`).
+    pub retry_budget: Duration,
 }
 
 /// Metrics-gate settings (DESIGN.md §7).
@@ -536,6 +547,8 @@ pub struct VerifySettings {
     pub inconclusive_limit: u32,
     /// What an empty result counts as.
     pub no_data: NoData,
+    /// Limit of one query (`request-timeout`).
+    pub request_timeout: Duration,
 }
 
 /// The run context from the runner's `GITHUB_*` variables.
@@ -722,6 +735,10 @@ pub struct Config {
     pub health_timeout: Duration,
     /// Time Degraded is tolerated.
     pub degraded_grace: Duration,
+    /// Limit of one request, and of a git read or write that stalls.
+    pub request_timeout: Duration,
+    /// How long one call is retried after transient failures.
+    pub retry_budget: Duration,
     /// The `on-failure` action, also the strategy's default.
     pub on_failure: crate::strategy::Action,
     /// What each error type leads to.
@@ -1041,6 +1058,11 @@ impl Config {
             .merge_method("merge-method")
             .unwrap_or(MergeMethod::Squash);
 
+        let request_timeout = r.duration("request-timeout");
+        if request_timeout.is_zero() && raw.get("request-timeout").is_some() {
+            r.fail("request-timeout", "must be more than 0s".into());
+        }
+        let retry_budget = r.duration("retry-budget");
         let server = r.url("argocd-server");
         let token = r.opt_text("argocd-token").map(Secret);
         let username = r.opt_text("argocd-username");
@@ -1092,6 +1114,8 @@ impl Config {
             selector,
             app_namespace,
             project,
+            request_timeout,
+            retry_budget,
         });
         if command == Status && argocd.is_none() && raw.get("argocd-server").is_none() {
             r.fail("argocd-server", "required for status: set the input".into());
@@ -1183,6 +1207,7 @@ impl Config {
                     ],
                 )
                 .unwrap_or(NoData::Fail),
+            request_timeout,
         };
         let rollback_window = r.duration("rollback-window");
         let grace = r.duration("grace");
@@ -1276,6 +1301,8 @@ impl Config {
             sync_options,
             health_timeout,
             degraded_grace,
+            request_timeout,
+            retry_budget,
             on_failure,
             failure_strategy,
             rollback_merge_method,
@@ -1517,6 +1544,31 @@ mod tests {
         assert_eq!(
             only_problem(promote(&[("INPUT_HEALTH-TIMEOUT", "10 minutes")])),
             "input 'health-timeout': expected a duration like 90s, 10m or 1h30m, got '10 minutes'"
+        );
+    }
+
+    #[test]
+    fn request_timeout_and_retry_budget_reach_every_client() {
+        let c = promote(&[]).unwrap();
+        assert_eq!(
+            (c.request_timeout, c.retry_budget),
+            (Duration::from_secs(30), Duration::from_secs(120))
+        );
+        let c = promote(&[
+            ("INPUT_REQUEST-TIMEOUT", "5s"),
+            ("INPUT_RETRY-BUDGET", "0s"),
+            ("INPUT_ARGOCD-SERVER", "https://argocd.example.com"),
+            ("INPUT_ARGOCD-TOKEN", "a"),
+            ("INPUT_ARGOCD-APP", "web"),
+        ])
+        .unwrap();
+        let argo = c.argocd.unwrap();
+        assert_eq!(argo.request_timeout, Duration::from_secs(5));
+        assert_eq!(argo.retry_budget, Duration::ZERO, "0s turns retries off");
+        assert_eq!(c.verify.request_timeout, Duration::from_secs(5));
+        assert_eq!(
+            only_problem(promote(&[("INPUT_REQUEST-TIMEOUT", "0s")])),
+            "input 'request-timeout': must be more than 0s"
         );
     }
 
@@ -1797,6 +1849,8 @@ mod tests {
             "grace",
             "prometheus-token",
             "alert",
+            "request-timeout",
+            "retry-budget",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

@@ -445,8 +445,9 @@ impl GitHub {
             .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?
             .personal_token(token.to_string())
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            // The whole call is bounded by `call_timeout` (request-timeout) in `once`; a read
+            // timeout here would cut a longer request-timeout short.
             .set_connect_timeout(Some(Duration::from_secs(10)))
-            .set_read_timeout(Some(Duration::from_secs(30)))
             .build()
             .map_err(|e| GitHubError::Config(format!("building the GitHub client: {e}")))?;
         Ok(GitHub {

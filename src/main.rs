@@ -17,6 +17,7 @@ use gitops_promote::strategy::StepError;
 use gitops_promote::{guard, promote, rollback, status, values, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// The file name that selects post mode.
 const POST_NAME: &str = "gitops-promote-post";
@@ -151,6 +152,7 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    set_git_timeouts(&config);
     let result = block_on(async {
         match cmd {
             Cmd::Promote => promote::run(&config, &mut rt).await,
@@ -196,8 +198,16 @@ fn run_post() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    set_git_timeouts(&config);
     let result = block_on(rollback::run(&config, &mut rt, true));
     finish(&mut rt, result)
+}
+
+/// Bounds libgit2's waits by `request-timeout`: without it a stalled git host hangs the job.
+fn set_git_timeouts(config: &Config) {
+    let io = config.request_timeout;
+    // SAFETY: called on the main thread before the tokio runtime (or any other thread) starts.
+    unsafe { gitops_promote::git::set_network_timeouts(io.min(Duration::from_secs(10)), io) };
 }
 
 /// Runs a flow on a multi-threaded runtime (apps are synced concurrently).

@@ -742,12 +742,15 @@ async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError> {
 
 /// The GitHub client for the release repo.
 pub fn connect_github(cfg: &Config) -> Result<GitHub, StepError> {
-    GitHub::new(
+    let mut gh = GitHub::new(
         cfg.run.api_url.as_str(),
         cfg.github_token.expose(),
         &cfg.repository.to_string(),
     )
-    .map_err(|e| StepError::new("connect to GitHub", &e))
+    .map_err(|e| StepError::new("connect to GitHub", &e))?;
+    gh.call_timeout = cfg.request_timeout;
+    gh.retry_budget = cfg.retry_budget;
+    Ok(gh)
 }
 
 /// The clone URL of `repo` on the git host (`GITHUB_SERVER_URL`), with no credentials in it.
@@ -1154,6 +1157,8 @@ pub fn argo_config(s: &ArgoSettings) -> ArgoConfig {
         ca_cert: s.ca_cert.as_ref().map(std::path::PathBuf::from),
         app_namespace: s.app_namespace.clone(),
         project: s.project.clone(),
+        call_timeout: Some(s.request_timeout),
+        retry_budget: Some(s.retry_budget),
     }
 }
 

@@ -264,6 +264,16 @@ pub enum VerifyError {
         /// The body's `error`, or its start.
         message: String,
     },
+    /// Prometheus (or a proxy before it) asked us to slow down: 429, or 403 with `Retry-After`.
+    #[error("Prometheus at {url} answered {status}: rate limited (Retry-After {}s)", retry_after.as_secs())]
+    Throttled {
+        /// The URL called.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// How long it asked us to wait.
+        retry_after: Duration,
+    },
     /// The answer was not Prometheus's JSON.
     #[error("unexpected answer from Prometheus at {url}: {message}")]
     Answer {
@@ -292,6 +302,7 @@ impl Classify for VerifyError {
             | VerifyError::Evaluation { .. } => ErrorKind::Config,
             VerifyError::Unreachable { .. } | VerifyError::Answer { .. } => ErrorKind::Connectivity,
             VerifyError::Timeout { .. } => ErrorKind::Timeout,
+            VerifyError::Throttled { .. } => ErrorKind::RateLimit,
             // A 404 means the URL has no query API under it (a missing path prefix), not a
             // missing permission as it does on GitHub.
             VerifyError::Status { status: 404, .. } => ErrorKind::Config,
@@ -638,7 +649,20 @@ pub async fn run(
             cfg.failure_limit,
             cfg.inconclusive_limit,
         ) {
-            Assessment::Running => tokio::time::sleep(cfg.interval).await,
+            Assessment::Running => {
+                // A throttled query waits at least as long as it was asked to.
+                let asked = match (&measurements.last(), &last_error) {
+                    (
+                        Some(Measurement {
+                            phase: Phase::Error,
+                            ..
+                        }),
+                        Some(VerifyError::Throttled { retry_after, .. }),
+                    ) => *retry_after,
+                    _ => Duration::ZERO,
+                };
+                tokio::time::sleep(cfg.interval.max(asked)).await
+            }
             Assessment::Done(verdict) => {
                 return Ok(Report {
                     verdict,

@@ -245,20 +245,33 @@ impl Client {
                 .await
                 .map_err(|e| unreachable(chain(&e)))?;
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
             let body = resp
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| unreachable(chain(&e)))?
                 .to_bytes();
-            Ok::<_, VerifyError>((status, body))
+            Ok::<_, VerifyError>((status, retry_after, body))
         };
-        let (status, body) = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| VerifyError::Timeout {
+        let (status, retry_after, body) =
+            tokio::time::timeout(self.timeout, call)
+                .await
+                .map_err(|_| VerifyError::Timeout {
+                    url: self.url.clone(),
+                    after: self.timeout,
+                })??;
+        if let (429 | 403, Some(retry_after)) = (status, retry_after) {
+            return Err(VerifyError::Throttled {
                 url: self.url.clone(),
-                after: self.timeout,
-            })??;
+                status,
+                retry_after,
+            });
+        }
         parse_answer(&self.url, &q.name, status, &body)
     }
 }

@@ -25,6 +25,7 @@ impl VerifyConfig {
             inconclusive_limit: s.inconclusive_limit,
             no_data: s.no_data,
             bearer_token: s.prometheus_token.as_ref().map(|t| t.expose().to_string()),
+            timeout: s.request_timeout,
             ..VerifyConfig::default()
         })
     }
@@ -125,6 +126,7 @@ mod tests {
             failure_limit: 1,
             inconclusive_limit: 2,
             no_data: config::NoData::Inconclusive,
+            request_timeout: Duration::from_secs(7),
         }
     }
 
@@ -137,6 +139,7 @@ mod tests {
         assert_eq!((c.count, c.failure_limit, c.inconclusive_limit), (3, 1, 2));
         assert_eq!(c.no_data, NoData::Inconclusive);
         assert_eq!(c.initial_delay, Duration::from_secs(5));
+        assert_eq!(c.timeout, Duration::from_secs(7));
         c.check().unwrap();
         let none = VerifySettings {
             prometheus_url: None,

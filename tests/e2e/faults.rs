@@ -28,8 +28,12 @@ const REPO: &str = "acme/deploy";
 /// The tag every case promotes; the seed runs 1.0.0.
 const NEW_TAG: &str = "1.1.0";
 const OLD_TAG: &str = "1.0.0";
-/// Longer than the product's per-call timeout (30 s for GitHub and Argo CD).
-const TIMEOUT_DELAY_MS: u64 = 31_000;
+/// The cases' `request-timeout` and `retry-budget`: short, so that a timeout or a lasting fault
+/// costs seconds, and the budget outlasts one timed-out call and its retry.
+const REQUEST_TIMEOUT: &str = "4s";
+const RETRY_BUDGET: &str = "10s";
+/// Longer than `REQUEST_TIMEOUT`.
+const TIMEOUT_DELAY_MS: u64 = 5_000;
 /// Enough hits to outlast every retry the product makes for one call.
 const PERSISTENT: u32 = 60;
 
@@ -153,6 +157,8 @@ fn case_inputs() -> Vec<(&'static str, &'static str)> {
         ("set", "image.tag=1.1.0"),
         ("health-timeout", "20s"),
         ("approval-timeout", "10s"),
+        ("request-timeout", REQUEST_TIMEOUT),
+        ("retry-budget", RETRY_BUDGET),
     ]
 }
 
@@ -373,8 +379,7 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
         Flow::Rollback => Some(ctx.post(&[], &main.state)),
     };
     ctx.sb.faults.clear();
-    let lasting = matches!(kind, Kind::Persistent502)
-        || (call.service == "argocd" && matches!(kind, Kind::Secondary403));
+    let lasting = matches!(kind, Kind::Persistent502);
     let (end, violations, notes) = classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
     let sends = ctx
         .sb
@@ -405,28 +410,19 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
     }
 }
 
-/// Calls that also get a timeout and a persistent 5xx: the writes and the reads the waits rely on.
-fn is_key(c: &CallPattern) -> bool {
-    matches!(
-        (c.service.as_str(), c.method.as_str()),
-        ("github", "POST") | ("github", "PUT") | ("argocd", "POST")
-    ) || (c.service == "argocd" && c.path == "/api/v1/applications/*" && c.method == "GET")
-}
-
+/// Every call of both flows, each with every fault kind.
 fn cases() -> Vec<(Flow, CallPattern, Kind)> {
     let mut out = Vec::new();
     for flow in [Flow::Promote, Flow::Rollback] {
         for call in calls_of(flow) {
-            let mut kinds = vec![
+            for k in [
                 Kind::Status502,
                 Kind::Reset,
                 Kind::RateLimit429,
                 Kind::Secondary403,
-            ];
-            if is_key(&call) {
-                kinds.extend([Kind::Timeout, Kind::Persistent502]);
-            }
-            for k in kinds {
+                Kind::Timeout,
+                Kind::Persistent502,
+            ] {
                 out.push((flow, call.clone(), k));
             }
         }
