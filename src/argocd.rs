@@ -1088,19 +1088,6 @@ impl ArgoCd {
         self.check_app(a, &action)
     }
 
-    /// The app's resource tree (per-resource health).
-    pub async fn resource_tree(&self, app: &str) -> Result<ApplicationTree, ArgoError> {
-        let path = format!("/api/v1/applications/{}/resource-tree", enc(app));
-        let q = self.app_query();
-        let path = if q.is_empty() {
-            path
-        } else {
-            format!("{path}?{q}")
-        };
-        self.get_json(&path, &format!("resource tree of {app}"))
-            .await
-    }
-
     /// The apps named, or (when `names` is empty) those matching the label `selector`.
     ///
     /// # Errors
@@ -1302,7 +1289,7 @@ impl ArgoCd {
         match tokio::time::timeout(opts.health_timeout, run).await {
             Ok(r) => r,
             Err(_) => {
-                let resources = match self.unhealthy_resources(app).await {
+                let resources = match self.unhealthy_resources(app, None).await {
                     Ok(s) if !s.is_empty() => format!("; unhealthy: {s}"),
                     _ => String::new(),
                 };
@@ -1382,14 +1369,9 @@ impl ArgoCd {
                 or_unknown(&st.health.status)
             );
             if state != last_line {
-                if let Ok(tree) = self.resource_tree(app).await {
-                    let with_health: Vec<_> = tree
-                        .nodes
-                        .iter()
-                        .filter_map(|n| n.health.as_ref())
-                        .collect();
-                    let ok = with_health.iter().filter(|h| h.status == "Healthy").count();
-                    resources = format!("resources {ok}/{} healthy", with_health.len());
+                if let Ok(health) = self.resource_health(app, Some(&current)).await {
+                    let ok = health.iter().filter(|(_, h)| h.status == "Healthy").count();
+                    resources = format!("resources {ok}/{} healthy", health.len());
                 }
             }
             *last.lock().unwrap() = format!("{state}, {resources}");
@@ -1434,7 +1416,10 @@ impl ArgoCd {
                 Condition::Degraded(reason) => {
                     let since = *degraded_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= opts.degraded_grace {
-                        let res = self.unhealthy_resources(app).await.unwrap_or_default();
+                        let res = self
+                            .unhealthy_resources(app, Some(&current))
+                            .await
+                            .unwrap_or_default();
                         return Err(ArgoError::Unhealthy {
                             app: app.into(),
                             health: "Degraded".into(),
@@ -1454,23 +1439,61 @@ impl ArgoCd {
         }
     }
 
-    /// `Kind/name: health: message` for every resource that is not Healthy.
-    async fn unhealthy_resources(&self, app: &str) -> Result<String, ArgoError> {
-        let tree = self.resource_tree(app).await?;
-        let bad: Vec<String> = tree
-            .nodes
-            .iter()
-            .filter_map(|n| {
-                let h = n.health.as_ref()?;
-                (h.status != "Healthy").then(|| {
-                    match h.message.as_deref().filter(|m| !m.is_empty()) {
-                        Some(m) => format!("{}/{} {}: {m}", n.kind, n.name, h.status),
-                        None => format!("{}/{} {}", n.kind, n.name, h.status),
-                    }
-                })
-            })
+    /// `Kind/name health: message` for every resource that is not Healthy.
+    async fn unhealthy_resources(
+        &self,
+        app: &str,
+        current: Option<&Application>,
+    ) -> Result<String, ArgoError> {
+        let bad: Vec<String> = self
+            .resource_health(app, current)
+            .await?
+            .into_iter()
+            .filter(|(_, h)| h.status != "Healthy")
+            .map(
+                |(name, h)| match h.message.as_deref().filter(|m| !m.is_empty()) {
+                    Some(m) => format!("{name} {}: {m}", h.status),
+                    None => format!("{name} {}", h.status),
+                },
+            )
             .collect();
         Ok(bad.join("; "))
+    }
+
+    /// `(Kind/name, health)` of the app's resources that have a health: from `status.resources`
+    /// when the server stores it there (Argo CD before 3.0, or with
+    /// `controller.resource.health.persist`), else from one resource-tree call. One attempt only:
+    /// this decorates progress lines and errors, and must not hold up a wait with retries.
+    async fn resource_health(
+        &self,
+        app: &str,
+        current: Option<&Application>,
+    ) -> Result<Vec<(String, HealthStatus)>, ArgoError> {
+        let stored: Vec<(String, HealthStatus)> = current
+            .map(|a| {
+                a.status
+                    .resources
+                    .iter()
+                    .filter_map(|r| Some((format!("{}/{}", r.kind, r.name), r.health.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !stored.is_empty() {
+            return Ok(stored);
+        }
+        let tree: ApplicationTree = self
+            .call_json(
+                Method::GET,
+                &self.app_path(app, "/resource-tree", ""),
+                None,
+                &format!("resource tree of {app}"),
+            )
+            .await?;
+        Ok(tree
+            .nodes
+            .into_iter()
+            .filter_map(|n| Some((format!("{}/{}", n.kind, n.name), n.health?)))
+            .collect())
     }
 
     /// Opens `GET /api/v1/stream/applications?name=app`.
@@ -1882,6 +1905,41 @@ mod tests {
         let body = argo.rollback_body("app", 3);
         assert!(rollback.is_valid(&body), "{body}");
         assert_eq!(body["id"], 3);
+    }
+
+    /// Argo CD before 3.0 (or with health persistence on) stores resource health in the app:
+    /// no resource-tree call then. A closed port proves no call is made.
+    #[tokio::test]
+    async fn stored_resource_health_needs_no_tree_call() {
+        let argo = ArgoCd::connect(&ArgoConfig {
+            server: "http://127.0.0.1:1".into(),
+            token: Some("t".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut app = Application::default();
+        for (kind, health, message) in [
+            ("Service", "Healthy", None),
+            ("Deployment", "Degraded", Some("Back-off pulling image")),
+        ] {
+            app.status.resources.push(ResourceStatus {
+                kind: kind.into(),
+                name: "web".into(),
+                health: Some(HealthStatus {
+                    status: health.into(),
+                    message: message.map(str::to_string),
+                }),
+                ..Default::default()
+            });
+        }
+        assert_eq!(
+            argo.unhealthy_resources("web", Some(&app)).await.unwrap(),
+            "Deployment/web Degraded: Back-off pulling image"
+        );
+        // Without stored health it asks the tree, once: the closed port fails at once.
+        let err = argo.unhealthy_resources("web", None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Connectivity, "{err}");
     }
 
     #[tokio::test]

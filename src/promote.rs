@@ -292,12 +292,7 @@ impl Promotion<'_> {
         self.record.phase = Some(Phase::Merged);
         self.save()?;
         self.rt.output("merge-sha", &merged.sha)?;
-        if let Err(e) = self.gh.delete_branch(branch).await {
-            self.rt.warning(
-                "cleanup",
-                &format!("could not delete our branch {branch}: {e}"),
-            );
-        }
+        delete_merged_branch(self.rt, &self.gh, pr.number, branch).await;
         Ok(Next::Go(merged))
     }
 
@@ -737,6 +732,22 @@ async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError> {
             .default_branch()
             .await
             .map_err(|e| StepError::new("resolve base", &e)),
+    }
+}
+
+/// Deletes our branch after its PR merged. When GitHub will not, the step goes on (the merge is
+/// what counts) but says so in a warning and on the PR, so nobody wonders whose branch it is.
+pub async fn delete_merged_branch(rt: &Runtime, gh: &GitHub, pr: u64, branch: &str) {
+    let Err(e) = gh.delete_branch(branch).await else {
+        return;
+    };
+    let msg = format!("could not delete its branch {branch} after merging #{pr}: {e}");
+    rt.warning("cleanup", &format!("gitops-promote {msg}"));
+    let note = format!(
+        "gitops-promote merged this PR but {msg}. Nothing else uses the branch: delete it by hand."
+    );
+    if let Err(e) = gh.comment(pr, &note).await {
+        rt.warning("cleanup", &format!("could not say so on #{pr} either: {e}"));
     }
 }
 

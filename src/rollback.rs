@@ -140,7 +140,19 @@ pub async fn undo(
     if matches!(record.phase(), Phase::Pushed | Phase::PrOpen) {
         // The process may have died between the merge and writing state: ask GitHub.
         if let Some(n) = record.pr_number {
-            let pr = gh.pr(n).await.map_err(|e| StepError::new("read PR", &e))?;
+            let pr = match gh.pr(n).await {
+                Ok(pr) => pr,
+                Err(e) => {
+                    // Closing or reverting blind could undo the wrong thing: leave the PR as it
+                    // is, and say so on it.
+                    let note = format!(
+                        "gitops-promote could not read this PR to clean up after a failed promotion ({e}), so it left the PR as it is. If it is open, close it; if it was merged, roll it back (gitops-promote with `command: rollback` and `pr-number: {n}`). Run: {}",
+                        run_url_from_env()
+                    );
+                    let _ = gh.comment(n, &note).await;
+                    return Err(StepError::new("read PR", &e));
+                }
+            };
             if pr.merged {
                 record.merge_sha = pr.merge_commit_sha.unwrap_or_default();
                 record.phase = Some(Phase::Merged);
@@ -229,7 +241,7 @@ async fn revert(
         pr.number,
         short(&revert_sha)
     ));
-    let _ = gh.delete_branch(&text.branch).await;
+    promote::delete_merged_branch(rt, gh, pr.number, &text.branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
     save(rt, record)?;

@@ -1,21 +1,22 @@
 //! Proof that nothing is lost when the outside world breaks (issue #7).
 //!
 //! - `fault_matrix`: every outside call the promote flow and the post-step rollback make, each
-//!   answered once with a 5xx, a dropped connection, a 429, a 403 secondary rate limit (and, for
-//!   the writes and the key reads, a timeout or a persistent 5xx). Each case runs the built binary
+//!   answered once with a 5xx, a dropped connection, a 429, a 403 secondary rate limit, a delay past
+//!   `request-timeout`, and with a 5xx that lasts (every answer for 60 calls). Each case runs the built binary
 //!   in its own sandbox, as the runner would (main step, then the post step when main failed), and
 //!   is classified from what a user would find: the base branch, the PRs and their comments, the
 //!   branches left, the app's deployed tag and health. The calls are not listed by hand: a clean
 //!   run's call log names them, so a new call in the flows joins the matrix by itself.
-//! - `git_faults`: clone and push through a proxy that drops or answers 503 (the git host is not
+//! - `git_faults`: clone and push through a proxy that drops, stalls or answers 503 (the git host is not
 //!   behind the sandbox's fault layer); `prometheus_faults`: the metrics gate's queries.
 //! - `killed_*`: the main step SIGKILLed between steps; the post step cleans up or reverts.
 //! - `two_promotions_of_the_same_app_at_once_end_consistent`: two jobs racing.
 //!
 //! Results go to `target/tmp/{fault-matrix,git-faults,prometheus-faults}.json`;
 //! `scripts/reliability-doc.sh` reruns them and renders `docs/reliability.md`.
-//! `FAULT_MATRIX_FILTER=<text>` runs only the matrix cases whose call or fault contains it, and
-//! `FAULT_MATRIX_THREADS` sets how many run at once (3).
+//! `FAULT_MATRIX_FILTER=<text>` runs only the matrix cases whose `flow | call | fault` line contains
+//! it, `FAULT_MATRIX_THREADS` sets how many run at once (3), and `FAULT_MATRIX_VERBOSE=1` prints
+//! each case's logs.
 
 use crate::harness::{Ctx, Run};
 use sandbox::{Fault, FaultRule};
@@ -204,7 +205,7 @@ fn calls_of(flow: Flow) -> Vec<CallPattern> {
     main.assert_ok();
     if flow == Flow::Rollback {
         ctx.sb.faults.clear_calls();
-        ctx.post(&[], &main.state).assert_ok();
+        ctx.post(&case_inputs(), &main.state).assert_ok();
     }
     distinct_calls(&ctx)
 }
@@ -344,7 +345,13 @@ fn classify(
     }
     for br in our_branches(ctx) {
         let open_pr = prs.iter().any(|p| p.head_ref == br && p.state == "open");
-        if !open_pr {
+        // A merged PR whose branch GitHub would not delete: allowed when the PR says so.
+        let explained = prs.iter().any(|p| {
+            p.head_ref == br && p.merged && p.comments.iter().any(|(_, c)| c.contains(&br))
+        });
+        if explained {
+            notes.push(format!("branch {br} left, as its merged PR says"));
+        } else if !open_pr {
             v.push(format!("branch {br} left without an open PR"));
         }
     }
@@ -374,11 +381,25 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
     // The runner runs the post step when the job failed: after a failed main, or (rollback flow)
     // after a later step failed.
     let post = match flow {
-        Flow::Promote if main.code != 0 => Some(ctx.post(&[], &main.state)),
+        // The runner gives the post step the same inputs as the main step.
+        Flow::Promote if main.code != 0 => Some(ctx.post(&inputs, &main.state)),
         Flow::Promote => None,
-        Flow::Rollback => Some(ctx.post(&[], &main.state)),
+        Flow::Rollback => Some(ctx.post(&inputs, &main.state)),
     };
     ctx.sb.faults.clear();
+    if std::env::var_os("FAULT_MATRIX_VERBOSE").is_some() {
+        eprintln!("--- main\n{}", main.log());
+        if let Some(p) = &post {
+            eprintln!("--- post\n{}", p.log());
+        }
+        for c in ctx.sb.faults.calls(None) {
+            let hit = if c.injected { " (fault)" } else { "" };
+            eprintln!(
+                "{:>7} ms {} {} {} -> {}{hit}",
+                c.at_ms, c.service, c.method, c.path, c.status
+            );
+        }
+    }
     let lasting = matches!(kind, Kind::Persistent502);
     let (end, violations, notes) = classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
     let sends = ctx
@@ -456,10 +477,11 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
          `faults::fault_matrix`, `faults::git_faults` and `faults::prometheus_faults` \
          (`tests/e2e/faults.rs`); do not edit by hand.\n\n\
          Each row is one run of the built binary against the sandbox with one fault injected on \
-         one outside call (the first call matching the pattern; *persistent* = every call for \
-         the whole run). The main step runs; when it fails, the post step runs with its state, \
-         as the runner does. Git calls go through a proxy that drops the connection or answers 503 \
-         (*sends* is not counted there). *Rollback* rows fault the post step that reverts a promotion after \
+         one outside call (the first call matching the pattern; *persistent* = every matching call, \
+         up to 60, so the main step and its rollback both meet it). The main step runs; when it fails, the post step runs with its state, \
+         as the runner does. Every case runs with `request-timeout: 4s` and `retry-budget: 10s`, so a \
+         *timeout* is an answer delayed past 4 s. Git calls go through a proxy that drops the \
+         connection, stalls past the timeout or answers 503 (*sends* is not counted there). *Rollback* rows fault the post step that reverts a promotion after \
          a later step of the job failed.\n\n\
          End states: **promoted** (new tag on the base branch, app Healthy on it), **reverted** \
          (base branch back to the old values, app Healthy on them), **untouched** (base branch \
@@ -566,11 +588,13 @@ pub fn results_path() -> std::path::PathBuf {
 /// The whole matrix, three cases at a time. Fails listing every case that broke a rule.
 #[test]
 fn fault_matrix() {
-    // FAULT_MATRIX_FILTER=sync runs only the cases whose call or fault contains "sync".
+    // FAULT_MATRIX_FILTER="promote | argocd POST" runs only the cases whose line contains it.
     let filter = std::env::var("FAULT_MATRIX_FILTER").unwrap_or_default();
     let cases: Vec<_> = cases()
         .into_iter()
-        .filter(|(_, c, k)| c.label().contains(&filter) || k.label().contains(&filter))
+        .filter(|(f, c, k)| {
+            format!("{} | {} | {}", f.name(), c.label(), k.label()).contains(&filter)
+        })
         .collect();
     let queue = Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
@@ -773,7 +797,7 @@ fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String
     s.child.kill().unwrap();
     let state = s.state();
     let _ = s.finish();
-    let post = ctx.post(&[], &state);
+    let post = ctx.post(&case_inputs(), &state);
     (ctx, base0, post)
 }
 
@@ -847,7 +871,7 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
     s.child.kill().unwrap();
     let state = s.state();
     let _ = s.finish();
-    let post = ctx.post(&[], &state);
+    let post = ctx.post(&case_inputs(), &state);
     post.assert_ok();
     assert_eq!(ctx.values_on_main(), before);
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
@@ -936,6 +960,8 @@ fn scrub_ports(text: &str) -> String {
 enum GitFault {
     Reset,
     Status503,
+    /// Reads the request and answers nothing for longer than `request-timeout`.
+    Stall,
 }
 
 /// A proxy to the git host; requests whose first line contains `pattern` get `fault`, `times`.
@@ -985,6 +1011,12 @@ impl GitProxy {
                             );
                             return;
                         }
+                        Some(GitFault::Stall) => {
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                TIMEOUT_DELAY_MS * 2,
+                            ));
+                            return;
+                        }
                         None => {}
                     }
                     let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
@@ -1024,6 +1056,7 @@ fn git_faults() {
         ] {
             for (label, fault, times) in [
                 ("reset once", GitFault::Reset, 1),
+                ("stall once (timeout)", GitFault::Stall, 1),
                 ("503 once", GitFault::Status503, 1),
                 ("503 persistent", GitFault::Status503, 1000),
             ] {
@@ -1113,7 +1146,8 @@ fn wait_for_metrics(sb: &sandbox::Sandbox, app: &str) {
     );
 }
 
-/// Each Prometheus query answered 502 or dropped once, or 503 throughout: the gate retries or
+/// Each Prometheus query answered 502, dropped, delayed past `request-timeout` or throttled (429,
+/// 403 with Retry-After) once, or 503 throughout: the gate retries or
 /// counts error measurements, and the run ends promoted or reverted, never half-way.
 /// Recorded to `target/tmp/prometheus-faults.json` for the doc.
 #[test]
@@ -1131,6 +1165,29 @@ fn prometheus_faults() {
         ),
         ("reset once", Fault::Reset, 1),
         (
+            "timeout once",
+            Fault::Delay {
+                ms: TIMEOUT_DELAY_MS,
+            },
+            1,
+        ),
+        (
+            "429 once",
+            Fault::RateLimit {
+                secondary: false,
+                retry_after: 1,
+            },
+            1,
+        ),
+        (
+            "403 secondary, Retry-After 1",
+            Fault::RateLimit {
+                secondary: true,
+                retry_after: 1,
+            },
+            1,
+        ),
+        (
             "503 persistent",
             Fault::Status {
                 status: 503,
@@ -1144,6 +1201,7 @@ fn prometheus_faults() {
         wait_for_metrics(&ctx.sb, "app");
         let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
         let base0 = ctx.main_sha();
+        ctx.sb.faults.clear_calls();
         ctx.sb.faults.inject(FaultRule {
             service: "prometheus".into(),
             method: None,
@@ -1160,7 +1218,7 @@ fn prometheus_faults() {
             ("count", "3"),
         ]);
         let main = ctx.main(&inputs);
-        let post = (main.code != 0).then(|| ctx.post(&[], &main.state));
+        let post = (main.code != 0).then(|| ctx.post(&inputs, &main.state));
         ctx.sb.faults.clear();
         let (end, violations, notes) =
             classify(&ctx, Flow::Promote, &base0, &main, post.as_ref(), times > 1);
@@ -1187,7 +1245,7 @@ fn prometheus_faults() {
             violations.clone(),
             json!({
                 "flow": Flow::Promote.name(),
-                "call": "prometheus GET /api/v1/query",
+                "call": "prometheus POST /api/v1/query",
                 "fault": label,
                 "end": format!("{end:?}").to_lowercase(),
                 "main_exit": main.code,
