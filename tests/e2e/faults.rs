@@ -968,6 +968,9 @@ enum GitFault {
 struct GitProxy {
     url: String,
     rule: std::sync::Arc<Mutex<Option<(String, GitFault, u32)>>>,
+    /// Stalled requests the client hung up on before the proxy would have answered: proof that
+    /// libgit2 honours `request-timeout` instead of hanging the job.
+    gave_up: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl GitProxy {
@@ -980,11 +983,12 @@ impl GitProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let rule: std::sync::Arc<Mutex<Option<(String, GitFault, u32)>>> = Default::default();
-        let r = rule.clone();
+        let gave_up: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let (r, g) = (rule.clone(), gave_up.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut client) = conn else { break };
-                let (r, upstream) = (r.clone(), upstream.clone());
+                let (r, g, upstream) = (r.clone(), g.clone(), upstream.clone());
                 std::thread::spawn(move || {
                     let mut head = vec![0u8; 2048];
                     let n = client.read(&mut head).unwrap_or(0);
@@ -1012,10 +1016,20 @@ impl GitProxy {
                             return;
                         }
                         Some(GitFault::Stall) => {
-                            std::thread::sleep(std::time::Duration::from_millis(
-                                TIMEOUT_DELAY_MS * 2,
-                            ));
-                            return;
+                            // Answer nothing for a minute; a client that closes first timed out.
+                            let _ =
+                                client.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+                            let mut rest = [0u8; 4096];
+                            loop {
+                                match client.read(&mut rest) {
+                                    Ok(0) => {
+                                        g.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                        return;
+                                    }
+                                    Ok(_) => continue,
+                                    Err(_) => return,
+                                }
+                            }
                         }
                         None => {}
                     }
@@ -1035,7 +1049,7 @@ impl GitProxy {
                 });
             }
         });
-        GitProxy { url, rule }
+        GitProxy { url, rule, gave_up }
     }
 
     fn set(&self, pattern: &str, fault: GitFault, times: u32) {
@@ -1086,6 +1100,13 @@ fn git_faults() {
                 });
                 proxy.set("", GitFault::Reset, 0);
                 let lasting = times > 1;
+                if matches!(fault, GitFault::Stall) {
+                    assert_eq!(
+                        proxy.gave_up.load(std::sync::atomic::Ordering::SeqCst),
+                        1,
+                        "{call}: the stalled request was not abandoned (request-timeout ignored)"
+                    );
+                }
                 let (end, violations, notes) =
                     classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
                 let last = post.as_ref().filter(|p| p.code != 0).unwrap_or(&main);
