@@ -481,7 +481,9 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
          up to 60, so the main step and its rollback both meet it). The main step runs; when it fails, the post step runs with its state, \
          as the runner does. Every case runs with `request-timeout: 4s` and `retry-budget: 10s`, so a \
          *timeout* is an answer delayed past 4 s. Git calls go through a proxy that drops the \
-         connection, stalls past the timeout or answers 503 (*sends* is not counted there). *Rollback* rows fault the post step that reverts a promotion after \
+         connection, stalls past the timeout, or answers 503 or 429 (*sends* is not counted there; \
+         git has no secondary rate limit, and a 403 from the git host is a refusal, covered by the \
+         bad-input tests). *Rollback* rows fault the post step that reverts a promotion after \
          a later step of the job failed.\n\n\
          End states: **promoted** (new tag on the base branch, app Healthy on it), **reverted** \
          (base branch back to the old values, app Healthy on them), **untouched** (base branch \
@@ -960,6 +962,8 @@ fn scrub_ports(text: &str) -> String {
 enum GitFault {
     Reset,
     Status503,
+    /// 429 with `Retry-After: 1`, as a throttling git host answers.
+    Status429,
     /// Reads the request and answers nothing for longer than `request-timeout`.
     Stall,
 }
@@ -1012,6 +1016,12 @@ impl GitProxy {
                         Some(GitFault::Status503) => {
                             let _ = client.write_all(
                                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                            );
+                            return;
+                        }
+                        Some(GitFault::Status429) => {
+                            let _ = client.write_all(
+                                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                             );
                             return;
                         }
@@ -1072,6 +1082,7 @@ fn git_faults() {
                 ("reset once", GitFault::Reset, 1),
                 ("stall once (timeout)", GitFault::Stall, 1),
                 ("503 once", GitFault::Status503, 1),
+                ("429 once", GitFault::Status429, 1),
                 ("503 persistent", GitFault::Status503, 1000),
             ] {
                 let started = Instant::now();
