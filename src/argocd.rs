@@ -783,6 +783,31 @@ fn tls_config(cfg: &ArgoConfig) -> Result<rustls::ClientConfig, ArgoError> {
     Ok(builder.with_no_client_auth())
 }
 
+/// Whether `e` (a hyper error) is rustls refusing the server's certificate. `io::Error` hides its
+/// inner error from `source()` (and hyper-rustls nests two), so the walk peels them too.
+fn refused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(mut err) = next {
+        next = err.source();
+        loop {
+            if let Some(
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented,
+            ) = err.downcast_ref::<rustls::Error>()
+            {
+                return true;
+            }
+            match err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => err = inner,
+                None => break,
+            }
+        }
+    }
+    false
+}
+
 /// `Retry-After` in seconds (the only form proxies in front of Argo CD send in practice).
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let secs = headers
@@ -872,12 +897,6 @@ impl ArgoCd {
         Ok(argo)
     }
 
-    /// The same client with another per-call timeout (30 s by default).
-    pub fn with_call_timeout(mut self, timeout: Duration) -> ArgoCd {
-        self.call_timeout = timeout;
-        self
-    }
-
     /// One HTTP exchange under the per-call timeout: status, `Retry-After` and body.
     async fn send(
         &self,
@@ -925,13 +944,20 @@ impl ArgoCd {
             })?
     }
 
-    fn connect_error(&self, action: &str, e: &dyn std::error::Error) -> ArgoError {
+    fn connect_error(&self, action: &str, e: &(dyn std::error::Error + 'static)) -> ArgoError {
         let mut reason = e.to_string();
         let mut src = e.source();
         while let Some(s) = src {
             reason.push_str(": ");
             reason.push_str(&s.to_string());
             src = s.source();
+        }
+        if refused_by_tls(e) {
+            // A certificate we do not trust stays untrusted: retrying only delays the answer.
+            return ArgoError::Config(format!(
+                "{action}: the TLS certificate of {} is not trusted ({reason}); set argocd-ca-cert to the CA that signs it",
+                self.base
+            ));
         }
         ArgoError::Connect {
             action: action.into(),

@@ -292,7 +292,7 @@ impl Promotion<'_> {
         self.record.phase = Some(Phase::Merged);
         self.save()?;
         self.rt.output("merge-sha", &merged.sha)?;
-        delete_merged_branch(self.rt, &self.gh, pr.number, branch).await;
+        delete_merged_branch(self.rt, self.gh, pr.number, branch).await;
         Ok(Next::Go(merged))
     }
 

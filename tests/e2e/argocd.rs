@@ -503,26 +503,41 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
     );
 }
 
+/// A GET that times out is retried within the `retry-budget`; a server that never answers in
+/// time is a `timeout` error once the budget is spent; when it answers again, so does the client.
 #[test]
-fn argocd_a_server_that_stays_silent_is_a_timeout_after_retries() {
+fn argocd_a_silent_server_is_retried_then_a_timeout_once_the_retry_budget_is_spent() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    sb.faults.inject(FaultRule {
+    let silent = |times| FaultRule {
         service: "argocd".into(),
         method: Some("GET".into()),
         path: "/api/v1/applications/app".into(),
-        times: 4,
+        times,
         fault: Fault::Delay { ms: 3000 },
+    };
+    let (blip, err, after) = run(async {
+        let argo = ArgoCd::connect(&ArgoConfig {
+            call_timeout: Some(Duration::from_millis(300)),
+            retry_budget: Some(Duration::from_secs(3)),
+            ..config(&sb)
+        })
+        .await
+        .unwrap();
+        sb.faults.inject(silent(2));
+        let blip = argo.get("app").await;
+        sb.faults.clear();
+        sb.faults.inject(silent(1000));
+        let err = argo.get("app").await.unwrap_err();
+        sb.faults.clear();
+        (blip, err, argo.get("app").await)
     });
-    let (err, after) = run(async {
-        let argo = ArgoCd::connect(&config(&sb))
-            .await
-            .unwrap()
-            .with_call_timeout(Duration::from_millis(300));
-        (argo.get("app").await.unwrap_err(), argo.get("app").await)
-    });
+    assert_eq!(
+        blip.unwrap().metadata.name,
+        "app",
+        "two timeouts, then an answer"
+    );
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.to_string().contains("did not answer"), "{err}");
-    // All four delays were spent by the first get's attempts, so the next get answers at once.
     assert_eq!(after.unwrap().metadata.name, "app");
 }
 

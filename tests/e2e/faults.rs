@@ -881,6 +881,51 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
     assert_clean(&ctx);
 }
 
+/// The main step is killed inside its own rollback (a bad tag went Degraded; the revert PR is open
+/// and its merge is held): the post step takes that revert PR over, merges it and redeploys. One
+/// revert PR, the old values on main, the app Healthy on them.
+#[test]
+fn killed_during_the_in_step_rollback_the_post_step_finishes_it() {
+    let before = Ctx::new().values_on_main();
+    let ctx = Ctx::new();
+    ctx.sb.faults.inject(FaultRule {
+        service: "github".into(),
+        method: Some("PUT".into()),
+        path: "/repos/*/*/pulls/2/merge".into(),
+        times: 1,
+        fault: Fault::Delay { ms: 60_000 },
+    });
+    // The default request-timeout (30 s) keeps the held merge in flight until the kill.
+    let mut inputs = case_inputs();
+    inputs.retain(|(k, _)| !matches!(*k, "set" | "request-timeout" | "retry-budget"));
+    inputs.push(("set", "image.tag=1.2.0-bad"));
+    let mut s = Spawned::main(&ctx, &inputs);
+    // The call log lists a call when it is answered, so watch for the revert PR instead: its
+    // gate takes milliseconds, then the merge is held.
+    crate::harness::wait_until("the revert PR", std::time::Duration::from_secs(60), || {
+        ctx.sb.github.prs(REPO).len() == 2
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    s.child.kill().unwrap();
+    let state = s.state();
+    let killed = s.finish();
+    assert!(
+        state.contains_key("merge-sha")
+            && state.get("phase").map(String::as_str) != Some("rolled-back"),
+        "killed after the promotion merged, before the rollback finished: {state:?}\n{}",
+        killed.log()
+    );
+    let post = ctx.post(&inputs, &state);
+    post.assert_ok();
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    let prs = ctx.sb.github.prs(REPO);
+    assert_eq!(prs.len(), 2, "the promotion and one revert PR: {prs:?}");
+    assert!(prs.iter().all(|p| p.merged), "{prs:?}");
+    assert_clean(&ctx);
+}
+
 /// Regression: the base head of a second promotion has a parent the depth-1 clone does not hold;
 /// the push walked into it and failed with "object not found".
 #[test]

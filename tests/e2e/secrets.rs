@@ -208,6 +208,11 @@ fn tls_to_argocd_is_verified_unless_insecure() {
     strict.assert_failed();
     let e = strict.errors().join("\n").to_lowercase();
     assert!(e.contains("certificate") || e.contains("tls"), "{e}");
+    // An untrusted certificate is a setting to fix, not a blip to retry for the whole budget.
+    assert!(
+        e.contains("config error") && e.contains("argocd-ca-cert"),
+        "{e}"
+    );
     let ctx = Ctx::new();
     let insecure = ctx.main(&[
         ("set", "image.tag=1.1.0"),
