@@ -127,6 +127,7 @@ fn measure(sb: &Sandbox, name: &str, commits: usize, runs: usize) -> Row {
     let remote = Remote {
         url: url.clone(),
         token: sb.world.token.clone(),
+        retry_budget: gitops_promote::git::RETRY_BUDGET,
     };
     let cred_url = url.replacen(
         "http://",

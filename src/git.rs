@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 /// How deep each successive fetch goes when a commit is not yet in the shallow clone; after the last
 /// step the history is fetched whole.
@@ -22,24 +23,32 @@ const DEEPEN_STEPS: [u32; 4] = [10, 50, 250, 1000];
 /// libgit2's `GIT_FETCH_DEPTH_UNSHALLOW`: fetch the whole history of a shallow clone.
 const UNSHALLOW: i32 = i32::MAX;
 
-/// Tries of a fetch or push that failed in transit (connection, timeout, 5xx).
-const GIT_ATTEMPTS: u32 = 4;
+/// How long a fetch or push is retried when `Remote::retry_budget` is not set otherwise.
+pub const RETRY_BUDGET: Duration = Duration::from_secs(120);
 
-/// Runs `f` again after a transient transport failure, with backoff and jitter (about 0.5, 1,
-/// 2 s); other errors (authentication, rejection, a missing branch) return at once.
-fn with_retries<T>(mut f: impl FnMut() -> Result<T, GitError>) -> Result<T, GitError> {
-    let mut attempt = 1;
+/// Runs `f` again after a transient transport failure (connection, timeout, 5xx, 429), with
+/// backoff and jitter (about 0.5, 1, 2, 4, 8 s), for up to `budget`; other errors
+/// (authentication, rejection, a missing branch) return at once.
+fn with_retries<T>(
+    budget: Duration,
+    mut f: impl FnMut() -> Result<T, GitError>,
+) -> Result<T, GitError> {
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
     loop {
         match f() {
             Err(e)
-                if attempt < GIT_ATTEMPTS
-                    && matches!(
-                        e.kind(),
-                        ErrorKind::Connectivity | ErrorKind::Timeout | ErrorKind::RateLimit
-                    ) =>
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Connectivity | ErrorKind::Timeout | ErrorKind::RateLimit
+                ) =>
             {
-                let base = std::time::Duration::from_millis(500 << (attempt - 1));
-                std::thread::sleep(base.mul_f64(0.5 + fastrand::f64()));
+                let wait =
+                    Duration::from_millis(500 << attempt.min(4)).mul_f64(0.5 + fastrand::f64());
+                if started.elapsed() + wait > budget {
+                    return Err(e);
+                }
+                std::thread::sleep(wait);
                 attempt += 1;
             }
             other => return other,
@@ -54,6 +63,8 @@ pub struct Remote {
     pub url: String,
     /// The token sent as the Basic auth password of `x-access-token`; never printed.
     pub token: String,
+    /// How long a fetch or push is retried after transient failures (`retry-budget`).
+    pub retry_budget: Duration,
 }
 
 impl fmt::Debug for Remote {
@@ -564,7 +575,7 @@ impl Checkout {
     /// Fetches the base branch at `depth` (`UNSHALLOW` for all of it) and returns its head,
     /// retried on a dropped connection or a 5xx (a fetch changes nothing remote).
     fn fetch_depth(&mut self, depth: i32) -> Result<Oid, GitError> {
-        with_retries(|| self.fetch_depth_once(depth))
+        with_retries(self.remote.retry_budget, || self.fetch_depth_once(depth))
     }
 
     fn fetch_depth_once(&mut self, depth: i32) -> Result<Oid, GitError> {
@@ -823,7 +834,7 @@ impl Checkout {
     /// Runs one push, retried on a dropped connection or a 5xx: pushing the same commit to the
     /// same ref again is a no-op if the first push landed, and deleting a gone branch succeeds.
     fn push(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
-        with_retries(|| self.push_once(branch, refspec))
+        with_retries(self.remote.retry_budget, || self.push_once(branch, refspec))
     }
 
     /// Runs one push and checks the server's per-ref answer, which libgit2 does not turn into an
@@ -1282,10 +1293,53 @@ mod tests {
     }
 
     #[test]
+    fn transient_failures_are_retried_within_the_budget_and_refusals_are_not() {
+        let transient = || GitError::Transport {
+            action: "fetch from",
+            url: "u".into(),
+            kind: ErrorKind::Connectivity,
+            source: git2::Error::from_str("unexpected http status code: 502"),
+        };
+        let mut tries = 0;
+        let r = with_retries(Duration::from_secs(30), || {
+            tries += 1;
+            if tries < 3 {
+                Err(transient())
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(r.unwrap(), 3, "two blips, then success");
+        let mut tries = 0;
+        let r: Result<(), _> = with_retries(Duration::from_secs(30), || {
+            tries += 1;
+            Err(GitError::Authentication {
+                action: "fetch from",
+                url: "u".into(),
+            })
+        });
+        assert_eq!(
+            (r.unwrap_err().kind(), tries),
+            (ErrorKind::Authentication, 1)
+        );
+        let mut tries = 0;
+        let r: Result<(), _> = with_retries(Duration::ZERO, || {
+            tries += 1;
+            Err(transient())
+        });
+        assert_eq!(
+            (r.unwrap_err().kind(), tries),
+            (ErrorKind::Connectivity, 1),
+            "no budget, no retry"
+        );
+    }
+
+    #[test]
     fn remote_debug_hides_the_token() {
         let r = Remote {
             url: "https://github.com/acme/deploy.git".into(),
             token: "ghs_secret".into(),
+            retry_budget: RETRY_BUDGET,
         };
         let shown = format!("{r:?}");
         assert!(!shown.contains("ghs_secret"), "{shown}");
@@ -1297,6 +1351,7 @@ mod tests {
         let r = Remote {
             url: "https://x-access-token:ghs_secret@github.com/acme/deploy.git".into(),
             token: "t".into(),
+            retry_budget: RETRY_BUDGET,
         };
         let err = clone_base(&r, "main", 1).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);

@@ -772,6 +772,7 @@ pub fn remote(cfg: &Config, repo: &str) -> git::Remote {
             cfg.run.server_url.as_str().trim_end_matches('/')
         ),
         token: cfg.github_token.expose().to_string(),
+        retry_budget: cfg.retry_budget,
     }
 }
 

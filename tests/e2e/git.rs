@@ -8,7 +8,6 @@ use sandbox::world::{SEED_BRANCH, SEED_CHART, SEED_REPO, SEED_VALUES, SEED_VALUE
 use sandbox::{Options, Sandbox};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const CHART_PATH: &str = "charts/app/Chart.yaml";
 
@@ -20,6 +19,7 @@ fn remote(sb: &Sandbox) -> Remote {
     Remote {
         url: format!("{}/{SEED_REPO}.git", sb.git_url()),
         token: sb.world.token.clone(),
+        retry_budget: git::RETRY_BUDGET,
     }
 }
 
@@ -263,19 +263,14 @@ fn pushed_branch_is_what_git_sees_with_only_the_edited_file_changed() {
 }
 
 #[test]
-fn bad_token_fails_fast_as_an_authentication_error() {
+fn bad_token_is_an_authentication_error_naming_the_url() {
     let sb = start();
     let bad = Remote {
         token: "ghs_wrong".to_string(),
         ..remote(&sb)
     };
-    let started = Instant::now();
     let err = git::clone_base(&bad, SEED_BRANCH, 1).unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        started.elapsed()
-    );
+    // Not retried: with_retries' unit test shows an authentication error returns at once.
     assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
     assert!(err.to_string().contains(&bad.url), "{err}");
     assert!(!format!("{err} {err:?}").contains("ghs_wrong"));
