@@ -343,7 +343,12 @@ fn non_fast_forward_push_is_a_conflict_and_force_on_our_branch_wins() {
 #[test]
 fn force_push_to_the_base_is_refused_before_any_network_call() {
     let sb = start();
-    let mut co = clone(&sb, 1);
+    // No retries: the last push meets a host that is gone for good.
+    let no_retries = Remote {
+        retry_budget: std::time::Duration::ZERO,
+        ..remote(&sb)
+    };
+    let mut co = git::clone_base(&no_retries, SEED_BRANCH, 1).expect("clone");
     let id = co
         .commit_files(
             co.base_sha(),
