@@ -244,7 +244,7 @@ pub const INPUTS: &[InputDef] = &[
         "How long one request to GitHub, Argo CD or Prometheus may take, and git may stall on a read or write, before it counts as a timeout.")
         .default("30s"),
     input("retry-budget", DURATION,
-        "How long one call is retried after transient failures (5xx, dropped connections, timeouts, 429, rate limits with Retry-After) before its error goes to the failure strategy.")
+        "How long one call to GitHub, Argo CD or git is retried after transient failures (5xx, dropped connections, timeouts, 429, rate limits with Retry-After) before its error goes to the failure strategy.")
         .default("2m"),
     input("on-failure", Kind::Choice(&["rollback", "ignore", "abort"]),
         "Default action on a failure: rollback, ignore or abort.").default("rollback"),
