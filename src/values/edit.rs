@@ -209,6 +209,14 @@ pub fn apply(input: &[u8], sets: &[SetOp], opts: &EditOptions) -> Result<Edited,
         .collect();
     if !changes.is_empty() {
         verify(body, &out, &records)?;
+        // Our own parser must read the result too, or the next promotion could not edit the file.
+        // saphyr-parser refuses some spellings YAML allows (a tab after `key:` before most plain
+        // scalars), which an edit can create from a value it accepted (`key:\t~` → `key:\tx`).
+        Tree::parse(&out, limits).map_err(|e| {
+            ValuesError::Verify(format!(
+                "the edited file would not parse again ({e}); if a tab separates the key from its value, use a space"
+            ))
+        })?;
     }
     let mut bytes = Vec::with_capacity(bom.len() + out.len());
     bytes.extend_from_slice(bom.as_bytes());
@@ -898,6 +906,19 @@ mod tests {
         for (input, set, want) in cases {
             assert_eq!(edit(input, &[set]), want, "{input:?} {set}");
         }
+    }
+
+    /// Found by the fuzz smoke: `key:<tab>~` parses, `key:<tab>zz` does not (saphyr-parser), so
+    /// the edit is refused instead of writing a file the next promotion cannot read.
+    #[test]
+    fn an_edit_our_parser_could_not_read_again_is_refused() {
+        let e = error("list:\t~ x\n", &["list=zz"], &EditOptions::default());
+        assert!(
+            e.contains("would not parse again") && e.contains("tab"),
+            "{e}"
+        );
+        // With a space the same edit is fine.
+        assert_eq!(edit("list: ~ x\n", &["list=zz"]), "list: zz\n");
     }
 
     #[test]
