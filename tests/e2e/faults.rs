@@ -520,7 +520,7 @@ pub fn render_doc(cases: &[serde_json::Value]) -> String {
                 .as_i64()
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into());
-            let err = scrub_ports(c["error"].as_str().unwrap_or("")).replace('|', "\\|");
+            let err = scrub(c["error"].as_str().unwrap_or("")).replace('|', "\\|");
             let err: String = err.chars().take(90).collect();
             let strs = |k: &str| -> Vec<String> {
                 c[k].as_array()
@@ -645,6 +645,17 @@ fn fault_matrix() {
         "{} bad cases:\n{}",
         bad.len(),
         bad.join("\n")
+    );
+}
+
+#[test]
+fn scrub_hides_ports_and_shas() {
+    let sha = "a".repeat(40);
+    assert_eq!(
+        scrub(&format!(
+            "GET http://127.0.0.1:4123/commits/{sha}/status: 502 (deadbeef)"
+        )),
+        "GET http://127.0.0.1:PORT/commits/SHA/status: 502 (deadbeef)"
     );
 }
 
@@ -981,7 +992,23 @@ fn two_promotions_of_the_same_app_at_once_end_consistent() {
     assert!(our_branches(&ctx).is_empty(), "{:?}", our_branches(&ctx));
 }
 
-/// `127.0.0.1:41234` → `127.0.0.1:PORT`, so the doc does not change with the sandbox's ports.
+/// Ports and commit SHAs out of an error (`127.0.0.1:PORT`, `SHA`), so the doc does not change
+/// with the sandbox's ports or the commits' timestamps.
+fn scrub(text: &str) -> String {
+    scrub_ports(text)
+        .split_inclusive(|c: char| !c.is_ascii_hexdigit())
+        .map(|part| {
+            let hex = part.trim_end_matches(|c: char| !c.is_ascii_hexdigit());
+            if hex.len() == 40 {
+                format!("SHA{}", &part[40..])
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `127.0.0.1:41234` → `127.0.0.1:PORT`.
 fn scrub_ports(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
