@@ -808,18 +808,6 @@ fn refused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// `Retry-After` in seconds (the only form proxies in front of Argo CD send in practice).
-fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    let secs = headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(Duration::from_secs(secs))
-}
-
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -927,7 +915,7 @@ impl ArgoCd {
                 .await
                 .map_err(|e| self.connect_error(action, &e))?;
             let status = resp.status();
-            let retry_after = retry_after(resp.headers());
+            let retry_after = crate::strategy::retry_after(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect()

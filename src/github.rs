@@ -412,8 +412,8 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
     };
-    if let Some(s) = num("retry-after") {
-        return Some(Duration::from_secs(s.max(0) as u64));
+    if let Some(d) = crate::strategy::retry_after(headers) {
+        return Some(d);
     }
     if num("x-ratelimit-remaining") == Some(0) {
         let reset = num("x-ratelimit-reset")?;

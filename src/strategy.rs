@@ -31,6 +31,19 @@ pub enum ErrorKind {
     Verification,
 }
 
+/// How long an answer asks us to wait before trying again: its `Retry-After` in seconds, the form
+/// GitHub, Argo CD's proxies and Prometheus's send. Every client's retry loop honours it.
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let secs = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
 impl ErrorKind {
     /// Every kind, in the order the docs list them.
     pub const ALL: [ErrorKind; 11] = [

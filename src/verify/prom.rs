@@ -245,11 +245,7 @@ impl Client {
                 .await
                 .map_err(|e| unreachable(chain(&e)))?;
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::strategy::retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect()

@@ -358,6 +358,16 @@ fn classify(
     (end, v, notes)
 }
 
+/// The message of the error the job shows: the failed post step's, else the main step's.
+fn first_error(main: &Run, post: Option<&Run>) -> Option<String> {
+    let last = post.filter(|p| p.code != 0).unwrap_or(main);
+    last.errors()
+        .into_iter()
+        .chain(main.errors())
+        .next()
+        .map(|e| e.split("::").last().unwrap_or("").trim().to_string())
+}
+
 /// Runs one case in its own sandbox.
 fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
     let started = Instant::now();
@@ -409,13 +419,7 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
         .iter()
         .filter(|c| c.method == call.method && sandbox::faults::path_matches(&call.path, &c.path))
         .count();
-    let last = post.as_ref().filter(|p| p.code != 0).unwrap_or(&main);
-    let error = last
-        .errors()
-        .into_iter()
-        .chain(main.errors())
-        .next()
-        .map(|e| e.split("::").last().unwrap_or("").trim().to_string());
+    let error = first_error(&main, post.as_ref());
     Outcome {
         flow,
         call: call.clone(),
@@ -792,6 +796,30 @@ impl Spawned {
 fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String, Run) {
     let ctx = Ctx::new();
     let base0 = ctx.main_sha();
+    // The held call is the next one after the state write; give the step time to reach it.
+    let (state, _) = kill_held(
+        &ctx,
+        (service, method, path),
+        &case_inputs(),
+        &format!("phase {phase}"),
+        |s| s.state().get("phase").map(String::as_str) == Some(phase),
+        500,
+    );
+    let post = ctx.post(&case_inputs(), &state);
+    (ctx, base0, post)
+}
+
+/// Holds the first `(service, method, path)` call for a minute, starts the main step with
+/// `inputs`, waits until `ready`, gives it `settle_ms` to reach the held call, and SIGKILLs it:
+/// the state it left and what it printed.
+fn kill_held(
+    ctx: &Ctx,
+    (service, method, path): (&str, &str, &str),
+    inputs: &[(&str, &str)],
+    what: &str,
+    ready: impl Fn(&Spawned) -> bool,
+    settle_ms: u64,
+) -> (std::collections::BTreeMap<String, String>, Run) {
     ctx.sb.faults.inject(FaultRule {
         service: service.into(),
         method: Some(method.into()),
@@ -799,19 +827,19 @@ fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String
         times: 1,
         fault: Fault::Delay { ms: 60_000 },
     });
-    let mut s = Spawned::main(&ctx, &case_inputs());
-    crate::harness::wait_until(
-        &format!("phase {phase}"),
-        std::time::Duration::from_secs(60),
-        || s.state().get("phase").map(String::as_str) == Some(phase),
-    );
-    // The held call is the next one after the state write; give the step time to reach it.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut s = Spawned::main(ctx, inputs);
+    crate::harness::wait_until(what, std::time::Duration::from_secs(60), || ready(&s));
+    std::thread::sleep(std::time::Duration::from_millis(settle_ms));
     s.child.kill().unwrap();
     let state = s.state();
-    let _ = s.finish();
-    let post = ctx.post(&case_inputs(), &state);
-    (ctx, base0, post)
+    (state, s.finish())
+}
+
+/// The post step put everything back: the old values on main, the app Healthy on the old tag.
+fn assert_back_to(ctx: &Ctx, values_before: &str) {
+    assert_eq!(ctx.values_on_main(), values_before);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
+    assert_eq!(app_health(ctx, "app"), "Healthy");
 }
 
 /// Nothing of ours is left: no open PR, no branch of ours.
@@ -854,9 +882,7 @@ fn killed_after_the_merge_the_post_step_reverts() {
         base0,
         "the merge is on main, then its revert"
     );
-    assert_eq!(ctx.values_on_main(), before);
-    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
-    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_back_to(&ctx, &before);
     assert_clean(&ctx);
 }
 
@@ -864,31 +890,24 @@ fn killed_after_the_merge_the_post_step_reverts() {
 fn killed_while_waiting_for_health_the_post_step_reverts() {
     let before = Ctx::new().values_on_main();
     let ctx = Ctx::new();
-    ctx.sb.faults.inject(FaultRule {
-        service: "argocd".into(),
-        method: Some("GET".into()),
-        path: "/api/v1/stream/applications".into(),
-        times: 1,
-        fault: Fault::Delay { ms: 60_000 },
-    });
-    let mut s = Spawned::main(&ctx, &case_inputs());
-    // The sync is the last call before the wait's watch.
-    crate::harness::wait_until("the sync", std::time::Duration::from_secs(60), || {
-        ctx.sb
-            .faults
-            .calls(Some("argocd"))
-            .iter()
-            .any(|c| c.method == "POST" && c.path.ends_with("/sync"))
-    });
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    s.child.kill().unwrap();
-    let state = s.state();
-    let _ = s.finish();
+    // The sync is the last call before the wait's watch, which is held.
+    let (state, _) = kill_held(
+        &ctx,
+        ("argocd", "GET", "/api/v1/stream/applications"),
+        &case_inputs(),
+        "the sync",
+        |_| {
+            ctx.sb
+                .faults
+                .calls(Some("argocd"))
+                .iter()
+                .any(|c| c.method == "POST" && c.path.ends_with("/sync"))
+        },
+        300,
+    );
     let post = ctx.post(&case_inputs(), &state);
     post.assert_ok();
-    assert_eq!(ctx.values_on_main(), before);
-    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
-    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_back_to(&ctx, &before);
     assert_clean(&ctx);
 }
 
@@ -899,27 +918,20 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
 fn killed_during_the_in_step_rollback_the_post_step_finishes_it() {
     let before = Ctx::new().values_on_main();
     let ctx = Ctx::new();
-    ctx.sb.faults.inject(FaultRule {
-        service: "github".into(),
-        method: Some("PUT".into()),
-        path: "/repos/*/*/pulls/2/merge".into(),
-        times: 1,
-        fault: Fault::Delay { ms: 60_000 },
-    });
     // The default request-timeout (30 s) keeps the held merge in flight until the kill.
     let mut inputs = case_inputs();
     inputs.retain(|(k, _)| !matches!(*k, "set" | "request-timeout" | "retry-budget"));
     inputs.push(("set", "image.tag=1.2.0-bad"));
-    let mut s = Spawned::main(&ctx, &inputs);
     // The call log lists a call when it is answered, so watch for the revert PR instead: its
     // gate takes milliseconds, then the merge is held.
-    crate::harness::wait_until("the revert PR", std::time::Duration::from_secs(60), || {
-        ctx.sb.github.prs(REPO).len() == 2
-    });
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    s.child.kill().unwrap();
-    let state = s.state();
-    let killed = s.finish();
+    let (state, killed) = kill_held(
+        &ctx,
+        ("github", "PUT", "/repos/*/*/pulls/2/merge"),
+        &inputs,
+        "the revert PR",
+        |_| ctx.sb.github.prs(REPO).len() == 2,
+        2000,
+    );
     assert!(
         state.contains_key("merge-sha")
             && state.get("phase").map(String::as_str) != Some("rolled-back"),
@@ -928,9 +940,7 @@ fn killed_during_the_in_step_rollback_the_post_step_finishes_it() {
     );
     let post = ctx.post(&inputs, &state);
     post.assert_ok();
-    assert_eq!(ctx.values_on_main(), before);
-    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
-    assert_eq!(app_health(&ctx, "app"), "Healthy");
+    assert_back_to(&ctx, &before);
     let prs = ctx.sb.github.prs(REPO);
     assert_eq!(prs.len(), 2, "the promotion and one revert PR: {prs:?}");
     assert!(prs.iter().all(|p| p.merged), "{prs:?}");
@@ -1192,13 +1202,7 @@ fn git_faults() {
                 }
                 let (end, violations, notes) =
                     classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
-                let last = post.as_ref().filter(|p| p.code != 0).unwrap_or(&main);
-                let error = last
-                    .errors()
-                    .into_iter()
-                    .chain(main.errors())
-                    .next()
-                    .map(|e| e.split("::").last().unwrap_or("").trim().to_string());
+                let error = first_error(&main, post.as_ref());
                 eprintln!(
                     "{} | {call} | {label} -> {end:?} {violations:?}",
                     flow.name()
@@ -1326,15 +1330,7 @@ fn prometheus_faults() {
         ctx.sb.faults.clear();
         let (end, violations, notes) =
             classify(&ctx, Flow::Promote, &base0, &main, post.as_ref(), times > 1);
-        let error = post
-            .as_ref()
-            .filter(|p| p.code != 0)
-            .unwrap_or(&main)
-            .errors()
-            .into_iter()
-            .chain(main.errors())
-            .next()
-            .map(|e| e.split("::").last().unwrap_or("").trim().to_string());
+        let error = first_error(&main, post.as_ref());
         let sends = ctx.sb.faults.calls(Some("prometheus")).len();
         eprintln!("prometheus | {label} -> {end:?} {violations:?} {error:?}");
         if times == 1 {
