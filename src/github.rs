@@ -574,22 +574,8 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        loop {
-            match self.once(&method, path, body).await {
-                Ok(a) => return Ok(a),
-                Err(e) if e.retryable() => {
-                    let wait = self.pause(&e, attempt);
-                    if started.elapsed() + wait > self.retry_budget {
-                        return Err(e);
-                    }
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.retrying(method, path, body, GitHubError::retryable)
+            .await
     }
 
     /// A request that must not be repeated blindly: resent only when GitHub rate-limited it
@@ -600,11 +586,23 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
+        self.retrying(method, path, body, GitHubError::rejected_unprocessed)
+            .await
+    }
+
+    /// Sends the request again, after `pause`, while `retry_on` says so and `retry_budget` lasts.
+    async fn retrying(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        retry_on: fn(&GitHubError) -> bool,
+    ) -> Result<Answer, GitHubError> {
         let started = Instant::now();
         let mut attempt = 0u32;
         loop {
             match self.once(&method, path, body).await {
-                Err(e) if e.rejected_unprocessed() => {
+                Err(e) if retry_on(&e) => {
                     let wait = self.pause(&e, attempt);
                     if started.elapsed() + wait > self.retry_budget {
                         return Err(e);
