@@ -156,13 +156,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         .transpose()
         .map_err(|e| StepError::msg("guard", ErrorKind::Config, format!("input 'alert': {e}")))?;
     let gh = promote::connect_github(cfg)?;
-    let base = match &cfg.base {
-        Some(b) => b.clone(),
-        None => gh
-            .default_branch()
-            .await
-            .map_err(|e| StepError::new("resolve base", &e))?,
-    };
+    let base = promote::resolve_base(&gh, cfg).await?;
     let repo = cfg.repository.to_string();
     let last = {
         let (remote, base) = (promote::remote(cfg, &repo), base.clone());

@@ -725,7 +725,8 @@ struct Merged {
     commits: Vec<String>,
 }
 
-async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError> {
+/// The `base` input, or the repo's default branch when it is empty.
+pub async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError> {
     match &cfg.base {
         Some(b) => Ok(b.clone()),
         None => gh

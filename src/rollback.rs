@@ -82,13 +82,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), 
 
 /// The record for a standalone rollback: from `pr-number` (its merge commit) or `merge-sha`.
 async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepError> {
-    let base = match &cfg.base {
-        Some(b) => b.clone(),
-        None => gh
-            .default_branch()
-            .await
-            .map_err(|e| StepError::new("resolve base", &e))?,
-    };
+    let base = promote::resolve_base(gh, cfg).await?;
     let mut rec = Record {
         repo: cfg.repository.to_string(),
         base,

@@ -89,13 +89,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         )
     })?;
     let gh = promote::connect_github(cfg)?;
-    let base = match &cfg.base {
-        Some(b) => b.clone(),
-        None => gh
-            .default_branch()
-            .await
-            .map_err(|e| StepError::new("resolve base", &e))?,
-    };
+    let base = promote::resolve_base(&gh, cfg).await?;
     let argo = promote::connect_argocd(settings).await?;
     let apps = promote::find_apps(&argo, settings).await?;
     let remote = promote::remote(cfg, &cfg.repository.to_string());
