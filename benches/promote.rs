@@ -12,6 +12,8 @@
 
 #[path = "../tests/e2e/harness.rs"]
 mod harness;
+#[path = "../tests/e2e/runner.rs"]
+mod runner;
 
 use harness::Ctx;
 use sandbox::argocd::NewApp;

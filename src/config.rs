@@ -183,7 +183,7 @@ const MERGE_METHODS: Kind = Kind::Choice(&["merge", "squash", "rebase"]);
 
 /// Every input, in the order the docs list them (DESIGN.md §1a). Additions to §1a: `allow-empty`,
 /// `author-name`, `author-email`, `grace`, `prometheus-token`, `alert`, `request-timeout`,
-/// `retry-budget`.
+/// `retry-budget`, `job-status`.
 #[rustfmt::skip]
 pub const INPUTS: &[InputDef] = &[
     input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
@@ -274,6 +274,9 @@ pub const INPUTS: &[InputDef] = &[
     input("alert", Kind::Text,
         "guard: an alert as JSON, e.g. toJSON(github.event.client_payload) of a repository_dispatch; a firing alert counts as a failed gate, a resolved one as nothing to do."),
     input("dry-run", BOOL, "Clone and edit, print the diff and the plan, change nothing remote.").default("false"),
+    input("job-status", Kind::Choice(&["success", "failure", "cancelled"]),
+        "Leave unset: the job's status as the runner evaluates it for each step, so the post step tells a cancelled job from a failed one.")
+        .action_default("${{ job.status }}"),
 ];
 
 /// One output: its name and description.
@@ -362,6 +365,13 @@ impl RawInputs {
     /// The value given for an input, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
+    }
+
+    /// These inputs less `name`: the post step acts from its state, whatever `command` the runner
+    /// passes it (every declared input reaches both containers).
+    pub fn without(mut self, name: &str) -> RawInputs {
+        self.values.retain(|k, _| *k != name);
+        self
     }
 
     /// Values of the secret inputs that were given, to mask before anything is printed.
@@ -1419,7 +1429,9 @@ pub fn action_yml() -> String {
     );
     s.push_str("  entrypoint: /usr/local/bin/gitops-promote\n");
     s.push_str("  post-entrypoint: /usr/local/bin/gitops-promote-post\n");
-    s.push_str("  post-if: failure()\n");
+    // Cancelled too: a promotion stopped between the merge and its verdict must be reverted; the
+    // post step reads `job-status` to leave a finished one alone (src/main.rs).
+    s.push_str("  post-if: failure() || cancelled()\n");
     s
 }
 
@@ -1823,7 +1835,10 @@ mod tests {
             .collect();
         assert_eq!(outputs.len(), OUTPUTS.len());
         assert_eq!(doc["runs"]["using"].as_str(), Some("docker"));
-        assert_eq!(doc["runs"]["post-if"].as_str(), Some("failure()"));
+        assert_eq!(
+            doc["runs"]["post-if"].as_str(),
+            Some("failure() || cancelled()")
+        );
         assert_eq!(
             doc["runs"]["post-entrypoint"].as_str(),
             Some("/usr/local/bin/gitops-promote-post")

@@ -2,6 +2,7 @@
 //! it back through git when the job fails. `main.rs` is the CLI; each module here does one job.
 
 pub mod argocd;
+pub mod cancel;
 pub mod config;
 pub mod git;
 pub mod github;

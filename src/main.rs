@@ -8,11 +8,20 @@
 //! promote); started as `gitops-promote-post`, it rolls back from `STATE_*`, and does nothing when
 //! the main step left no phase or wrote `on-failure=skip`.
 //!
-//! Exit codes: 0 success; 1 a step failed; 2 invalid inputs (nothing was touched) or a usage error.
+//! Cancellation: SIGINT and SIGTERM stop the flow at a safe point ([`gitops_promote::cancel`]); the
+//! step then says what stands and exits 1. The post step runs for a failed or a cancelled job
+//! (`post-if: failure() || cancelled()`): it reverts a promotion that was merged but not yet
+//! verified, and leaves alone one that finished before the job was cancelled (a cancellation stops a
+//! job; it is no verdict on a version that passed its checks, and a newer run may build on it).
+//!
+//! Exit codes: 0 success; 1 a step failed or was cancelled; 2 invalid inputs (nothing was touched)
+//! or a usage error.
 
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+use gitops_promote::cancel::{self, Cancelled, Outcome};
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
 use gitops_promote::runtime::Runtime;
+use gitops_promote::state::{Phase, Record};
 use gitops_promote::strategy::StepError;
 use gitops_promote::{guard, promote, rollback, status, values, verify};
 use std::path::PathBuf;
@@ -153,42 +162,36 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
         Err(code) => return code,
     };
     set_git_timeouts(&config);
-    let result = block_on(async {
+    let outcome = block_on(async {
         match cmd {
             Cmd::Promote => promote::run(&config, &mut rt).await,
-            Cmd::Rollback => rollback::run(&config, &mut rt, false).await,
+            Cmd::Rollback => rollback::run(&config, &mut rt, None).await,
             Cmd::Verify => verify::command(&config, &mut rt).await,
             Cmd::Guard => guard::run(&config, &mut rt).await,
             Cmd::Status => status::run(&config, &mut rt).await,
         }
     });
-    finish(&mut rt, result)
+    finish(&mut rt, outcome, false)
 }
 
-/// The post entrypoint: roll back from the main step's state, or do nothing.
+/// The post entrypoint: roll back from the main step's state, or do nothing. The runner hands it
+/// every input of the main step, `command` included; it acts on the state alone.
 fn run_post() -> ExitCode {
     let mut rt = Runtime::from_process();
-    let raw = RawInputs::from_env(&[]);
+    let raw = RawInputs::from_env(&[]).without("command");
     for secret in raw.secrets() {
         rt.mask(secret);
     }
-    let phase = rt.state_get("phase").map(str::to_string);
-    let skip = rt.state_get("on-failure") == Some("skip");
-    match phase.as_deref() {
-        None => {
-            rt.info("gitops-promote post: the main step changed nothing; nothing to roll back.");
+    let record = Record::from_pairs(|k| rt.state_get(k).map(str::to_string));
+    let job = raw.get("job-status").unwrap_or("failure");
+    let why = match post_decision(&record, job) {
+        Ok(why) => why,
+        Err(nothing) => {
+            rt.info(&format!("gitops-promote post: {nothing}"));
             return ExitCode::SUCCESS;
         }
-        Some(_) if skip => {
-            rt.info("gitops-promote post: the main step ended by ignore or abort; no rollback.");
-            return ExitCode::SUCCESS;
-        }
-        Some("rolled-back") => {
-            rt.info("gitops-promote post: already rolled back in the main step.");
-            return ExitCode::SUCCESS;
-        }
-        Some(_) => {}
-    }
+    };
+    rt.info(&format!("gitops-promote post: rolling back because {why}"));
     let config = match Config::from_raw(Cmd::Rollback, &raw) {
         Ok(c) => c,
         Err(e) => {
@@ -199,8 +202,41 @@ fn run_post() -> ExitCode {
         }
     };
     set_git_timeouts(&config);
-    let result = block_on(rollback::run(&config, &mut rt, true));
-    finish(&mut rt, result)
+    let outcome = block_on(rollback::run(&config, &mut rt, Some(why)));
+    finish(&mut rt, outcome, true)
+}
+
+/// Why the post step rolls back, or why it does nothing, from the main step's record and the job's
+/// status (`job-status`: success, failure or cancelled).
+fn post_decision(record: &Record, job: &str) -> Result<&'static str, String> {
+    let pr = || {
+        record
+            .pr_number
+            .map(|n| format!("PR #{n}"))
+            .unwrap_or_else(|| "the promotion".into())
+    };
+    if record.phase() == Phase::None {
+        return Err("the main step changed nothing remote; nothing to roll back.".into());
+    }
+    if record.on_failure == "skip" {
+        return Err("the main step ended by ignore or abort, or left its PR open (merge: false); no rollback.".into());
+    }
+    match (record.phase(), job) {
+        (Phase::RolledBack, _) => Err("already rolled back in the main step.".into()),
+        (_, "success") => Err("the job succeeded; nothing to roll back.".into()),
+        (Phase::Done, "cancelled") => Err(format!(
+            "the job was cancelled after the promotion finished and passed its checks, so {} stays deployed: a cancellation is no verdict on it. To undo it, run this action with command: rollback and pr-number: {}.",
+            pr(),
+            record.pr_number.map(|n| n.to_string()).unwrap_or_else(|| "N".into())
+        )),
+        (Phase::Pushed | Phase::PrOpen, "cancelled") => {
+            Ok("the job was cancelled before the promotion was merged")
+        }
+        (_, "cancelled") => {
+            Ok("the job was cancelled after the merge, before the promotion was verified")
+        }
+        _ => Ok("the job failed after the promotion"),
+    }
 }
 
 /// Bounds libgit2's waits by `request-timeout`: without it a stalled git host hangs the job.
@@ -210,23 +246,93 @@ fn set_git_timeouts(config: &Config) {
     unsafe { gitops_promote::git::set_network_timeouts(io.min(Duration::from_secs(10)), io) };
 }
 
-/// Runs a flow on a multi-threaded runtime (apps are synced concurrently).
-fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_multi_thread()
+/// Runs a flow on a multi-threaded runtime (apps are synced concurrently) until it ends or a
+/// signal stops it. The runtime is shut down without waiting: a git transfer still running on a
+/// blocking thread must not keep the step alive past the runner's kill.
+fn block_on<T>(fut: impl std::future::Future<Output = T>) -> Outcome<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("the tokio runtime starts")
-        .block_on(fut)
+        .expect("the tokio runtime starts");
+    let outcome = runtime.block_on(cancel::run(fut));
+    runtime.shutdown_background();
+    outcome
 }
 
-/// Reports a failed step as an annotation; a failed step exits 1.
-fn finish(rt: &mut Runtime, result: Result<(), StepError>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+/// Reports a failed step as an annotation, and a cancelled one with what stands; both exit 1.
+fn finish(rt: &mut Runtime, outcome: Outcome<Result<(), StepError>>, post: bool) -> ExitCode {
+    match outcome {
+        Outcome::Finished(Ok(())) => ExitCode::SUCCESS,
+        Outcome::Finished(Err(e)) => {
             rt.error(&e);
             ExitCode::FAILURE
         }
+        Outcome::Cancelled(c) => {
+            let record = Record::from_pairs(|k| rt.state_get(k).map(str::to_string));
+            let stands = what_stands(&record, post);
+            let title = if post {
+                "rollback cancelled"
+            } else {
+                "cancelled"
+            };
+            rt.warning(title, &format!("{}: {stands}", cancelled_by(c)));
+            rt.summary(&format!(
+                "## gitops-promote: {title}\n\n{}.\n\n**What stands**: {stands}\n",
+                cancelled_by(c)
+            ));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Which signal stopped the step, and whether a write was cut off.
+fn cancelled_by(c: Cancelled) -> String {
+    let mut s = format!("gitops-promote stopped on {}", c.signal);
+    if c.write_in_flight {
+        s.push_str(" while a write to GitHub or git was still in flight (its result is unknown)");
+    }
+    s
+}
+
+/// One sentence on where a stopped promotion (or its rollback, `post`) leaves the repo, the PR and
+/// the apps, and what happens next.
+fn what_stands(r: &Record, post: bool) -> String {
+    let pr = r
+        .pr_number
+        .map(|n| format!("PR #{n}"))
+        .unwrap_or_else(|| "no PR".into());
+    let next = if post {
+        format!(
+            "the rollback did not finish: run this action with command: rollback and pr-number: {} to finish it.",
+            r.pr_number.map(|n| n.to_string()).unwrap_or_else(|| "N".into())
+        )
+    } else {
+        "the post step (post-if: failure() || cancelled()) undoes it.".into()
+    };
+    match r.phase() {
+        Phase::None => "nothing remote was changed; there is nothing to undo.".into(),
+        Phase::Pushed => format!("branch {} was pushed, {pr} opened yet; {next}", r.branch),
+        Phase::PrOpen => format!("{pr} is open and not merged; {next}"),
+        Phase::Merged | Phase::Synced => format!(
+            "{pr} is merged as {} on {}, and the apps {} are not verified healthy; {next}",
+            r.merge_sha,
+            r.base,
+            if r.apps.is_empty() {
+                "(none)".into()
+            } else {
+                r.apps.join(", ")
+            }
+        ),
+        Phase::Verified | Phase::Done => {
+            format!(
+                "{pr} is merged as {} and was verified; it stays.",
+                r.merge_sha
+            )
+        }
+        Phase::RolledBack => format!(
+            "{pr} was reverted on {}; the apps may still be syncing to the revert.",
+            r.base
+        ),
     }
 }
 

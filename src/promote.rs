@@ -19,6 +19,7 @@
 //! step to clean up our branch.
 
 use crate::argocd::{self, AppRef, AppStatus, ArgoCd, ArgoConfig, Target, WaitOptions};
+use crate::cancel;
 use crate::config::{ArgoSettings, Config, SyncMode, Template};
 use crate::git::{self, Checkout};
 use crate::github::{GitHub, Merge, NewPr, PrRef};
@@ -222,6 +223,9 @@ impl Promotion<'_> {
         let commit = self
             .timed("commit", commit(&ready.checkout, cfg, base, edit))
             .await?;
+        // A cancellation lets the push and the PR finish and be recorded: the post step cleans up
+        // only what the state names.
+        let section = cancel::critical();
         // Forced, and only ever to our own branch (git refuses the base): a re-run of the job
         // rebuilds it from the current base and takes over its PR.
         self.timed("push", push(&ready.checkout, commit, &branch, true))
@@ -239,6 +243,7 @@ impl Promotion<'_> {
         self.save()?;
         self.rt.output("pr-number", &pr.number.to_string())?;
         self.rt.output("pr-url", &pr.url)?;
+        drop(section);
         for w in &pr.warnings {
             self.rt.warning("pull request", w);
         }
@@ -263,6 +268,7 @@ impl Promotion<'_> {
         mut pr: PrRef,
     ) -> Result<Next<Merged>, StepError> {
         let mut rebuilds = 0;
+        let mut section;
         let merged = loop {
             // A maintainer's /proceed past the gate still leads to the merge below.
             match guarded!(self, self.gate(&pr, rebuilds < MAX_REBUILDS)) {
@@ -273,9 +279,16 @@ impl Promotion<'_> {
                 }
                 Some(Gated::Ready) | None => {}
             }
+            // A merge in flight when the job is cancelled is let finish and recorded, so that the
+            // post step knows what to revert.
+            section = Some(cancel::critical());
             match guarded!(self, self.merge(&pr, &ready.edit, &ready.checkout, branch)) {
                 Some(MergeStep::Merged(m)) => break m,
-                Some(MergeStep::Rebased(new_pr)) => pr = new_pr,
+                Some(MergeStep::Rebased(new_pr)) => {
+                    pr = new_pr;
+                    // The gate comes next: a wait, which a cancellation may stop at once.
+                    drop(section.take());
+                }
                 None => {
                     self.rt.warning(
                         "merge",
@@ -291,6 +304,7 @@ impl Promotion<'_> {
         self.record.merged_commits = merged.commits.clone();
         self.record.phase = Some(Phase::Merged);
         self.save()?;
+        drop(section);
         self.rt.output("merge-sha", &merged.sha)?;
         delete_merged_branch(self.rt, self.gh, pr.number, branch).await;
         Ok(Next::Go(merged))

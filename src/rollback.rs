@@ -23,49 +23,34 @@ use crate::strategy::{ErrorKind, StepError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Runs rollback as the post step (`from_post`: from `STATE_*`) or standalone (from `merge-sha` or
+/// Runs rollback as the post step (`post`: why, the record from `STATE_*`) or standalone (from `merge-sha` or
 /// `pr-number`).
 ///
 /// # Errors
 /// The failed step; the summary and the log say what was and was not undone.
-pub async fn run(cfg: &Config, rt: &mut Runtime, from_post: bool) -> Result<(), StepError> {
+pub async fn run(cfg: &Config, rt: &mut Runtime, post: Option<&str>) -> Result<(), StepError> {
     let gh = promote::connect_github(cfg)?;
-    let mut record = if from_post {
-        let rec = Record::from_pairs(|k| rt.state_get(k).map(str::to_string));
-        if rec.on_failure == "skip" {
-            rt.info("the main step ended by ignore or abort: nothing to roll back");
-            return Ok(());
-        }
-        match rec.phase() {
-            Phase::None => {
-                rt.info("the main step changed nothing remote: nothing to roll back");
+    let (mut record, why) = match post {
+        // The post entrypoint decided from the state that there is something to undo.
+        Some(why) => (
+            Record::from_pairs(|k| rt.state_get(k).map(str::to_string)),
+            why,
+        ),
+        None => {
+            let rec = standalone_record(cfg, &gh).await?;
+            if rec.phase() == Phase::None {
+                let n = rec.pr_number.unwrap_or_default();
+                rt.notice(
+                    "rollback",
+                    &format!(
+                        "PR #{n} is not merged, so nothing of it was deployed; it is left as it is"
+                    ),
+                );
+                rt.output("rolled-back", "false")?;
                 return Ok(());
             }
-            Phase::RolledBack => {
-                rt.info("the main step already rolled back: nothing left to do");
-                return Ok(());
-            }
-            _ => rec,
+            (rec, "a rollback was requested")
         }
-    } else {
-        let rec = standalone_record(cfg, &gh).await?;
-        if rec.phase() == Phase::None {
-            let n = rec.pr_number.unwrap_or_default();
-            rt.notice(
-                "rollback",
-                &format!(
-                    "PR #{n} is not merged, so nothing of it was deployed; it is left as it is"
-                ),
-            );
-            rt.output("rolled-back", "false")?;
-            return Ok(());
-        }
-        rec
-    };
-    let why = if from_post {
-        "the job failed after the promotion"
-    } else {
-        "a rollback was requested"
     };
     let result = undo(cfg, rt, &gh, &mut record, why).await;
     if let Err(e) = &result {
@@ -229,6 +214,8 @@ async fn revert(
     let pr = open_revert_pr(cfg, gh, record, &text).await?;
     rt.output("revert-pr-number", &pr.number.to_string())?;
     rt.info(&format!("opened {:?} as PR #{}", text.title, pr.number));
+    // A merge in flight when the job is cancelled is let finish and recorded as rolled back.
+    let section = crate::cancel::critical();
     let revert_sha = merge_or_explain(cfg, rt, gh, &pr, &text).await?;
     rt.info(&format!(
         "merged revert PR #{} as {}",
@@ -239,6 +226,7 @@ async fn revert(
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
     save(rt, record)?;
+    drop(section);
 
     redeploy(cfg, rt, record, &revert_sha, &checkout).await?;
     rt.output("rolled-back", "true")?;

@@ -18,7 +18,7 @@
 //! it, `FAULT_MATRIX_THREADS` sets how many run at once (3), and `FAULT_MATRIX_VERBOSE=1` prints
 //! each case's logs.
 
-use crate::harness::{Ctx, Run};
+use crate::harness::{Ctx, Job, Run, Step};
 use sandbox::{Fault, FaultRule};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -722,47 +722,23 @@ impl Spawned {
         let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
         let tmp = work.join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
-        for f in ["output", "state", "summary"] {
-            std::fs::write(work.join(f), "").unwrap();
-        }
         let mut all = ctx.base_inputs();
         for (k, v) in inputs {
             all.retain(|(bk, _)| bk != k);
             all.push((k.to_string(), v.to_string()));
         }
-        let n = ctx.next_run_id();
-        let bin = if post {
-            // The post entrypoint is the same binary under another name (see action.yml).
-            let link = work.join("gitops-promote-post");
-            std::os::unix::fs::symlink(crate::harness::BIN, &link).unwrap();
-            link
+        let (step, job) = if post {
+            (Step::Post, Job::Failure)
         } else {
-            crate::harness::BIN.into()
+            (Step::Main, Job::Success)
         };
-        let mut cmd = std::process::Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &work)
-            .env("TMPDIR", &tmp)
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_API_URL", &ctx.sb.github_api_url)
-            .env("GITHUB_SERVER_URL", git_url)
-            .env("GITHUB_REPOSITORY", "acme/service")
-            .env("GITHUB_RUN_ID", n.to_string())
-            .env("GITHUB_RUN_ATTEMPT", "1")
-            .env("GITHUB_OUTPUT", work.join("output"))
-            .env("GITHUB_STATE", work.join("state"))
-            .env("GITHUB_STEP_SUMMARY", work.join("summary"))
-            .env("RUNNER_TEMP", &work)
-            .stdin(std::process::Stdio::null())
+        let mut launch = ctx.launch(step, job, &all, state, &work);
+        launch.server_url = git_url;
+        let mut cmd = launch.command();
+        // The temp clone goes where the test can watch it being cleaned up.
+        cmd.env("TMPDIR", &tmp)
             .stdout(std::fs::File::create(work.join("stdout")).unwrap())
             .stderr(std::fs::File::create(work.join("stderr")).unwrap());
-        for (k, v) in &all {
-            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
-        }
-        for (k, v) in state {
-            cmd.env(format!("STATE_{k}"), v);
-        }
         Spawned {
             child: cmd.spawn().expect("binary starts"),
             work,

@@ -6,20 +6,15 @@
 
 use sandbox::{Options, Sandbox};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
 
-/// How the runner starts the container: its main entrypoint or its post entrypoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Main,
-    Post,
-}
+pub use crate::runner::{Job, Step};
 
 /// A sandbox plus a runner workspace.
 pub struct Ctx {
@@ -124,9 +119,26 @@ impl Ctx {
         )
     }
 
-    /// Runs the post step with the state a main step left, as the runner does.
+    /// Runs the post step of a failed job with the state a main step left, as the runner does.
     pub fn post(&self, inputs: &[(&str, &str)], state: &BTreeMap<String, String>) -> Run {
-        self.run(Step::Post, &merge(self.base_inputs(), inputs), state)
+        self.post_after(Job::Failure, inputs, state)
+            .expect("post-if holds for a failed job")
+    }
+
+    /// Runs the post step of a job that ended as `job`, or `None` when action.yml's `post-if`
+    /// says the runner would not run it.
+    pub fn post_after(
+        &self,
+        job: Job,
+        inputs: &[(&str, &str)],
+        state: &BTreeMap<String, String>,
+    ) -> Option<Run> {
+        if !crate::runner::post_runs(job) {
+            return None;
+        }
+        let n = self.next_run_id();
+        let inputs = merge(self.base_inputs(), inputs);
+        Some(self.run_job(Step::Post, job, &inputs, state, n, 1))
     }
 
     /// A new run id, so each run gets its own branch as a new workflow run would.
@@ -160,44 +172,65 @@ impl Ctx {
         n: u32,
         attempt: u32,
     ) -> Run {
+        // A main step runs while the job has not failed; a post step here is a failed job's.
+        let job = match step {
+            Step::Main => Job::Success,
+            Step::Post => Job::Failure,
+        };
+        self.run_job(step, job, inputs, state, n, attempt)
+    }
+
+    /// The runner's launch of `step` in workspace `work` under this universe, as attempt 1 of a
+    /// new run.
+    pub fn launch<'a>(
+        &'a self,
+        step: Step,
+        job: Job,
+        with: &'a [(String, String)],
+        state: &'a BTreeMap<String, String>,
+        work: &'a Path,
+    ) -> crate::runner::Launch<'a> {
+        crate::runner::Launch {
+            step,
+            with,
+            state,
+            job,
+            api_url: &self.sb.github_api_url,
+            server_url: self.sb.git_url(),
+            token: &self.sb.world.token,
+            run_id: self.next_run_id(),
+            attempt: 1,
+            work,
+        }
+    }
+
+    /// Runs `step` of a job whose status is `job`, and reads what it left.
+    pub fn run_job(
+        &self,
+        step: Step,
+        job: Job,
+        inputs: &[(String, String)],
+        state: &BTreeMap<String, String>,
+        n: u32,
+        attempt: u32,
+    ) -> Run {
         let work = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
-        let output_file = work.join("output");
-        let state_file = work.join("state");
-        let summary_file = work.join("summary");
-        for f in [&output_file, &state_file, &summary_file] {
-            std::fs::write(f, "").unwrap();
-        }
-        let mut cmd = command_for(step, &work);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", &work)
-            .env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_API_URL", &self.sb.github_api_url)
-            .env("GITHUB_SERVER_URL", self.sb.git_url())
-            .env("GITHUB_REPOSITORY", "acme/service")
-            .env("GITHUB_RUN_ID", n.to_string())
-            .env("GITHUB_RUN_ATTEMPT", attempt.to_string())
-            .env("GITHUB_OUTPUT", &output_file)
-            .env("GITHUB_STATE", &state_file)
-            .env("GITHUB_STEP_SUMMARY", &summary_file)
-            .env("RUNNER_TEMP", &work)
-            .stdin(Stdio::null())
+        let mut launch = self.launch(step, job, inputs, state, &work);
+        (launch.run_id, launch.attempt) = (n, attempt);
+        let out = launch
+            .command()
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in inputs {
-            cmd.env(format!("INPUT_{}", k.to_uppercase()), v);
-        }
-        for (k, v) in state {
-            cmd.env(format!("STATE_{k}"), v);
-        }
-        let out = cmd.output().expect("binary runs");
+            .stderr(Stdio::piped())
+            .output()
+            .expect("binary runs");
+        let read = |f: &str| std::fs::read_to_string(launch.file(f)).unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            outputs: parse_command_file(&std::fs::read_to_string(&output_file).unwrap()),
-            state: parse_command_file(&std::fs::read_to_string(&state_file).unwrap()),
-            summary: std::fs::read_to_string(&summary_file).unwrap(),
+            outputs: parse_command_file(&read("output")),
+            state: parse_command_file(&read("state")),
+            summary: read("summary"),
         }
     }
 
@@ -221,21 +254,6 @@ impl Ctx {
             .resolve(sandbox::world::SEED_REPO, "refs/heads/main")
             .unwrap()
             .to_string()
-    }
-}
-
-/// The command the runner runs for `step`: the main entrypoint, or the post entrypoint, which is the
-/// same binary started under the name `gitops-promote-post` (see action.yml).
-fn command_for(step: Step, work: &Path) -> Command {
-    match step {
-        Step::Main => Command::new(BIN),
-        Step::Post => {
-            let link: PathBuf = work.join("gitops-promote-post");
-            if !link.exists() {
-                std::os::unix::fs::symlink(BIN, &link).unwrap();
-            }
-            Command::new(link)
-        }
     }
 }
 

@@ -14,6 +14,7 @@ mod inputs;
 mod promote;
 mod requests;
 mod rollback;
+mod runner;
 mod secrets;
 mod strategy;
 mod tls;
