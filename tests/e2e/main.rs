@@ -4,6 +4,7 @@
 mod harness;
 
 mod argocd;
+mod cancel;
 mod config;
 mod edit;
 mod faults;

@@ -57,13 +57,15 @@ fn a_degraded_promotion_is_reverted_and_healthy_again() {
 fn a_later_failing_step_makes_the_post_step_revert() {
     let ctx = Ctx::new();
     let before = ctx.values_on_main();
-    let run = ctx.main(&[("set", "image.tag=1.3.0"), ("argocd-app", "app\napp-auto")]);
+    // The runner hands the post step the main step's inputs (and every other declared one).
+    let inputs = [("set", "image.tag=1.3.0"), ("argocd-app", "app\napp-auto")];
+    let run = ctx.main(&inputs);
     run.assert_ok();
     assert_eq!(
         ctx.sb.argocd.deployed_tag("app-auto").as_deref(),
         Some("1.3.0")
     );
-    let post = ctx.post(&[], &run.state);
+    let post = ctx.post(&inputs, &run.state);
     post.assert_ok();
     assert_eq!(ctx.values_on_main(), before);
     for app in ["app", "app-auto"] {
