@@ -20,3 +20,4 @@ mod secrets;
 mod strategy;
 mod tls;
 mod verify;
+mod workflow;
