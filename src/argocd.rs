@@ -535,6 +535,9 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
     if app.operation.is_some() {
         return Condition::Pending("sync requested, waiting for the controller to run it".into());
     }
+    if unchanged_at(app, target) {
+        return health_of(st);
+    }
     let Some(op) = &st.operation_state else {
         return Condition::Pending("no sync operation yet".into());
     };
@@ -588,6 +591,34 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
     if st.sync.status != "Synced" {
         return Condition::Pending(format!("sync status {}", or_unknown(&st.sync.status)));
     }
+    health_of(st)
+}
+
+/// Whether the controller compared the app Synced at a revision containing the merge with no
+/// operation of ours: the merge left the app's path as it was, so auto-sync skips it (argo-cd
+/// controller/appcontroller.go autoSync, "Skipping auto-sync: application status is Synced") and
+/// `operationState` stays the previous sync's. Kargo's argocd waiter reads `status.sync` likewise.
+fn unchanged_at(app: &Application, target: &Target) -> bool {
+    let st = &app.status;
+    let compared = st
+        .sync
+        .revision
+        .iter()
+        .chain(st.sync.revisions.iter())
+        .any(|r| (target.contains)(r));
+    let running = st
+        .operation_state
+        .as_ref()
+        .is_some_and(|op| matches!(op.phase.as_str(), "Running" | "Terminating"));
+    let ours = st
+        .operation_state
+        .as_ref()
+        .is_some_and(|op| operation_revisions(op).iter().any(|r| (target.contains)(r)));
+    compared && st.sync.status == "Synced" && !running && !ours
+}
+
+/// The verdict from the app's health once it runs the target.
+fn health_of(st: &ApplicationStatus) -> Condition {
     match st.health.status.as_str() {
         "Healthy" => Condition::Done,
         "Degraded" => Condition::Degraded(format!(
@@ -1408,12 +1439,23 @@ impl ArgoCd {
             }
             match cond {
                 Condition::Done => {
-                    let rev = st
+                    let synced = st
                         .operation_state
                         .as_ref()
                         .and_then(|o| o.sync_result.as_ref())
-                        .and_then(|r| r.revision.clone().or_else(|| r.revisions.first().cloned()))
-                        .unwrap_or_default();
+                        .and_then(|r| r.revision.clone().or_else(|| r.revisions.first().cloned()));
+                    // An app the merge left unchanged ran no operation: its compared revision.
+                    let compared = st
+                        .sync
+                        .revision
+                        .clone()
+                        .or_else(|| st.sync.revisions.first().cloned());
+                    let rev = if unchanged_at(&current, target) {
+                        compared
+                    } else {
+                        synced
+                    }
+                    .unwrap_or_default();
                     return Ok(AppStatus {
                         name: app.into(),
                         revision: rev,
@@ -1654,6 +1696,47 @@ mod tests {
             is_synced_healthy_at(Some(&healthy()), &Target::exact(SHA)),
             Condition::Done
         );
+    }
+
+    #[test]
+    fn an_app_the_merge_left_unchanged_is_done_without_an_operation() {
+        const OLD: &str = "0000000000000000000000000000000000000000";
+        let mut app = healthy();
+        // Compared Synced at the merge; the last operation is the sync before it.
+        app.status.operation_state.as_mut().unwrap().sync_result = Some(SyncOperationResult {
+            revision: Some(OLD.into()),
+            revisions: vec![],
+        });
+        assert_eq!(
+            is_synced_healthy_at(Some(&app), &Target::exact(SHA)),
+            Condition::Done
+        );
+        // Not yet compared at the merge, or compared OutOfSync: a sync is still to come.
+        let mut behind = app.clone();
+        behind.status.sync.revision = Some(OLD.into());
+        assert!(matches!(
+            is_synced_healthy_at(Some(&behind), &Target::exact(SHA)),
+            Condition::Pending(_)
+        ));
+        let mut out_of_sync = app.clone();
+        out_of_sync.status.sync.status = "OutOfSync".into();
+        assert!(matches!(
+            is_synced_healthy_at(Some(&out_of_sync), &Target::exact(SHA)),
+            Condition::Pending(_)
+        ));
+        // An operation still running decides, whatever the comparison says.
+        let mut running = app.clone();
+        running.status.operation_state.as_mut().unwrap().phase = "Running".into();
+        assert!(matches!(
+            is_synced_healthy_at(Some(&running), &Target::exact(SHA)),
+            Condition::Pending(_)
+        ));
+        let mut degraded = app;
+        degraded.status.health.status = "Degraded".into();
+        assert!(matches!(
+            is_synced_healthy_at(Some(&degraded), &Target::exact(SHA)),
+            Condition::Degraded(_)
+        ));
     }
 
     #[test]

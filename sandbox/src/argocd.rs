@@ -722,9 +722,23 @@ impl ArgoCd {
             else {
                 return;
             };
-            if head != a.sync_revision && a.sync_status != "OutOfSync" && !a.op_pending {
-                a.sync_status = "OutOfSync".into();
-                changed = true;
+            // The controller compares what the app's path renders at the head with what runs
+            // (argo-cd controller/state.go CompareAppState: `sync.revision` is the revision
+            // compared). A head that leaves the path as it was compares Synced at the new head, and
+            // auto-sync then skips it (controller/appcontroller.go autoSync: "Skipping auto-sync:
+            // application status is Synced"): no operation runs, `operationState` stays the old one.
+            if head != a.sync_revision && !a.op_pending && a.sync_status != "OutOfSync" {
+                let same = |rev: &str| self.world.path_tree(SEED_REPO, rev, &a.path).ok().flatten();
+                if same(&head).is_some() && same(&head) == same(&a.sync_revision) {
+                    a.sync_revision = head.clone();
+                    a.sync_status = "Synced".into();
+                    a.last_auto = Some(head.clone());
+                    a.reconciled_at = now();
+                    changed = true;
+                } else {
+                    a.sync_status = "OutOfSync".into();
+                    changed = true;
+                }
             }
             if a.auto_sync
                 && !a.op_pending

@@ -148,6 +148,17 @@ impl World {
         )
     }
 
+    /// The object `path` names at `rev` (a branch, tag or SHA) in `full_name`, `None` when absent:
+    /// equal ids mean the path did not change.
+    pub fn path_tree(&self, full_name: &str, rev: &str, path: &str) -> Result<Option<git2::Oid>> {
+        let repo = self.open(full_name)?;
+        let tree = repo.revparse_single(rev)?.peel_to_tree()?;
+        Ok(tree
+            .get_path(std::path::Path::new(path))
+            .ok()
+            .map(|e| e.id()))
+    }
+
     /// The content of `path` at `rev` (a branch, tag or SHA) in `full_name`.
     pub fn read_file(&self, full_name: &str, rev: &str, path: &str) -> Result<Option<String>> {
         let repo = self.open(full_name)?;

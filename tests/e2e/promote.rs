@@ -409,3 +409,65 @@ fn a_conflict_with_a_newer_base_rebuilds_our_branch_and_merges() {
         "the same PR, not a second one"
     );
 }
+
+/// Per-environment auto-sync apps on one release repo: the merge changes staging's path only.
+/// Argo CD compares prod Synced at the merge and skips its auto-sync, so no operation runs for it;
+/// the promotion must still count prod as done, not wait for a sync that never comes.
+#[test]
+fn an_auto_sync_app_the_merge_leaves_unchanged_counts_as_deployed() {
+    let ctx = Ctx::new();
+    let values = ctx.values_on_main();
+    ctx.sb
+        .world
+        .commit(
+            sandbox::world::SEED_REPO,
+            "main",
+            &[
+                ("envs/staging/values.yaml", values.as_str()),
+                ("envs/prod/values.yaml", values.as_str()),
+            ],
+            "Add the environments",
+        )
+        .unwrap();
+    for env in ["staging", "prod"] {
+        ctx.sb
+            .argocd
+            .create_app(
+                serde_json::from_value(serde_json::json!({
+                    "name": env, "auto_sync": true, "path": format!("envs/{env}"),
+                    "labels": {"app": "shop"}
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+    }
+    let run = ctx.main(&[
+        ("set", "envs/staging/values.yaml:image.tag=2.0.0"),
+        ("argocd-app", ""),
+        ("argocd-selector", "app=shop"),
+        ("health-timeout", "30s"),
+    ]);
+    run.assert_ok();
+    assert_eq!(
+        ctx.sb.argocd.deployed_tag("staging").as_deref(),
+        Some("2.0.0")
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("prod").as_deref(), Some("1.0.0"));
+    let merge = run.output("merge-sha").to_string();
+    let apps: serde_json::Value = serde_json::from_str(run.output("apps")).unwrap();
+    for app in apps.as_array().unwrap() {
+        assert_eq!(app["revision"].as_str(), Some(merge.as_str()), "{apps}");
+        assert_eq!(app["health"].as_str(), Some("Healthy"), "{apps}");
+    }
+    // Argo CD ran no sync of prod for the merge: its last operation is still the one before.
+    let prod = ctx.sb.argocd.application("prod").unwrap();
+    assert_ne!(
+        prod["status"]["operationState"]["syncResult"]["revision"].as_str(),
+        Some(merge.as_str()),
+        "{prod}"
+    );
+    assert_eq!(
+        prod["status"]["sync"]["revision"].as_str(),
+        Some(merge.as_str())
+    );
+}
