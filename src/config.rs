@@ -1866,6 +1866,7 @@ mod tests {
             "alert",
             "request-timeout",
             "retry-budget",
+            "job-status",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

@@ -269,14 +269,17 @@ fn status_fails_after_grace_naming_the_app_that_lags() {
     let ctx = Ctx::new();
     ctx.sb.argocd.set_poll_interval(200);
     let seed = ctx.main_sha();
-    // A push nobody syncs: the manual-sync app lags, the auto-sync app catches up during grace.
+    // A push to the apps' path that nobody syncs: the manual-sync app lags, the auto-sync app
+    // catches up during grace. (A push elsewhere would leave both Synced at the new head, as Argo
+    // CD compares the path, not the commit.)
+    let values = format!("{}# tuned by hand\n", ctx.values_on_main());
     ctx.sb
         .world
         .commit(
             SEED_REPO,
             "main",
-            &[("README.md", "hello\n")],
-            "Add a README",
+            &[(sandbox::world::SEED_VALUES_PATH, values.as_str())],
+            "Tune the values",
         )
         .unwrap();
     let run = ctx.main(&[
