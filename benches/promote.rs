@@ -200,6 +200,7 @@ fn fan_out(ctx: &Ctx, runs: usize) -> String {
                 path: None,
                 target_revision: None,
                 project: None,
+                sync_options: vec![],
             })
             .expect("create app");
     };

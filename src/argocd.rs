@@ -680,6 +680,8 @@ pub struct AppRef {
     pub target_revision: String,
     /// `status.sync.revision` before the promotion (state: `previous-revisions`).
     pub synced_revision: Option<String>,
+    /// `spec.syncPolicy.syncOptions`: a sync that names options replaces them, so we send them too.
+    pub sync_options: Vec<String>,
 }
 
 /// What to sync.
@@ -1186,12 +1188,21 @@ impl ArgoCd {
                 auto_sync: a.auto_sync(),
                 target_revision: a.target_revision(),
                 synced_revision: a.status.sync.revision.clone().filter(|r| !r.is_empty()),
+                sync_options: a
+                    .spec
+                    .sync_policy
+                    .as_ref()
+                    .map(|p| p.sync_options.clone())
+                    .unwrap_or_default(),
                 name: a.metadata.name,
             })
             .collect())
     }
 
-    /// The JSON body of a sync request (`applicationApplicationSyncRequest`).
+    /// The JSON body of a sync request (`applicationApplicationSyncRequest`). Its `syncOptions`
+    /// are the app's own plus `req`'s, since Argo CD replaces the app's with the request's
+    /// (argo-cd server/application/application.go Sync, `syncOptions = syncReq.SyncOptions.Items`)
+    /// and a sync with only ours would drop e.g. the app's `ServerSideApply=true`.
     pub fn sync_body(&self, app: &AppRef, req: &SyncRequest) -> Value {
         let mut body = json!({"name": app.name, "prune": req.prune});
         if !app.auto_sync {
@@ -1199,8 +1210,9 @@ impl ArgoCd {
                 body["revision"] = json!(rev);
             }
         }
-        if !req.sync_options.is_empty() {
-            body["syncOptions"] = json!({"items": req.sync_options});
+        let options = merged_sync_options(&app.sync_options, &req.sync_options);
+        if !options.is_empty() {
+            body["syncOptions"] = json!({"items": options});
         }
         if let Some(ns) = &self.app_namespace {
             body["appNamespace"] = json!(ns);
@@ -1586,6 +1598,19 @@ impl ArgoCd {
             buf: Vec::new(),
         })
     }
+}
+
+/// The app's sync options with the input's on top: an input option replaces the app's of the same
+/// name (`Replace=true` over `Replace=false`), others are added, in the app's order first.
+fn merged_sync_options(app: &[String], input: &[String]) -> Vec<String> {
+    let key = |o: &str| o.split('=').next().unwrap_or(o).trim().to_string();
+    let mut out: Vec<String> = app
+        .iter()
+        .filter(|a| !input.iter().any(|i| key(i) == key(a)))
+        .cloned()
+        .collect();
+    out.extend(input.iter().cloned());
+    out
 }
 
 fn snippet(b: &[u8]) -> String {
@@ -1979,15 +2004,25 @@ mod tests {
             auto_sync: false,
             target_revision: "main".into(),
             synced_revision: None,
+            sync_options: vec!["ServerSideApply=true".into(), "Validate=false".into()],
         };
         let req = SyncRequest {
             revision: Some(SHA.into()),
             prune: true,
-            sync_options: vec!["ApplyOutOfSyncOnly=true".into()],
+            sync_options: vec!["ApplyOutOfSyncOnly=true".into(), "Validate=true".into()],
         };
         let body = argo.sync_body(&manual, &req);
         assert!(v.is_valid(&body), "{body}");
         assert_eq!(body["revision"], SHA);
+        // The app's own options are kept; the input's win on the same name.
+        assert_eq!(
+            body["syncOptions"]["items"],
+            json!([
+                "ServerSideApply=true",
+                "ApplyOutOfSyncOnly=true",
+                "Validate=true"
+            ])
+        );
         let auto = AppRef {
             auto_sync: true,
             ..manual

@@ -70,6 +70,9 @@ pub struct NewApp {
     /// Project; `default` when absent.
     #[serde(default)]
     pub project: Option<String>,
+    /// `spec.syncPolicy.syncOptions`, e.g. `ServerSideApply=true`.
+    #[serde(default)]
+    pub sync_options: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +110,8 @@ struct App {
     path: String,
     target_revision: String,
     auto_sync: bool,
+    /// `spec.syncPolicy.syncOptions`.
+    sync_options: Vec<String>,
     created: String,
     uid: String,
     generation: u64,
@@ -237,6 +242,7 @@ impl ArgoCd {
                 path: None,
                 target_revision: None,
                 project: None,
+                sync_options: vec![],
             })?;
         }
         Ok(())
@@ -261,6 +267,7 @@ impl ArgoCd {
             path: path.clone(),
             target_revision: target.clone(),
             auto_sync: new.auto_sync,
+            sync_options: new.sync_options,
             created: t.clone(),
             uid: format!(
                 "00000000-0000-4000-8000-{:012x}",
@@ -443,6 +450,9 @@ impl ArgoCd {
         if a.auto_sync {
             spec["syncPolicy"] =
                 json!({"automated": {"enabled": true, "prune": false, "selfHeal": false}});
+        }
+        if !a.sync_options.is_empty() {
+            spec["syncPolicy"]["syncOptions"] = json!(a.sync_options);
         }
         let mut status = json!({
             "sync": {"status": a.sync_status, "revision": a.sync_revision,
@@ -746,8 +756,10 @@ impl ArgoCd {
                 && a.last_auto.as_deref() != Some(head.as_str())
             {
                 a.last_auto = Some(head.clone());
-                // Argo CD's automated sync asks for the resolved commit, not the branch.
-                self.start_operation(a, id, &head, false, false, vec![], true, OPERATION_MS);
+                // Argo CD's automated sync asks for the resolved commit, not the branch, with the
+                // app's own sync options (controller/appcontroller.go autoSync).
+                let options = a.sync_options.clone();
+                self.start_operation(a, id, &head, false, false, options, true, OPERATION_MS);
                 inner.next_id += 1;
                 changed = true;
             }
@@ -1111,7 +1123,12 @@ async fn sync_app(
             }
         }
         let requested = revision.unwrap_or_else(|| app.target_revision.clone());
-        let options = req.sync_options.map(|o| o.items).unwrap_or_default();
+        // The app's own options unless the request names some: then the request's alone
+        // (argo-cd server/application/application.go Sync, `syncOptions = syncReq.SyncOptions.Items`).
+        let options = match req.sync_options {
+            Some(o) => o.items,
+            None => app.sync_options.clone(),
+        };
         a.start_operation(
             app,
             id,

@@ -471,3 +471,35 @@ fn an_auto_sync_app_the_merge_leaves_unchanged_counts_as_deployed() {
         Some(merge.as_str())
     );
 }
+
+/// Argo CD replaces an app's own sync options with a request's: the sync keeps the app's
+/// `ServerSideApply=true` and adds the input's, the input winning on the same name.
+#[test]
+fn sync_options_add_to_the_apps_own() {
+    let ctx = Ctx::new();
+    ctx.sb
+        .argocd
+        .create_app(
+            serde_json::from_value(serde_json::json!({
+                "name": "ssa", "sync_options": ["ServerSideApply=true", "Validate=false"]
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let run = ctx.main(&[
+        ("set", "image.tag=2.1.0"),
+        ("argocd-app", "ssa"),
+        ("sync-options", "ApplyOutOfSyncOnly=true\nValidate=true"),
+    ]);
+    run.assert_ok();
+    let app = ctx.sb.argocd.application("ssa").unwrap();
+    assert_eq!(
+        app["status"]["operationState"]["operation"]["sync"]["syncOptions"],
+        serde_json::json!([
+            "ServerSideApply=true",
+            "ApplyOutOfSyncOnly=true",
+            "Validate=true"
+        ]),
+        "{app}"
+    );
+}
