@@ -1088,7 +1088,8 @@ impl Checkout {
     }
 
     /// Looks through the last `max_commits` commits of the base (fetching them as needed) for one
-    /// whose message has the trailer `Reverts: <merge_sha>`, newest first.
+    /// whose message has the trailer `Reverts: <merge_sha>`, or the line `This reverts commit
+    /// <merge_sha>.` that `git revert` and GitHub's Revert button write, newest first.
     ///
     /// # Errors
     /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
@@ -1111,9 +1112,18 @@ impl Checkout {
         let mut truncated = false;
         self.walk(self.base_sha, max_commits, &mut truncated, |commit| {
             let message = String::from_utf8_lossy(commit.message_bytes());
-            trailers(&message).iter().any(|(k, v)| {
+            let by_trailer = trailers(&message).iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("Reverts") && parse_sha(v).is_ok_and(|v| v == merge)
-            })
+            });
+            // A squash merge of a Revert-button PR keeps its commit's message in the body, so
+            // the line may stand anywhere, indented as GitHub lists the squashed commits.
+            by_trailer
+                || message.lines().any(|l| {
+                    l.trim()
+                        .strip_prefix("This reverts commit ")
+                        .map(|r| r.trim_end_matches('.'))
+                        .is_some_and(|r| parse_sha(r).is_ok_and(|r| r == merge))
+                })
         })
     }
 }

@@ -704,6 +704,24 @@ fn find_revert_of_reads_the_reverts_trailer() {
         None,
         "beyond the window"
     );
+
+    // A revert made with GitHub's Revert button (or `git revert`) counts too, squashed or not.
+    for message in [
+        format!("Revert \"Promote (#1)\"\n\nThis reverts commit {merge}.\n"),
+        format!("Revert \"Promote (#1)\" (#2)\n\n* Revert \"Promote (#1)\"\n\n  This reverts commit {merge}.\n"),
+    ] {
+        let by_button = commit_in(
+            &repo,
+            Some(SEED_BRANCH),
+            &[tip],
+            &[(SEED_VALUES_PATH, SEED_VALUES)],
+            &message,
+        );
+        let mut co = clone(&sb, 1);
+        assert_eq!(co.find_revert_of(&sha(merge), 20).unwrap(), Some(by_button), "{message}");
+        // Another commit's revert is not ours.
+        assert_eq!(co.find_revert_of(&sha(seed), 20).unwrap(), None);
+    }
     assert_eq!(
         git::trailers(&msg),
         vec![
