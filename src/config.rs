@@ -789,6 +789,20 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A problem the metrics gate found in its inputs, under the input it names.
+    fn fail_with(&mut self, e: &crate::verify::VerifyError) {
+        use crate::verify::VerifyError as V;
+        match e {
+            V::Input { input, message } => self.fail(input, message.clone()),
+            V::Condition {
+                input,
+                column,
+                message,
+            } => self.fail(input, format!("at column {column}: {message}")),
+            other => self.fail("query", other.to_string()),
+        }
+    }
+
     fn fail(&mut self, input: &str, message: String) {
         self.problems.push(InputError {
             input: input.into(),
@@ -984,27 +998,6 @@ fn split_lines(s: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses a `query` line: `name: promql` when it starts with a plain name, colon and blank (PromQL
-/// recording-rule names such as `job:rate5m` have no blank after the colon).
-fn parse_query(i: usize, line: &str) -> Query {
-    if let Some((name, q)) = line.split_once(": ") {
-        if !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Query {
-                name: name.into(),
-                promql: q.trim().into(),
-            };
-        }
-    }
-    Query {
-        name: format!("query{}", i + 1),
-        promql: line.into(),
-    }
-}
-
 impl Config {
     /// Builds and checks the config of `command` from the raw inputs; nothing is touched.
     ///
@@ -1182,12 +1175,17 @@ impl Config {
 
         let prometheus_url = r.url("prometheus-url");
         let prometheus_token = r.opt_text("prometheus-token").map(Secret);
-        let queries: Vec<Query> = r
-            .lines("query")
-            .iter()
-            .enumerate()
-            .map(|(i, l)| parse_query(i, l))
-            .collect();
+        // The gate's own parser, so comments, names and duplicates are judged as the gate does.
+        let queries: Vec<Query> = match r.opt("query") {
+            None => Vec::new(),
+            Some(text) => match crate::verify::parse_queries(text) {
+                Ok(q) => q,
+                Err(e) => {
+                    r.fail_with(&e);
+                    Vec::new()
+                }
+            },
+        };
         let success_condition = r.opt_text("success-condition");
         let failure_condition = r.opt_text("failure-condition");
         if !queries.is_empty() && success_condition.is_none() && failure_condition.is_none() {
@@ -1219,6 +1217,21 @@ impl Config {
                 .unwrap_or(NoData::Fail),
             request_timeout,
         };
+        // Every gate input is checked now, before anything is touched: a typo in a condition
+        // must not cost a merge, a deploy and a rollback (DESIGN.md §2.1).
+        if r.problems.is_empty() && !verify.queries.is_empty() {
+            if let Err(e) = crate::verify::VerifyConfig::from_settings(&VerifySettings {
+                prometheus_url: verify
+                    .prometheus_url
+                    .clone()
+                    .or_else(|| "http://prometheus.invalid".parse().ok()),
+                ..verify.clone()
+            })
+            .map_or(Ok(()), |c| c.check())
+            {
+                r.fail_with(&e);
+            }
+        }
         let rollback_window = r.duration("rollback-window");
         let grace = r.duration("grace");
         let alert = r.opt_text("alert");
@@ -1641,6 +1654,19 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_line_in_query_is_a_comment() {
+        let r = raw(&[
+            ("INPUT_PROMETHEUS-URL", "http://prom:9090"),
+            ("INPUT_QUERY", "# the error ratio\nsum(rate(x[5m]))"),
+            ("INPUT_SUCCESS-CONDITION", "result < 0.01"),
+        ]);
+        let c = Config::from_raw(Command::Verify, &r).unwrap();
+        let names: Vec<&str> = c.verify.queries.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, ["result"]);
+        assert_eq!(c.verify.queries[0].promql, "sum(rate(x[5m]))");
+    }
+
+    #[test]
     fn env_fallbacks_follow_inputs() {
         let r = raw(&[
             ("GITHUB_TOKEN", "envtok"),
@@ -1792,7 +1818,7 @@ mod tests {
         let c = promote(&[
             (
                 "INPUT_QUERY",
-                "errors: sum(rate(x[1m]))\njob:rate5m{a=\"b\"}",
+                "errors: sum(rate(x[1m]))\nratio: job:rate5m{a=\"b\"}",
             ),
             ("INPUT_SUCCESS-CONDITION", "result < 1"),
         ])
@@ -1807,7 +1833,7 @@ mod tests {
             names,
             [
                 ("errors", "sum(rate(x[1m]))"),
-                ("query2", "job:rate5m{a=\"b\"}")
+                ("ratio", "job:rate5m{a=\"b\"}")
             ]
         );
     }

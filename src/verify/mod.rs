@@ -440,7 +440,7 @@ impl VerifyConfig {
             return Err(input("query", "no query given"));
         }
         if self.timeout.is_zero() {
-            return Err(input("timeout", "must be more than 0s"));
+            return Err(input("request-timeout", "must be more than 0s"));
         }
         if self.count == 0 {
             return Err(input("count", "must be at least 1"));

@@ -306,3 +306,51 @@ fn post_after_ignore_or_abort_does_nothing() {
     assert!(out.contains("no rollback"), "stdout:\n{out}");
     assert!(r.files_untouched());
 }
+
+/// The metrics gate's inputs are checked with the gate's own parsers before anything is touched:
+/// a typo in a condition must not cost a merge, a deploy and a rollback.
+#[test]
+fn metrics_gate_inputs_are_checked_before_anything_is_touched() {
+    let gate = [
+        ("INPUT_PROMETHEUS-URL", "http://127.0.0.1:9"),
+        ("INPUT_QUERY", "sum(rate(x[5m]))"),
+        ("INPUT_SUCCESS-CONDITION", "result >= 0.99"),
+    ];
+    for (bad, input, starts) in [
+        (
+            ("INPUT_SUCCESS-CONDITION", "result >== 0.99"),
+            "success-condition",
+            "at column ",
+        ),
+        (
+            ("INPUT_FAILURE-CONDITION", "reslt > 0.05"),
+            "failure-condition",
+            "at column ",
+        ),
+        (("INPUT_COUNT", "0"), "count", ""),
+        (
+            ("INPUT_QUERY", "errors: sum(a)\nerrors: sum(b)"),
+            "query",
+            "line 2: the name `errors` is used twice",
+        ),
+        (
+            ("INPUT_QUERY", "# the error ratio\nsum(a)\nsum(b)"),
+            "query",
+            "line 2: with several lines",
+        ),
+    ] {
+        let r = Runner::new();
+        let mut env: Vec<(&str, &str)> =
+            gate.iter().filter(|(k, _)| *k != bad.0).copied().collect();
+        env.push(bad);
+        let o = r.run(Path::new(BIN), &[], &with(&env));
+        let out = stdout(&o);
+        let want = format!("::error title=config error in inputs::input '{input}': {starts}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&want)),
+            "{bad:?}: want a line starting {want}\n{out}"
+        );
+        assert_eq!(o.status.code(), Some(2), "{bad:?}\n{out}");
+        assert!(r.files_untouched());
+    }
+}

@@ -25,14 +25,23 @@ fn injected_commands_in_argocd_messages_and_pr_titles_do_nothing() {
     ]);
     run.assert_failed();
     let log = run.log();
-    assert!(log.contains("::error title=pwned::owned"), "the message is shown:\n{log}");
+    assert!(
+        log.contains("::error title=pwned::owned"),
+        "the message is shown:\n{log}"
+    );
     let commands = workflow_commands(&log);
     for (name, line) in &commands {
         // Inside the data of the product's own annotation the text is escaped and inert.
-        assert!(!line.trim_start().starts_with("::error title=pwned"), "{name}: {line}");
+        assert!(
+            !line.trim_start().starts_with("::error title=pwned"),
+            "{name}: {line}"
+        );
         assert_ne!(name, "warning", "{line}");
         if name == "add-mask" {
-            assert!(!line.ends_with("::1.0.0") && !line.ends_with("::main"), "{line}");
+            assert!(
+                !line.ends_with("::1.0.0") && !line.ends_with("::main"),
+                "{line}"
+            );
         }
     }
     // The product's own annotations still work: the health error names the app.

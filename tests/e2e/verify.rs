@@ -375,7 +375,7 @@ fn verify_command_reports_each_measurement_and_the_verdict() {
     good.assert_ok();
     assert_eq!(good.output("verification"), "successful");
     assert!(
-        good.stdout.contains("measurement 2: query1 = "),
+        good.stdout.contains("measurement 2: result = "),
         "{}",
         good.log()
     );
