@@ -177,6 +177,24 @@ impl Classify for GitHubError {
 }
 
 /// Whether `s` is a full hex commit SHA (SHA-1 or SHA-256).
+/// Whether a 405 merge answer names a protection rule or ruleset not met yet, as GitHub words
+/// them (cli/cli pkg/cmd/pr/merge; reitermarkus/automerge#4031): these clear by themselves or by a
+/// reviewer, unlike a conflict.
+fn is_rule_block(message: &str) -> bool {
+    [
+        "Repository rule violations found",
+        "Required status check",
+        "required status checks",
+        "approving review",
+        "Review required",
+        "review is required",
+        "Head branch was not up to date",
+        "protected branch",
+    ]
+    .iter()
+    .any(|p| message.contains(p))
+}
+
 fn looks_like_sha(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -347,7 +365,10 @@ pub enum Merge {
     },
     /// 405 "Base branch was modified": try again.
     BaseModified,
-    /// 405 for any other reason (conflicts, protection), with GitHub's message.
+    /// 405 because a protection rule or ruleset is not met yet (a required check expected, an
+    /// approving review missing, the head behind), with GitHub's message: wait, it may clear.
+    Blocked(String),
+    /// 405 for any other reason (conflicts, a draft), with GitHub's message.
     NotMergeable(String),
     /// 409: the head is not the SHA we checked; someone pushed to our branch.
     HeadModified,
@@ -815,7 +836,7 @@ impl GitHub {
         let mut writers = HashMap::new();
         let mut missing_since: Option<Instant> = None;
         let mut warned = false;
-        let required = self.required_contexts(pr).await;
+        let required = self.required_contexts(pr, progress).await;
         loop {
             let info = self.pr(pr.number).await?;
             if info.merged {
@@ -950,24 +971,53 @@ impl GitHub {
         }
     }
 
-    /// Required status check contexts on the base branch, when the token may read them.
-    async fn required_contexts(&self, pr: &PrRef) -> Vec<String> {
+    /// Required status check contexts on the base branch, from what a token without
+    /// administration may read: the branch's protection summary (`GET /branches/{b}`) and the
+    /// rules of the rulesets on it (`GET /rules/branches/{b}`, metadata: read). The classic
+    /// protection endpoint is not used: it answers 403 to most tokens, and that is no "none".
+    async fn required_contexts(&self, pr: &PrRef, progress: &dyn Fn(&str)) -> Vec<String> {
         let Ok(info) = self.pr(pr.number).await else {
             return vec![];
         };
-        let path = self.path(&format!("/branches/{}/protection", info.base_ref));
-        match self.get::<Value>(&path).await {
-            Ok(v) => v["required_status_checks"]["contexts"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| c.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            // Not protected (404) or not ours to read (403): only what reports counts.
-            Err(_) => vec![],
+        let base = &info.base_ref;
+        let mut contexts: Vec<String> = Vec::new();
+        let mut add = |c: &str| {
+            if !c.is_empty() && !contexts.iter().any(|x| x == c) {
+                contexts.push(c.to_string());
+            }
+        };
+        let branch = self
+            .get::<Value>(&self.path(&format!("/branches/{base}")))
+            .await;
+        if let Ok(b) = &branch {
+            let rsc = &b["protection"]["required_status_checks"];
+            for c in rsc["contexts"].as_array().into_iter().flatten() {
+                add(c.as_str().unwrap_or_default());
+            }
+            for c in rsc["checks"].as_array().into_iter().flatten() {
+                add(c["context"].as_str().unwrap_or_default());
+            }
         }
+        let rules = self
+            .get_all::<Value>(&self.path(&format!("/rules/branches/{base}")))
+            .await;
+        if let Ok(rules) = &rules {
+            for r in rules
+                .iter()
+                .filter(|r| r["type"] == "required_status_checks")
+            {
+                let checks = r["parameters"]["required_status_checks"].as_array();
+                for c in checks.into_iter().flatten() {
+                    add(c["context"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        if let (Err(e), _) | (_, Err(e)) = (&branch, &rules) {
+            progress(&format!(
+                "warning: cannot read the required checks of {base} ({e}); waiting for the checks that report and for GitHub's mergeable_state"
+            ));
+        }
+        contexts
     }
 
     /// Names of checks and statuses still pending on `sha`, plus required contexts never reported.
@@ -1083,6 +1133,8 @@ impl GitHub {
                 }) => {
                     return Ok(if message.contains("Base branch was modified") {
                         Merge::BaseModified
+                    } else if is_rule_block(&message) {
+                        Merge::Blocked(message)
                     } else {
                         Merge::NotMergeable(message)
                     })

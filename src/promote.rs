@@ -410,7 +410,8 @@ impl Promotion<'_> {
     ) -> Result<MergeStep, StepError> {
         let start = Instant::now();
         let message = commit_message(self.cfg, &self.record.base, edit);
-        let r = match merge(self.gh, self.cfg, pr, &message).await {
+        let rt = &*self.rt;
+        let r = match merge(self.gh, self.cfg, pr, &message, &|l: &str| rt.info(l)).await {
             Err(e) if e.kind == ErrorKind::Conflict && self.is_dirty(pr.number).await => {
                 self.rt.info(&format!(
                     "PR #{} conflicts with a newer {}: applying the edit again on it",
@@ -949,12 +950,15 @@ async fn open_pr(
         .map_err(|e| StepError::new("open PR", &e))
 }
 
-/// Merges with the head-SHA guard; a moved base is retried, a conflict is left to the caller.
+/// Merges with the head-SHA guard; a moved base is retried, a conflict is left to the caller. A
+/// merge a rule refuses for now (a required check expected, a review missing) is tried again every
+/// few seconds within `approval-timeout`, as the gate would have waited had it known the rule.
 async fn merge(
     gh: &GitHub,
     cfg: &Config,
     pr: &PrRef,
     message: &str,
+    progress: &dyn Fn(&str),
 ) -> Result<MergeStep, StepError> {
     // The merge (or squash) commit carries our trailers, so the base's history says which
     // promotion it was whatever the repo's default merge message is.
@@ -964,7 +968,9 @@ async fn merge(
         pr.number
     );
     let body: String = message.lines().skip(2).collect::<Vec<_>>().join("\n");
-    for attempt in 1..=5u32 {
+    let mut moved = 0u32;
+    let mut blocked_since: Option<Instant> = None;
+    loop {
         match gh
             .merge_with(
                 pr.number,
@@ -979,7 +985,30 @@ async fn merge(
                 return Ok(MergeStep::Merged(Merged { sha, commits }))
             }
             Merge::BaseModified => {
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                moved += 1;
+                if moved >= 5 {
+                    return Err(StepError::msg(
+                        "merge",
+                        ErrorKind::Conflict,
+                        "the base branch kept moving during five merge attempts",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(moved))).await;
+            }
+            Merge::Blocked(why) => {
+                let since = *blocked_since.get_or_insert_with(Instant::now);
+                let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+                if since.elapsed() >= cfg.approval_timeout {
+                    return Err(rule_block_error(pr.number, &why, cfg.approval_timeout));
+                }
+                progress(&format!(
+                    "PR #{}: GitHub refuses the merge for now: {why}; trying again, {}s left",
+                    pr.number,
+                    cfg.approval_timeout
+                        .saturating_sub(since.elapsed())
+                        .as_secs()
+                ));
+                tokio::time::sleep(RULE_RETRY).await;
             }
             Merge::HeadModified => {
                 return Err(StepError::msg("merge", ErrorKind::Conflict, format!("someone pushed to our branch of PR #{} after it was opened; not merging what we did not write", pr.number)));
@@ -993,11 +1022,33 @@ async fn merge(
             }
         }
     }
-    Err(StepError::msg(
-        "merge",
-        ErrorKind::Conflict,
-        "the base branch kept moving during five merge attempts",
-    ))
+}
+
+/// How often a merge a rule refuses is tried again.
+pub const RULE_RETRY: Duration = Duration::from_secs(5);
+
+/// The error for a merge a rule still refused at the end of `approval-timeout`: an `approval`
+/// error when reviews are missing, else a `timeout` (a required check never came), with GitHub's
+/// words.
+pub fn rule_block_error(pr: u64, why: &str, waited: Duration) -> StepError {
+    let kind = if why.contains("review") {
+        ErrorKind::Approval
+    } else {
+        ErrorKind::Timeout
+    };
+    StepError {
+        hint: Some(
+            "a branch protection rule or ruleset on the base requires it, and the token cannot bypass it".into(),
+        ),
+        ..StepError::msg(
+            "merge",
+            kind,
+            format!(
+                "GitHub still refuses to merge PR #{pr} after {}: {why}",
+                humantime(waited)
+            ),
+        )
+    }
 }
 
 /// The wait target for `sha`: that commit or a descendant of it on the base, as git says.

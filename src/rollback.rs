@@ -554,6 +554,7 @@ async fn merge_revert(
             .await
             .map_err(|e| StepError::new("revert gate", &e))?;
     }
+    let (mut blocked_since, mut moved) = (None, 0u64);
     loop {
         match gh
             .merge_with(
@@ -569,12 +570,48 @@ async fn merge_revert(
             .map_err(|e| StepError::new("merge revert", &e))?
         {
             Merge::Merged { sha, .. } => return Ok(sha),
-            Merge::BaseModified => tokio::time::sleep(Duration::from_millis(500)).await,
-            Merge::HeadModified | Merge::NotMergeable(_) => {
+            Merge::BaseModified => {
+                moved += 1;
+                if moved >= 5 {
+                    return Err(StepError::msg(
+                        "merge revert",
+                        ErrorKind::Conflict,
+                        format!("the base branch kept moving during five attempts to merge revert PR #{}", pr.number),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(moved))).await;
+            }
+            Merge::Blocked(why) => {
+                let since = *blocked_since.get_or_insert_with(std::time::Instant::now);
+                let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+                if since.elapsed() >= cfg.approval_timeout {
+                    return Err(promote::rule_block_error(
+                        pr.number,
+                        &why,
+                        cfg.approval_timeout,
+                    ));
+                }
+                rt.info(&format!(
+                    "revert PR #{}: GitHub refuses the merge for now: {why}; trying again",
+                    pr.number
+                ));
+                tokio::time::sleep(promote::RULE_RETRY).await;
+            }
+            Merge::HeadModified => {
                 return Err(StepError::msg(
                     "merge revert",
                     ErrorKind::Conflict,
-                    format!("revert PR #{} cannot be merged", pr.number),
+                    format!(
+                        "someone pushed to the branch of revert PR #{} after it was opened",
+                        pr.number
+                    ),
+                ));
+            }
+            Merge::NotMergeable(why) => {
+                return Err(StepError::msg(
+                    "merge revert",
+                    ErrorKind::Conflict,
+                    format!("revert PR #{} cannot be merged: {why}", pr.number),
                 ));
             }
         }

@@ -421,7 +421,7 @@ fn merge_with_a_moved_head_answers_head_modified() {
 }
 
 #[test]
-fn merge_blocked_by_protection_is_not_mergeable_with_githubs_message() {
+fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
     let sb = start();
     let head = push_branch(&sb, "b", "2.0.0");
     sb.github.set_protection(
@@ -439,9 +439,10 @@ fn merge_blocked_by_protection_is_not_mergeable_with_githubs_message() {
             .merge(pr.number, MergeMethod::Merge, &head)
             .await
             .unwrap();
+        // A rule not met yet is a wait, not a conflict: it may clear (a review, a check).
         assert_eq!(
             m,
-            Merge::NotMergeable(
+            Merge::Blocked(
                 "At least 1 approving review is required by reviewers with write access.".into()
             )
         );

@@ -14,6 +14,7 @@ mod guard;
 mod inert;
 mod inputs;
 mod promote;
+mod protected;
 mod requests;
 mod rollback;
 mod runner;

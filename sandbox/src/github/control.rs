@@ -143,6 +143,21 @@ impl GitHub {
         };
     }
 
+    /// Adds a repository ruleset targeting `branch` with these requirements (`None` removes it).
+    pub fn set_ruleset(&self, repo: &str, branch: &str, rules: Option<Protection>) {
+        let mut st = self.state.lock().unwrap();
+        let key = (repo.to_string(), branch.to_string());
+        match rules {
+            Some(r) => st.rulesets.insert(key, r),
+            None => st.rulesets.remove(&key),
+        };
+    }
+
+    /// Whether the token may read classic branch protection (administration: read).
+    pub fn set_admin_token(&self, admin: bool) {
+        self.state.lock().unwrap().admin_token = admin;
+    }
+
     /// Sets which merge methods `repo` allows.
     pub fn set_merge_methods(&self, repo: &str, m: MergeMethods) {
         self.state.lock().unwrap().methods.insert(repo.into(), m);
@@ -251,6 +266,24 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
             })
             .delete(|S(gh): G, Path((o, r, b)): P3| async move {
                 gh.set_protection(&format!("{o}/{r}"), &b, None);
+                done(true)
+            }),
+        )
+        .route(
+            "/repos/{o}/{r}/rulesets/{b}",
+            put(|S(gh): G, Path((o, r, b)): P3, Json(p): Json<Protection>| async move {
+                gh.set_ruleset(&format!("{o}/{r}"), &b, Some(p));
+                done(true)
+            })
+            .delete(|S(gh): G, Path((o, r, b)): P3| async move {
+                gh.set_ruleset(&format!("{o}/{r}"), &b, None);
+                done(true)
+            }),
+        )
+        .route(
+            "/token/admin",
+            put(|S(gh): G, Json(on): Json<bool>| async move {
+                gh.set_admin_token(on);
                 done(true)
             }),
         )

@@ -171,6 +171,12 @@ struct State {
     statuses: HashMap<(String, String), Vec<CommitStatus>>,
     checks: HashMap<(String, String), Vec<CheckRun>>,
     protection: HashMap<(String, String), Protection>,
+    /// Repository rulesets by (repo, branch): the same requirements, answered by
+    /// `/rules/branches/{b}` and enforced at merge with "Repository rule violations found".
+    rulesets: HashMap<(String, String), Protection>,
+    /// Whether the token may read classic branch protection (administration: read). Off by
+    /// default, as for `GITHUB_TOKEN` and most app tokens: GitHub then answers 403.
+    admin_token: bool,
     methods: HashMap<String, MergeMethods>,
     /// Reads of `mergeable` answered null before it is computed (1 by default, as GitHub's first read).
     mergeable_reads: u32,

@@ -237,6 +237,12 @@ fn protection_json(api: &str, full: &str, b: &str, p: Option<&super::Protection>
 async fn protection_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>) -> Res {
     let (full, _repo) = open_repo(&gh, &o, &r)?;
     let st = gh.state.lock().unwrap();
+    // Reading classic protection needs administration: read, which GITHUB_TOKEN cannot have
+    // (docs.github.com REST "Get branch protection": fine-grained "Administration" repository
+    // permission (read)); GitHub answers an integration token without it like this.
+    if !st.admin_token {
+        return Err(error(403, "Resource not accessible by integration"));
+    }
     let p = st
         .protection
         .get(&(full.clone(), b.clone()))
@@ -244,15 +250,55 @@ async fn protection_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)
     ok(protection_json(&gh.api(), &full, &b, Some(p)))
 }
 
-async fn rules_get(S(gh): G, Path((o, r, _b)): Path<(String, String, String)>, q: Q) -> Res {
-    open_repo(&gh, &o, &r)?;
-    // The emulator models classic branch protection only; no rulesets apply.
+async fn rules_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>, q: Q) -> Res {
+    let (full, _repo) = open_repo(&gh, &o, &r)?;
+    // Readable with metadata: read (docs.github.com REST "Get rules for a branch"): the rules of
+    // every active ruleset that targets the branch, each with its source.
+    let rules = gh
+        .state
+        .lock()
+        .unwrap()
+        .rulesets
+        .get(&(full.clone(), b.clone()))
+        .map(|p| ruleset_rules(&full, p))
+        .unwrap_or_default();
     paginate(
         &gh,
-        &format!("/repos/{o}/{r}/rules/branches/{_b}"),
+        &format!("/repos/{o}/{r}/rules/branches/{b}"),
         &q,
-        vec![],
+        rules,
     )
+}
+
+/// A ruleset's requirements as `/rules/branches/{b}` lists them (`repository-rule-detailed`).
+fn ruleset_rules(full: &str, p: &super::Protection) -> Vec<Value> {
+    let source =
+        json!({"ruleset_source_type": "Repository", "ruleset_source": full, "ruleset_id": 1});
+    let with = |mut rule: Value| {
+        for (k, v) in source.as_object().unwrap() {
+            rule[k] = v.clone();
+        }
+        rule
+    };
+    let mut rules = vec![with(json!({
+        "type": "pull_request",
+        "parameters": {
+            "required_approving_review_count": p.required_approving_review_count,
+            "dismiss_stale_reviews_on_push": p.dismiss_stale_reviews,
+            "require_code_owner_review": false, "require_last_push_approval": false,
+            "required_review_thread_resolution": false
+        }
+    }))];
+    if !p.required_status_checks.is_empty() {
+        rules.push(with(json!({
+            "type": "required_status_checks",
+            "parameters": {
+                "strict_required_status_checks_policy": p.strict,
+                "required_status_checks": p.required_status_checks.iter().map(|c| json!({"context": c})).collect::<Vec<_>>()
+            }
+        })));
+    }
+    rules
 }
 
 async fn ref_get(S(gh): G, Path((o, r, name)): Path<(String, String, String)>) -> Res {
@@ -437,9 +483,30 @@ fn check_outcome(c: &CheckRun) -> &'static str {
     }
 }
 
-/// Why protection forbids merging now, as GitHub words it on a 405; `None` when it allows it.
+/// Why classic protection or a ruleset forbids merging now, as GitHub words it on a 405; `None`
+/// when both allow it. A ruleset's reasons come as "Repository rule violations found" and the rule
+/// (the answer the issue tracker quotes: `Required status check "ci/test" is expected.`).
 fn protection_block(st: &State, repo: &Repository, p: &Pull) -> Option<String> {
-    let prot = st.protection.get(&(p.repo.clone(), p.base_ref.clone()))?;
+    let key = (p.repo.clone(), p.base_ref.clone());
+    if let Some(why) = st
+        .protection
+        .get(&key)
+        .and_then(|r| requirement_block(st, repo, p, r))
+    {
+        return Some(why);
+    }
+    let rules = st.rulesets.get(&key)?;
+    let why = requirement_block(st, repo, p, rules)?;
+    Some(format!("Repository rule violations found\n\n{why}\n\n"))
+}
+
+/// The first requirement of `prot` that `p` does not meet, in GitHub's words.
+fn requirement_block(
+    st: &State,
+    repo: &Repository,
+    p: &Pull,
+    prot: &super::Protection,
+) -> Option<String> {
     let (n, changes) = approvals(st, p, prot.dismiss_stale_reviews);
     if changes {
         return Some(
@@ -496,7 +563,7 @@ fn mergeability(st: &mut State, repo: &Repository, idx: usize) -> (Option<bool>,
     if let Some(why) = protection_block(st, repo, &p) {
         return (
             Some(true),
-            if why.starts_with("Head branch") {
+            if why.contains("Head branch was not up to date") {
                 "behind"
             } else {
                 "blocked"
