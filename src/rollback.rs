@@ -579,7 +579,7 @@ async fn merge_revert(
                         format!("the base branch kept moving during five attempts to merge revert PR #{}", pr.number),
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(moved))).await;
+                tokio::time::sleep(Duration::from_millis(500 * moved)).await;
             }
             Merge::Blocked(why) => {
                 let since = *blocked_since.get_or_insert_with(std::time::Instant::now);
