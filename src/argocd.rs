@@ -489,6 +489,9 @@ pub struct Target {
     pub merge_sha: String,
     /// Whether a revision is the merge or a descendant of it on the base branch (git answers).
     pub contains: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// A rollback through Argo CD history: the app runs an earlier revision while git still holds
+    /// the promoted one, so it ends OutOfSync by design, and that is its success.
+    pub from_history: bool,
 }
 
 impl Target {
@@ -498,6 +501,15 @@ impl Target {
         Target {
             merge_sha: sha.to_string(),
             contains: Arc::new(move |r| r == want),
+            from_history: false,
+        }
+    }
+
+    /// The revision a rollback through history returns the app to (see [`Target::from_history`]).
+    pub fn history(sha: &str) -> Target {
+        Target {
+            from_history: true,
+            ..Target::exact(sha)
         }
     }
 }
@@ -588,7 +600,7 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
             )
         }
     }
-    if st.sync.status != "Synced" {
+    if st.sync.status != "Synced" && !target.from_history {
         return Condition::Pending(format!("sync status {}", or_unknown(&st.sync.status)));
     }
     health_of(st)
@@ -1765,6 +1777,20 @@ mod tests {
     }
 
     #[test]
+    fn out_of_sync_is_done_only_for_a_rollback_through_history() {
+        let mut app = healthy();
+        app.status.sync.status = "OutOfSync".into();
+        assert!(matches!(
+            is_synced_healthy_at(Some(&app), &Target::exact(SHA)),
+            Condition::Pending(_)
+        ));
+        assert_eq!(
+            is_synced_healthy_at(Some(&app), &Target::history(SHA)),
+            Condition::Done
+        );
+    }
+
+    #[test]
     fn no_application_is_pending() {
         assert!(matches!(
             is_synced_healthy_at(None, &Target::exact(SHA)),
@@ -1781,6 +1807,7 @@ mod tests {
         let descendant = Target {
             merge_sha: "0000".into(),
             contains: Arc::new(|r| r == SHA),
+            from_history: false,
         };
         assert_eq!(
             is_synced_healthy_at(Some(&healthy()), &descendant),

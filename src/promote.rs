@@ -1056,6 +1056,7 @@ pub fn merge_target(checkout: &Arc<Mutex<Checkout>>, sha: &str) -> Target {
     Target {
         merge_sha: sha.to_string(),
         contains: contains_fn(checkout.clone(), sha.to_string()),
+        from_history: false,
     }
 }
 

@@ -494,10 +494,20 @@ async fn history_fallback(
     }
     let prev = record.previous_revisions.clone();
     let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |app| {
-        crate::argocd::Target::exact(prev.get(&app.name).map(String::as_str).unwrap_or_default())
+        crate::argocd::Target::history(prev.get(&app.name).map(String::as_str).unwrap_or_default())
     })
     .await?;
     promote::app_outputs(rt, &statuses)?;
+    let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
+    let note = format!(
+        "{} run the revision before the promotion again and are Healthy; Argo CD shows them OutOfSync because {} still holds the promoted values: revert or fix them in git before the next sync",
+        names.join(", "),
+        record.base
+    );
+    rt.warning("history fallback", &note);
+    rt.summary(&format!(
+        "## gitops-promote rollback\n\n**Rolled back through Argo CD history**: {note}.\n"
+    ));
     record.phase = Some(Phase::RolledBack);
     save(rt, record)?;
     rt.output("rolled-back", "true")?;

@@ -44,6 +44,7 @@ fn target(sb: &Sandbox, merge: &str) -> Target {
             };
             oid == merge_oid || repo.graph_descendant_of(oid, merge_oid).unwrap_or(false)
         }),
+        from_history: false,
     }
 }
 

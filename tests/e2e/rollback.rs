@@ -209,6 +209,13 @@ fn a_revert_conflict_pushes_nothing_and_history_fallback_restores_the_app() {
         if fallback {
             post.assert_ok();
             assert!(post.log().contains("history"), "{}", post.log());
+            // OutOfSync against git is the fallback's success, and the log says why.
+            assert!(
+                post.log()
+                    .contains("OutOfSync because main still holds the promoted values"),
+                "{}",
+                post.log()
+            );
             assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
         } else {
             post.assert_failed();

@@ -141,6 +141,8 @@ fn every_route_answers_what_githubs_openapi_describes() {
             "/repos/{owner}/{repo}/branches/{branch}",
         )
         .await;
+        // Readable only with administration (without, 403, which the reduced description omits).
+        sb.github.set_admin_token(true);
         e(
             "GET",
             format!("{r}/branches/main/protection"),
@@ -149,6 +151,17 @@ fn every_route_answers_what_githubs_openapi_describes() {
             "/repos/{owner}/{repo}/branches/{branch}/protection",
         )
         .await;
+        sb.github.set_admin_token(false);
+        sb.github.set_ruleset(
+            REPO,
+            "main",
+            Some(Protection {
+                required_approving_review_count: 1,
+                required_status_checks: vec!["ci/test".into()],
+                strict: true,
+                ..Default::default()
+            }),
+        );
         e(
             "GET",
             format!("{r}/rules/branches/main"),
@@ -157,6 +170,7 @@ fn every_route_answers_what_githubs_openapi_describes() {
             "/repos/{owner}/{repo}/rules/branches/{branch}",
         )
         .await;
+        sb.github.set_ruleset(REPO, "main", None);
         sb.github.set_protection(REPO, "main", None);
         e(
             "GET",
