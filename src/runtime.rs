@@ -103,15 +103,6 @@ fn write_line(s: &Stream, line: &str) {
     }
 }
 
-/// Whether the runner would read a workflow command in some line of `text`: one that starts with
-/// `::` once leading whitespace is trimmed (actions/runner `src/Runner.Common/ActionCommand.cs:61-66`,
-/// `TryParseV2`), or holds the legacy `##[` anywhere (`ActionCommand.cs:132`, `TryParse`, which
-/// `src/Runner.Worker/ActionCommandManager.cs:70-71` tries next). `\r` splits lines too.
-pub fn could_be_command(text: &str) -> bool {
-    text.split(['\n', '\r'])
-        .any(|l| l.trim_start().starts_with("::") || l.contains("##["))
-}
-
 /// Escapes an annotation message (the runner's `escapeData`).
 pub fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
@@ -307,19 +298,9 @@ impl Runtime {
         }
     }
 
-    /// A log line, which may hold text from outside (PR titles, commit messages, Argo CD and
-    /// Kubernetes messages, error bodies): under Actions, text the runner would take for a workflow
-    /// command is printed between `::stop-commands::` and its resume token, so that it prints
-    /// verbatim and does nothing (a `::add-mask::` or `::error::` in a PR title stays text).
+    /// A log line.
     pub fn info(&self, line: &str) {
-        if self.env.actions && could_be_command(line) {
-            let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-            write_line(&self.out, &format!("::stop-commands::{token}"));
-            write_line(&self.out, line);
-            write_line(&self.out, &format!("::{token}::"));
-        } else {
-            write_line(&self.out, line);
-        }
+        write_line(&self.out, line);
     }
 }
 
@@ -338,34 +319,6 @@ mod tests {
         };
         let rt = Runtime::new(env, Box::new(out.clone()), Box::new(err.clone()));
         (rt, out, err)
-    }
-
-    #[test]
-    fn text_that_looks_like_a_command_prints_inert() {
-        for text in [
-            "opened \"Promote\n::add-mask::x\" as PR #3",
-            "Degraded: crash\r  ::error title=owned::pwned",
-            "see ##[warning]legacy",
-            "::set-output name=x::y",
-        ] {
-            let (rt, out, _) = runtime(true, None);
-            rt.info(text);
-            let printed = out.text();
-            // Stopped, the text verbatim, then resumed by the same unguessable token.
-            let (first, rest) = printed.split_once('\n').unwrap();
-            let token = first.strip_prefix("::stop-commands::").expect(first);
-            assert_eq!(token.len(), 32);
-            assert_eq!(rest, format!("{text}\n::{token}::\n"));
-        }
-        let (rt, out, _) = runtime(true, None);
-        rt.info("a plain line with a :: inside");
-        assert_eq!(out.text(), "a plain line with a :: inside\n");
-        assert!(could_be_command("  ::error::x") && could_be_command("a\n::x::"));
-        assert!(!could_be_command("x::y"));
-        // Outside Actions nothing reads commands: nothing to wrap.
-        let (plain, out, _) = runtime(false, None);
-        plain.info("::error::x");
-        assert_eq!(out.text(), "::error::x\n");
     }
 
     #[test]

@@ -11,7 +11,6 @@ mod faults;
 mod git;
 mod github;
 mod guard;
-mod inert;
 mod inputs;
 mod promote;
 mod protected;

@@ -219,38 +219,6 @@ fn evaluate_inputs(arg: &str, inputs: &[(String, String)]) -> String {
     out
 }
 
-/// The workflow commands the runner would act on in a step's log, as (command, the whole line),
-/// in order: `::name ...::data` once leading whitespace is trimmed (`ActionCommand.cs:61-66`), or
-/// `##[name ...]data` anywhere in a line (`ActionCommand.cs:132`); nothing between
-/// `::stop-commands::TOKEN` and `::TOKEN::` (`ActionCommandManager.cs:86-118`).
-pub fn workflow_commands(log: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut stopped: Option<String> = None;
-    for line in log.split(['\n', '\r']) {
-        let t = line.trim_start();
-        let v2 = t
-            .strip_prefix("::")
-            .and_then(|r| r.find("::").map(|end| &r[..end]))
-            .map(|info| info.split(' ').next().unwrap_or_default().to_string());
-        let legacy = line.find("##[").and_then(|i| {
-            let r = &line[i + 3..];
-            r.find(']')
-                .map(|end| r[..end].split(' ').next().unwrap_or_default().to_string())
-        });
-        let Some(name) = v2.or(legacy) else { continue };
-        match &stopped {
-            Some(token) if name.eq_ignore_ascii_case(token) => stopped = None,
-            Some(_) => {}
-            None if name == "stop-commands" => {
-                let token = t.splitn(3, "::").nth(2).unwrap_or_default().to_string();
-                stopped = Some(token);
-            }
-            None => out.push((name, line.to_string())),
-        }
-    }
-    out
-}
-
 /// Whether the post step runs for a job that ended as `job`.
 pub fn post_runs(job: Job) -> bool {
     evaluate_if(&manifest().post_if, job)
@@ -536,13 +504,6 @@ mod schema {
             let v = l.evaluate(d);
             assert!(!v.contains("${{"), "{name}: {v}");
         }
-    }
-
-    #[test]
-    fn the_command_model_reads_what_the_runner_reads() {
-        let log = "plain\n  ::error title=x::boom\nsee ##[warning]legacy\n::stop-commands::tok\n::add-mask::hidden\n::tok::\n::notice::after";
-        let names: Vec<String> = workflow_commands(log).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["error", "warning", "notice"]);
     }
 
     #[test]
