@@ -186,6 +186,16 @@ pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// The workflow command `::<level> title=<title>::<message>`, title and message escaped so that
+/// neither ends it early nor starts another line.
+pub fn annotation(level: &str, title: &str, message: &str) -> String {
+    format!(
+        "::{level} title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    )
+}
+
 /// Formats `name<<delimiter\nvalue\ndelimiter\n` with a random delimiter that the value does not
 /// contain, as `core.setOutput` does; safe for any value, including multi-line ones.
 pub fn heredoc(name: &str, value: &str) -> String {
@@ -348,12 +358,7 @@ impl Runtime {
     /// Writes an annotation, or a plain `level: title: message` line to stderr outside Actions.
     fn annotate(&self, level: &str, title: &str, message: &str) {
         if self.env.actions {
-            let line = format!(
-                "::{level} title={}::{}",
-                escape_property(title),
-                escape_data(message)
-            );
-            write_line(&self.out, &line);
+            write_line(&self.out, &annotation(level, title, message));
         } else {
             write_text(&self.err, &format!("{level}: {title}: {message}"));
         }
@@ -371,6 +376,20 @@ impl Runtime {
                 let msg = format!("cannot write the job summary to {}: {e}", path.display());
                 self.warning("summary", &msg);
             }
+        }
+    }
+
+    /// Prints data such as a diff as it is, with no newline added; under Actions, where the
+    /// runner reads it as log, inert like [`Runtime::info`].
+    pub fn data(&self, text: &str) {
+        let text = if self.env.actions {
+            inert(text)
+        } else {
+            text.to_string()
+        };
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(text.as_bytes());
+            let _ = w.flush();
         }
     }
 
@@ -577,6 +596,17 @@ mod tests {
         let used = h.lines().next().unwrap().strip_prefix("x<<").unwrap();
         assert_ne!(used, delim);
         assert_eq!(h, format!("x<<{used}\n{value}\n{used}\n"));
+    }
+
+    #[test]
+    fn data_is_exact_outside_actions_and_inert_under_them() {
+        let diff = "--- a/v.yaml\n+++ b/v.yaml\n@@ -1 +1 @@\n ::error::x\n-a: 1\n+a: 2\n";
+        let (plain, out, _) = runtime(false, None);
+        plain.data(diff);
+        assert_eq!(out.text(), diff);
+        let (actions, out, _) = runtime(true, None);
+        actions.data(diff);
+        assert_eq!(out.text(), diff.replace(" ::error", " \\::error"));
     }
 
     #[test]
