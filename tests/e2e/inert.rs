@@ -1,7 +1,8 @@
 //! Issue 12: untrusted text (a PR title, an Argo CD health message) that reaches the log prints
 //! inert: no line it produces can start a workflow command, and the outputs stay what they were.
 
-use crate::harness::Ctx;
+use crate::harness::{while_running, Ctx};
+use sandbox::faults::{Fault, FaultRule};
 
 /// Workflow commands an attacker would want; `##[` is the runner's older form, parsed anywhere in
 /// a line (actions/runner src/Runner.Common/ActionCommand.cs:132-133).
@@ -67,4 +68,59 @@ fn issue_12_an_injected_pr_title_and_health_message_print_inert() {
         run.outputs
     );
     assert_eq!(run.output("rolled-back"), "true", "{log}");
+}
+
+#[test]
+fn issue_12_an_injected_github_error_body_prints_inert() {
+    let ctx = Ctx::new();
+    ctx.sb.argocd.add_rule(sandbox::argocd::HealthRule {
+        app: Some("app".into()),
+        suffix: "-bad".into(),
+        health: "Degraded".into(),
+        delay_ms: 300,
+        message: None,
+        healthy_after_ms: None,
+    });
+    // Once our PR is open, the next one (the revert's) is refused with the payload as its body.
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=2.0.0-bad")]),
+        || {
+            ctx.wait_for_pr();
+            ctx.sb.faults.inject(FaultRule {
+                service: "github".into(),
+                method: Some("POST".into()),
+                path: "/repos/*/*/pulls".into(),
+                times: 5,
+                fault: Fault::Status {
+                    status: 422,
+                    body: Some(serde_json::json!({
+                        "message": format!("Validation Failed{PAYLOAD}")
+                    })),
+                },
+            });
+        },
+    );
+    run.assert_failed();
+    let log = run.log();
+    let tokens = [ctx.sb.world.token.as_str(), ctx.sb.argocd.token()];
+    assert_eq!(
+        foreign_commands(&log, &tokens),
+        Vec::<String>::new(),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("the rollback failed") && l.contains("Validation Failed")),
+        "the refused revert is reported: {log}"
+    );
+    assert_ne!(
+        run.outputs.get("rolled-back").map(String::as_str),
+        Some("true")
+    );
+    let n = run.output("pr-number");
+    assert!(
+        run.output("pr-url").ends_with(&format!("/pull/{n}")),
+        "{:?}",
+        run.outputs
+    );
 }
