@@ -24,7 +24,7 @@ use crate::config::{ArgoSettings, Config, SyncMode, Template};
 use crate::git::{self, Checkout};
 use crate::github::{GitHub, Merge, NewPr, PrRef};
 use crate::rollback;
-use crate::runtime::Runtime;
+use crate::runtime::{md_cell, Runtime};
 use crate::state::{Phase, Record};
 use crate::strategy::{Action, Classify, ErrorKind, StepError};
 use crate::values::{self, SetOp};
@@ -1157,10 +1157,10 @@ fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepEr
         for a in &tl.apps {
             s.push_str(&format!(
                 "| {} | `{}` | {} | {} |\n",
-                a.name,
-                short(&a.revision),
-                a.sync,
-                a.health
+                md_cell(&a.name),
+                md_cell(short(&a.revision)),
+                md_cell(&a.sync),
+                md_cell(&a.health)
             ));
         }
         s.push('\n');

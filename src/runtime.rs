@@ -95,12 +95,83 @@ impl Drop for Group {
     }
 }
 
-/// Writes one line, ignoring a closed stream: losing a log line must not fail a deployment.
+/// Writes one line verbatim, ignoring a closed stream: losing a log line must not fail a
+/// deployment. Only for workflow commands this module builds; all other text goes through
+/// [`write_text`].
 fn write_line(s: &Stream, line: &str) {
     if let Ok(mut w) = s.lock() {
         let _ = writeln!(w, "{line}");
         let _ = w.flush();
     }
+}
+
+/// Writes text that may hold untrusted parts (titles, messages, values, error bodies) as inert
+/// log lines.
+fn write_text(s: &Stream, text: &str) {
+    write_line(s, &inert(text));
+}
+
+/// Rewrites text so that no line of it can be read as a workflow command, keeping it readable:
+/// the runner's line breaks (`\n`, `\r`, `\r\n`) become `\n`, a `\` goes before a line's first
+/// non-blank character when that is `:` (or anything else that might hide a `::`), and `##[`
+/// becomes `##[\`, as the runner itself rewrites `##[start-action` (OutputManager.cs:96-99).
+///
+/// The runner (actions/runner 258d6c85) reads each stdout and stderr line with
+/// `StreamReader.ReadLine` (Runner.Sdk/ProcessInvoker.cs:513), which also breaks at a lone `\r`,
+/// and tries two parsers on it (Runner.Worker/ActionCommandManager.cs:70-71):
+/// - `TryParseV2` (Runner.Common/ActionCommand.cs:61-66): the line after `TrimStart()` starts
+///   with `::`. `TrimStart` drops Unicode white space, the same set as `char::is_whitespace`, and
+///   `StartsWith(string)` compares by culture, which skips ignorable characters such as U+00AD
+///   or U+200B; so any first character that is not plainly visible is escaped too.
+/// - `TryParse` (ActionCommand.cs:132-133): `##[` anywhere in the line.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in runner_lines(text).enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let at = line.len() - line.trim_start_matches(char::is_whitespace).len();
+        let (blank, rest) = line.split_at(at);
+        out.push_str(blank);
+        if rest.chars().next().is_some_and(might_start_command) {
+            out.push('\\');
+        }
+        out.push_str(&rest.replace("##[", "##[\\"));
+    }
+    out
+}
+
+/// Whether a line whose first non-blank character is `c` might parse as `::command::`: `:` itself,
+/// and, to be safe from culture-aware comparison, anything but visible ASCII and letters or digits.
+fn might_start_command(c: char) -> bool {
+    c == ':' || !(c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric()))
+}
+
+/// Splits text where the runner's `ReadLine` does: at `\r\n`, `\r` and `\n`.
+fn runner_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.find(['\r', '\n']) {
+            Some(i) => {
+                let skip = if t[i..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&t[i + skip..]);
+                Some(&t[..i])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
+}
+
+/// Escapes a Markdown table cell from untrusted text: a `|` would end the cell and a line break
+/// the row.
+pub fn md_cell(s: &str) -> String {
+    runner_lines(&s.replace('|', "\\|"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Escapes an annotation message (the runner's `escapeData`).
@@ -113,6 +184,16 @@ pub fn escape_data(s: &str) -> String {
 /// Escapes an annotation property such as `title` (the runner's `escapeProperty`).
 pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The workflow command `::<level> title=<title>::<message>`, title and message escaped so that
+/// neither ends it early nor starts another line.
+pub fn annotation(level: &str, title: &str, message: &str) -> String {
+    format!(
+        "::{level} title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    )
 }
 
 /// Formats `name<<delimiter\nvalue\ndelimiter\n` with a random delimiter that the value does not
@@ -186,9 +267,9 @@ impl Runtime {
             }),
             None => {
                 if value.contains('\n') {
-                    write_line(&self.out, heredoc(name, value).trim_end());
+                    write_text(&self.out, heredoc(name, value).trim_end());
                 } else {
-                    write_line(&self.out, &format!("{name}={value}"));
+                    write_text(&self.out, &format!("{name}={value}"));
                 }
                 Ok(())
             }
@@ -224,13 +305,18 @@ impl Runtime {
     }
 
     /// Hides a secret in all later log lines, each line of it separately as the runner masks
-    /// line by line.
+    /// line by line (and breaks lines at `\r` too).
     pub fn mask(&mut self, secret: &str) {
         if !self.env.actions {
             return;
         }
-        for line in secret.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            write_line(&self.out, &format!("::add-mask::{line}"));
+        for line in runner_lines(secret)
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            // Escaped because the runner unescapes the data (ActionCommand.cs:111): a token
+            // holding `%25` would otherwise mask `%` and leave itself visible.
+            write_line(&self.out, &format!("::add-mask::{}", escape_data(line)));
         }
     }
 
@@ -242,7 +328,7 @@ impl Runtime {
                 out: Some(self.out.clone()),
             }
         } else {
-            write_line(&self.out, &format!("== {title}"));
+            write_text(&self.out, &format!("== {title}"));
             Group { out: None }
         }
     }
@@ -272,14 +358,9 @@ impl Runtime {
     /// Writes an annotation, or a plain `level: title: message` line to stderr outside Actions.
     fn annotate(&self, level: &str, title: &str, message: &str) {
         if self.env.actions {
-            let line = format!(
-                "::{level} title={}::{}",
-                escape_property(title),
-                escape_data(message)
-            );
-            write_line(&self.out, &line);
+            write_line(&self.out, &annotation(level, title, message));
         } else {
-            write_line(&self.err, &format!("{level}: {title}: {message}"));
+            write_text(&self.err, &format!("{level}: {title}: {message}"));
         }
     }
 
@@ -298,9 +379,24 @@ impl Runtime {
         }
     }
 
-    /// A log line.
-    pub fn info(&self, line: &str) {
-        write_line(&self.out, line);
+    /// Prints data such as a diff as it is, with no newline added; under Actions, where the
+    /// runner reads it as log, inert like [`Runtime::info`].
+    pub fn data(&self, text: &str) {
+        let text = if self.env.actions {
+            inert(text)
+        } else {
+            text.to_string()
+        };
+        if let Ok(mut w) = self.out.lock() {
+            let _ = w.write_all(text.as_bytes());
+            let _ = w.flush();
+        }
+    }
+
+    /// Log text, printed inert (see [`inert`]): it often quotes titles, messages and values that
+    /// others wrote.
+    pub fn info(&self, text: &str) {
+        write_text(&self.out, text);
     }
 }
 
@@ -393,6 +489,129 @@ mod tests {
             std::fs::read_to_string(dir.path().join("summary")).unwrap(),
             "## Done\n"
         );
+    }
+
+    /// Lines the runner would take as commands (ActionCommand.cs:62-63 and 132-156), split as
+    /// `ReadLine` splits them; invisible characters count as blank, as a culture compare skips them.
+    fn commands_in(log: &str) -> Vec<&str> {
+        const REGISTERED: [&str; 8] = [
+            "error",
+            "warning",
+            "add-mask",
+            "stop-commands",
+            "set-output",
+            "group",
+            "endgroup",
+            "echo",
+        ];
+        let v1 = |l: &str| {
+            l.split("##[").skip(1).any(|after| {
+                let info = after.split(']').next().unwrap_or("");
+                REGISTERED.contains(&info.split(' ').next().unwrap_or(""))
+            })
+        };
+        runner_lines(log)
+            .filter(|l| {
+                let invisible =
+                    |c: char| c.is_whitespace() || !(c.is_ascii_graphic() || c.is_alphanumeric());
+                l.trim_start_matches(invisible).starts_with("::") || v1(l)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn untrusted_text_prints_inert() {
+        let (rt, out, _) = runtime(true, None);
+        for evil in [
+            "title\n::error::x",
+            "title\n::add-mask::x",
+            "\n::stop-commands::tok",
+            "::set-output name=a::b",
+            "  \t::group::g",
+            "ok\r::error::x",
+            "ok\r\n::warning::x",
+            "\u{a0}\u{3000}::error::x",
+            "\u{ad}::error::x",
+            "\u{200b}::error::x",
+            "see ##[error]x and ##[add-mask]y",
+        ] {
+            rt.info(evil);
+        }
+        let log = out.text();
+        assert_eq!(commands_in(&log), Vec::<&str>::new(), "{log}");
+        // Still readable: only a `\` was added.
+        assert!(log.contains("title\n\\::error::x\n"), "{log}");
+        assert!(log.contains("  \t\\::group::g\n"), "{log}");
+        assert!(log.contains("ok\n\\::error::x\n"), "{log}");
+        assert!(
+            log.contains("see ##[\\error]x and ##[\\add-mask]y"),
+            "{log}"
+        );
+    }
+
+    #[test]
+    fn ordinary_lines_are_unchanged() {
+        for line in [
+            "app1: syncing to abc123",
+            "  indented: a::b",
+            "élan ✓",
+            "+image: v2",
+            "",
+        ] {
+            assert_eq!(inert(line), line);
+        }
+    }
+
+    #[test]
+    fn plain_mode_prints_inert_too() {
+        let (mut rt, out, err) = runtime(false, None);
+        rt.output("title", "a\n::error::x").unwrap();
+        rt.warning("w", "m\n::add-mask::x");
+        drop(rt.group("g\r::endgroup::"));
+        let (out, err) = (out.text(), err.text());
+        assert_eq!(commands_in(&out), Vec::<&str>::new(), "{out}");
+        assert_eq!(commands_in(&err), Vec::<&str>::new(), "{err}");
+        assert!(out.contains("\na\n\\::error::x\nghadelimiter_"), "{out}");
+    }
+
+    #[test]
+    fn masks_split_at_every_runner_line_break_and_survive_unescaping() {
+        let (mut rt, out, _) = runtime(true, None);
+        rt.mask("ab%25cd\rsecond\r\nthird");
+        assert_eq!(
+            out.text(),
+            "::add-mask::ab%2525cd\n::add-mask::second\n::add-mask::third\n"
+        );
+    }
+
+    #[test]
+    fn heredoc_delimiter_never_occurs_in_the_value() {
+        fastrand::seed(7);
+        let first = heredoc("x", "");
+        let delim = first.lines().next().unwrap().strip_prefix("x<<").unwrap();
+        // Same seed, so the first delimiter drawn is the one the value now holds.
+        fastrand::seed(7);
+        let value = format!("a\n{delim}\nb");
+        let h = heredoc("x", &value);
+        let used = h.lines().next().unwrap().strip_prefix("x<<").unwrap();
+        assert_ne!(used, delim);
+        assert_eq!(h, format!("x<<{used}\n{value}\n{used}\n"));
+    }
+
+    #[test]
+    fn data_is_exact_outside_actions_and_inert_under_them() {
+        let diff = "--- a/v.yaml\n+++ b/v.yaml\n@@ -1 +1 @@\n ::error::x\n-a: 1\n+a: 2\n";
+        let (plain, out, _) = runtime(false, None);
+        plain.data(diff);
+        assert_eq!(out.text(), diff);
+        let (actions, out, _) = runtime(true, None);
+        actions.data(diff);
+        assert_eq!(out.text(), diff.replace(" ::error", " \\::error"));
+    }
+
+    #[test]
+    fn table_cells_keep_their_row() {
+        assert_eq!(md_cell("a|b\r\nc\rd\ne"), "a\\|b c d e");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::argocd::{AppRef, AppStatus, Application, ArgoCd};
 use crate::config::Config;
 use crate::git;
 use crate::promote;
-use crate::runtime::Runtime;
+use crate::runtime::{md_cell, Runtime};
 use crate::strategy::{ErrorKind, StepError};
 use std::time::{Duration, Instant};
 
@@ -204,10 +204,10 @@ fn table(base: &str, head: &str, seen: &[AppStatus], ok: bool) -> String {
         };
         s.push_str(&format!(
             "| {} | {} | `{}` | {} | {mark} |\n",
-            a.name,
-            a.sync,
-            short(&a.revision),
-            a.health
+            md_cell(&a.name),
+            md_cell(&a.sync),
+            md_cell(short(&a.revision)),
+            md_cell(&a.health)
         ));
     }
     s
@@ -250,6 +250,18 @@ mod tests {
         let a = app(serde_json::json!({"metadata": {"name": "web"},
             "status": {"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Degraded"}}}));
         assert_eq!(a.drift(HEAD).as_deref(), Some("web: Degraded"));
+    }
+
+    #[test]
+    fn a_server_status_with_pipes_and_newlines_keeps_the_table_shape() {
+        let a = app(serde_json::json!({"metadata": {"name": "web"},
+            "status": {"sync": {"status": "Out|Of\nSync", "revision": HEAD}, "health": {"status": "Bad\r\n| x | y |"}}}));
+        let t = table("main", HEAD, &[a], false);
+        let row = t.lines().last().unwrap();
+        assert_eq!(
+            row,
+            "| web | Out\\|Of Sync | `111111111111` | Bad \\| x \\| y \\| | ❌ |"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The local `edit` command: apply `--set` to a values file in place and print the diff.
 
 use super::{apply, unified_diff, validate_schema, EditOptions, SetOp, ValuesError};
+use crate::runtime::{self, Runtime};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,7 +39,7 @@ pub struct EditArgs {
 /// when asked and writes the result atomically (temp file in the same folder, then rename).
 /// Errors go to stderr as `::error` annotations with exit code 1.
 pub fn run(args: &EditArgs) -> ExitCode {
-    match edit(args) {
+    match edit(args, &Runtime::from_process()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", annotation(&e.to_string()));
@@ -49,14 +50,10 @@ pub fn run(args: &EditArgs) -> ExitCode {
 
 /// Formats an error as a GitHub `::error` workflow command, escaping what would end it early.
 pub fn annotation(message: &str) -> String {
-    let escaped = message
-        .replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A");
-    format!("::error title=gitops-promote edit::{escaped}")
+    runtime::annotation("error", "gitops-promote edit", message)
 }
 
-fn edit(args: &EditArgs) -> Result<(), ValuesError> {
+fn edit(args: &EditArgs, rt: &Runtime) -> Result<(), ValuesError> {
     let io = |path: &Path, source| ValuesError::Io {
         path: path.display().to_string(),
         source,
@@ -104,10 +101,12 @@ fn edit(args: &EditArgs) -> Result<(), ValuesError> {
         validate_schema(&edited.bytes, &text)?;
     }
     if args.diff || args.dry_run {
-        print!(
-            "{}",
-            unified_diff(&file.display().to_string(), &old, &edited.bytes)
-        );
+        // The file's lines are the repo's, so under Actions the diff prints inert.
+        rt.data(&unified_diff(
+            &file.display().to_string(),
+            &old,
+            &edited.bytes,
+        ));
     }
     if args.dry_run || edited.bytes == old {
         return Ok(());

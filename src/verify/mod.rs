@@ -12,6 +12,7 @@ pub mod condition;
 mod prom;
 pub mod step;
 
+use crate::runtime::md_cell;
 use crate::strategy::{Classify, ErrorKind};
 use condition::{Expr, Value};
 use std::fmt;
@@ -707,17 +708,12 @@ pub fn summary_table(report: &Report) -> String {
             "| {} | {} | {} | {} | {} |\n",
             m.index,
             m.at.format("%H:%M:%S"),
-            cell(&results),
+            md_cell(&results),
             phase,
-            cell(m.message.as_deref().unwrap_or("")),
+            md_cell(m.message.as_deref().unwrap_or("")),
         ));
     }
     out
-}
-
-/// Escapes a table cell: a `|` would end it and a newline would end the row.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 #[cfg(test)]

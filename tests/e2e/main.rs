@@ -11,6 +11,7 @@ mod faults;
 mod git;
 mod github;
 mod guard;
+mod inert;
 mod inputs;
 mod promote;
 mod protected;
