@@ -105,15 +105,11 @@ impl Pid1 {
         };
         let status = self.child.wait().unwrap();
         let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
-        let run = Run {
-            code: status.code().unwrap_or(-1),
-            stdout: read("stdout"),
-            stderr: read("stderr"),
-            outputs: crate::harness::parse_command_file(&read("output")),
-            state: crate::harness::parse_command_file(&read("state")),
-            summary: read("summary"),
-        };
-        (run, killed)
+        let code = status.code().unwrap_or(-1);
+        (
+            Run::read(code, read("stdout"), read("stderr"), &self.work),
+            killed,
+        )
     }
 }
 

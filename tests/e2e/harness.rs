@@ -7,7 +7,6 @@
 use sandbox::{Options, Sandbox};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,6 +34,30 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a step that exited with `code`, having printed `stdout` and `stderr`, left in the
+    /// file-command files of its directory `work`.
+    pub fn read(code: i32, stdout: String, stderr: String, work: &Path) -> Run {
+        let read = |f: &str| std::fs::read_to_string(work.join(f)).unwrap_or_default();
+        Run {
+            code,
+            stdout,
+            stderr,
+            outputs: parse_command_file(&read("output")),
+            state: parse_command_file(&read("state")),
+            summary: read("summary"),
+        }
+    }
+
+    /// [`Run::read`] for a step run to its end by `Command::output`.
+    pub fn from_output(out: &std::process::Output, work: &Path) -> Run {
+        Run::read(
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            work,
+        )
+    }
+
     /// Everything the step printed, stdout then stderr.
     pub fn log(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
@@ -217,21 +240,7 @@ impl Ctx {
         let work = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
         let mut launch = self.launch(step, job, inputs, state, &work);
         (launch.run_id, launch.attempt) = (n, attempt);
-        let out = launch
-            .command()
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("binary runs");
-        let read = |f: &str| std::fs::read_to_string(launch.file(f)).unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            outputs: parse_command_file(&read("output")),
-            state: parse_command_file(&read("state")),
-            summary: read("summary"),
-        }
+        launch.run()
     }
 
     /// The values file on the base branch right now.

@@ -21,6 +21,20 @@ fn require_check(ctx: &Ctx, check: &str) {
     );
 }
 
+/// A token that may not read the rules either (403): the gate knows of no required check.
+fn hide_rules(ctx: &Ctx) {
+    ctx.sb.faults.inject(FaultRule {
+        service: "github".into(),
+        method: Some("GET".into()),
+        path: "/repos/*/*/rules/branches/*".into(),
+        times: 1000,
+        fault: Fault::Status {
+            status: 403,
+            body: Some(serde_json::json!({"message": "Resource not accessible by integration", "status": "403"})),
+        },
+    });
+}
+
 /// Reports `check` green on the open PR once it has been waited on for a while.
 fn report_later(ctx: &Ctx, check: &str) {
     let n = ctx.wait_for_pr();
@@ -58,16 +72,7 @@ fn a_rule_the_gate_could_not_read_refuses_the_merge_and_the_merge_waits() {
     let ctx = Ctx::new();
     require_check(&ctx, "ci/test");
     // This token may not read the rules either: the gate knows of no required check.
-    ctx.sb.faults.inject(FaultRule {
-        service: "github".into(),
-        method: Some("GET".into()),
-        path: "/repos/*/*/rules/branches/*".into(),
-        times: 1000,
-        fault: Fault::Status {
-            status: 403,
-            body: Some(serde_json::json!({"message": "Resource not accessible by integration", "status": "403"})),
-        },
-    });
+    hide_rules(&ctx);
     let run = while_running(
         || ctx.main(&[("set", "image.tag=4.1.0")]),
         || {
@@ -105,16 +110,7 @@ fn a_rule_the_gate_could_not_read_refuses_the_merge_and_the_merge_waits() {
 fn a_rule_that_never_clears_ends_in_a_timeout_naming_it() {
     let ctx = Ctx::new();
     require_check(&ctx, "ci/test");
-    ctx.sb.faults.inject(FaultRule {
-        service: "github".into(),
-        method: Some("GET".into()),
-        path: "/repos/*/*/rules/branches/*".into(),
-        times: 1000,
-        fault: Fault::Status {
-            status: 403,
-            body: Some(serde_json::json!({"message": "Resource not accessible by integration", "status": "403"})),
-        },
-    });
+    hide_rules(&ctx);
     let before = ctx.main_sha();
     let run = ctx.main(&[("set", "image.tag=4.2.0"), ("approval-timeout", "8s")]);
     run.assert_failed();

@@ -206,6 +206,19 @@ impl Launch<'_> {
     }
 }
 
+impl Launch<'_> {
+    /// Runs the step to its end and reads what it left.
+    pub fn run(&self) -> crate::harness::Run {
+        let out = self
+            .command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("binary runs");
+        crate::harness::Run::from_output(&out, self.work)
+    }
+}
+
 /// `${{ inputs.NAME }}` in a `runs.args` item (the only context args may use).
 fn evaluate_inputs(arg: &str, inputs: &[(String, String)]) -> String {
     let mut out = arg.to_string();

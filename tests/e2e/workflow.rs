@@ -138,7 +138,7 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
             let none = BTreeMap::new();
             let mut launch = ctx.launch(Step::Main, status, &with, &none, &step_dir);
             launch.run_id = run_id;
-            let run = run_launch(&launch);
+            let run = launch.run();
             let ok = run.code == 0;
             if let Some(id) = text("id") {
                 outputs.insert(id, run.outputs.clone());
@@ -184,7 +184,7 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
         std::fs::create_dir_all(&step_dir).unwrap();
         let mut launch = ctx.launch(Step::Post, status, &with, &state, &step_dir);
         launch.run_id = run_id;
-        let run = run_launch(&launch);
+        let run = launch.run();
         if run.code != 0 {
             status = Job::Failure;
         }
@@ -194,24 +194,6 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
         steps: ran,
         status,
         posts: post_runs,
-    }
-}
-
-fn run_launch(launch: &crate::runner::Launch<'_>) -> Run {
-    let out = launch
-        .command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("binary runs");
-    let read = |f: &str| std::fs::read_to_string(launch.file(f)).unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        outputs: crate::harness::parse_command_file(&read("output")),
-        state: crate::harness::parse_command_file(&read("state")),
-        summary: read("summary"),
     }
 }
 
