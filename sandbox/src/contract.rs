@@ -5,20 +5,55 @@
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// `<workspace>/../shared/contracts/<part>`, where CI keeps the contracts beside the clone, or
-/// `None` with a `SKIPPED` note naming `test` (never a silent pass).
+/// Set to a reason, it lets a CI run without the contracts folder skip the contract tests.
+pub const SKIP_VAR: &str = "SANDBOX_SKIP_CONTRACTS";
+
+/// `<workspace>/../shared/contracts/<part>`, where this machine's CI keeps the contracts beside the
+/// clone, or `None` with a `SKIPPED` note naming `test` outside CI or when [`SKIP_VAR`] says why.
+///
+/// # Panics
+/// Under CI (`CI` set) when the folder is missing and [`SKIP_VAR`] is not set: a contract test that
+/// checks nothing must not pass there.
 pub fn contracts_dir(part: &str, test: &str) -> Option<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = here.join("../../shared/contracts").join(part);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED {test}: no contracts at {} (CI has them beside the clone)",
-            dir.display()
-        );
-        None
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the sandbox sits in the workspace");
+    let parent = workspace.parent().unwrap_or(workspace);
+    let dir = parent.join("shared/contracts").join(part);
+    let ci = std::env::var("CI").ok();
+    let skip = std::env::var(SKIP_VAR).ok();
+    match locate(&dir, ci.as_deref(), skip.as_deref()) {
+        Ok(Some(dir)) => Some(dir),
+        Ok(None) => {
+            let why = skip.filter(|s| !s.trim().is_empty());
+            eprintln!(
+                "SKIPPED {test}: no contracts at {}{}",
+                dir.display(),
+                why.map(|w| format!(" ({SKIP_VAR}: {w})"))
+                    .unwrap_or_default()
+            );
+            None
+        }
+        Err(e) => panic!("{test}: {e}"),
     }
+}
+
+/// Whether `dir` holds the contracts; missing is an error under CI unless `skip` gives a reason.
+fn locate(dir: &Path, ci: Option<&str>, skip: Option<&str>) -> Result<Option<PathBuf>, String> {
+    if dir.is_dir() {
+        return Ok(Some(dir.to_path_buf()));
+    }
+    let under_ci = ci.is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let skipped = skip.is_some_and(|v| !v.trim().is_empty());
+    if under_ci && !skipped {
+        return Err(format!(
+            "the contracts are expected at {} (../shared/contracts beside the workspace) and CI is \
+             set, so the contract tests may not skip; put them there, or set {SKIP_VAR} to the reason \
+             this CI cannot have them",
+            dir.display()
+        ));
+    }
+    Ok(None)
 }
 
 /// OpenAPI 3.0 `nullable: true` as JSON Schema: `type: [T, "null"]`, or `anyOf` with null when the
@@ -141,5 +176,40 @@ impl Spec {
         } else {
             Err(format!("{method} {template}: {}", errors.join("; ")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contracts_are_found_where_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let found = locate(dir.path(), Some("true"), None).unwrap();
+        assert_eq!(found.as_deref(), Some(dir.path()));
+    }
+
+    #[test]
+    fn missing_contracts_fail_under_ci_naming_the_folder() {
+        let missing = Path::new("/nonexistent/shared/contracts/github");
+        let e = locate(missing, Some("true"), None).unwrap_err();
+        assert!(e.contains("/nonexistent/shared/contracts/github"), "{e}");
+        assert!(e.contains(SKIP_VAR), "{e}");
+    }
+
+    #[test]
+    fn missing_contracts_skip_outside_ci_or_when_ci_says_why() {
+        let missing = Path::new("/nonexistent/shared/contracts/github");
+        assert_eq!(locate(missing, None, None), Ok(None));
+        assert_eq!(locate(missing, Some("false"), None), Ok(None));
+        assert_eq!(
+            locate(
+                missing,
+                Some("true"),
+                Some("GitHub's runners have no shared folder")
+            ),
+            Ok(None)
+        );
     }
 }
