@@ -436,19 +436,30 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
 }
 
 /// Every call of both flows, each with every fault kind.
-fn cases() -> Vec<(Flow, CallPattern, Kind)> {
+/// The fault kinds every call meets.
+const KINDS: [Kind; 6] = [
+    Kind::Status502,
+    Kind::Reset,
+    Kind::RateLimit429,
+    Kind::Secondary403,
+    Kind::Timeout,
+    Kind::Persistent502,
+];
+
+/// Calls each flow must make, so a call log that recorded nothing cannot make an empty matrix pass.
+const MUST_CALL: [&str; 3] = [
+    "github POST /repos/acme/deploy/pulls",
+    "github PUT /repos/acme/deploy/pulls/*/merge",
+    "argocd POST /api/v1/applications/app/sync",
+];
+
+/// Every call of each flow's clean run, with every fault kind.
+fn cases(calls: &[(Flow, Vec<CallPattern>)]) -> Vec<(Flow, CallPattern, Kind)> {
     let mut out = Vec::new();
-    for flow in [Flow::Promote, Flow::Rollback] {
-        for call in calls_of(flow) {
-            for k in [
-                Kind::Status502,
-                Kind::Reset,
-                Kind::RateLimit429,
-                Kind::Secondary403,
-                Kind::Timeout,
-                Kind::Persistent502,
-            ] {
-                out.push((flow, call.clone(), k));
+    for (flow, calls) in calls {
+        for call in calls {
+            for k in KINDS {
+                out.push((*flow, call.clone(), k));
             }
         }
     }
@@ -596,12 +607,45 @@ pub fn results_path() -> std::path::PathBuf {
 fn fault_matrix() {
     // FAULT_MATRIX_FILTER="promote | argocd POST" runs only the cases whose line contains it.
     let filter = std::env::var("FAULT_MATRIX_FILTER").unwrap_or_default();
-    let cases: Vec<_> = cases()
+    let calls: Vec<_> = [Flow::Promote, Flow::Rollback]
+        .into_iter()
+        .map(|f| (f, calls_of(f)))
+        .collect();
+    let all = cases(&calls);
+    for (flow, calls) in &calls {
+        let labels: Vec<String> = calls.iter().map(CallPattern::label).collect();
+        for must in MUST_CALL {
+            assert!(
+                labels.iter().any(|l| l == must),
+                "a clean {} run made no `{must}` call; it made {labels:?}",
+                flow.name()
+            );
+        }
+        for call in calls {
+            let kinds = all
+                .iter()
+                .filter(|(f, c, _)| f == flow && c == call)
+                .count();
+            assert_eq!(
+                kinds,
+                KINDS.len(),
+                "{} | {} is not faulted every way",
+                flow.name(),
+                call.label()
+            );
+        }
+    }
+    let cases: Vec<_> = all
         .into_iter()
         .filter(|(f, c, k)| {
             format!("{} | {} | {}", f.name(), c.label(), k.label()).contains(&filter)
         })
         .collect();
+    assert!(
+        !cases.is_empty(),
+        "FAULT_MATRIX_FILTER={filter:?} matches no case: nothing would be checked"
+    );
+    let planned = cases.len();
     let queue = Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::new());
     let workers: usize = std::env::var("FAULT_MATRIX_THREADS")
@@ -628,6 +672,7 @@ fn fault_matrix() {
         }
     });
     let mut results = results.into_inner().unwrap();
+    assert_eq!(results.len(), planned, "every case ran");
     results.sort_by(|a, b| (a.1.flow as u8, &a.1.call, a.0).cmp(&(b.1.flow as u8, &b.1.call, b.0)));
     let json: Vec<serde_json::Value> = results.iter().map(|(_, o)| to_json(o)).collect();
     std::fs::write(results_path(), serde_json::to_string_pretty(&json).unwrap()).unwrap();

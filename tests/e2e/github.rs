@@ -6,6 +6,7 @@ use crate::harness::run;
 use gitops_promote::github::{Gate, GitHub, GitHubError, Merge, MergeMethod, NewPr};
 use gitops_promote::strategy::{Classify, ErrorKind};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -169,13 +170,15 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
         let gh = client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let (lines, progress) = collect();
+        let (returned, approved) = (AtomicBool::new(false), AtomicBool::new(false));
         let approve = async {
-            // Approve once the gate has reported that it waits.
-            while !lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains("approvals 0/1"))
+            // Approve once the gate has reported that it waits; if it returns first, that is the bug.
+            while !returned.load(Ordering::SeqCst)
+                && !lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.contains("approvals 0/1"))
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -192,9 +195,20 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 201);
+            approved.store(true, Ordering::SeqCst);
         };
         let g = gate(1, 10_000, false);
-        let (ready, ()) = tokio::join!(gh.wait_ready(&pr, &g, &progress), approve);
+        let wait = async {
+            let r = gh.wait_ready(&pr, &g, &progress).await;
+            returned.store(true, Ordering::SeqCst);
+            (r, approved.load(Ordering::SeqCst))
+        };
+        let ((ready, waited), ()) = tokio::join!(wait, approve);
+        assert!(
+            waited,
+            "the gate passed before the approval: {:?}",
+            lines.lock().unwrap()
+        );
         let ready = ready.unwrap();
         assert_eq!(ready.head_sha, pr.head_sha);
         assert!(
@@ -282,21 +296,35 @@ fn gate_waits_for_pending_checks_then_passes_when_green() {
         sb.github
             .set_check_run(REPO, &target, "ci", "in_progress", None);
         let (lines, progress) = collect();
+        let (returned, finished) = (AtomicBool::new(false), AtomicBool::new(false));
         let finish = async {
-            while !lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains("pending (ci)"))
+            // Until the gate reports the check pending; if it returns first, that is the bug.
+            while !returned.load(Ordering::SeqCst)
+                && !lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l.contains("pending (ci)"))
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             sb.github
                 .set_check_run(REPO, &target, "ci", "completed", Some("success"));
             sb.github.set_status(REPO, &target, "lint", "success");
+            finished.store(true, Ordering::SeqCst);
         };
         let g = gate(0, 10_000, true);
-        let (ready, ()) = tokio::join!(gh.wait_ready(&pr, &g, &progress), finish);
+        let wait = async {
+            let r = gh.wait_ready(&pr, &g, &progress).await;
+            returned.store(true, Ordering::SeqCst);
+            (r, finished.load(Ordering::SeqCst))
+        };
+        let ((ready, waited), ()) = tokio::join!(wait, finish);
+        assert!(
+            waited,
+            "the gate passed before the check completed: {:?}",
+            lines.lock().unwrap()
+        );
         assert_eq!(ready.unwrap().mergeable_state, "clean");
     });
 }

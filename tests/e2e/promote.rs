@@ -74,6 +74,7 @@ const REPO: &str = "acme/deploy";
 #[test]
 fn approval_gate_waits_for_an_approval_added_later() {
     let ctx = Ctx::new();
+    let mut approved_at = 0;
     let run = while_running(
         || {
             ctx.main(&[
@@ -84,8 +85,9 @@ fn approval_gate_waits_for_an_approval_added_later() {
         },
         || {
             let pr = ctx.wait_for_pr();
-            // Give the gate time to see zero approvals first.
-            std::thread::sleep(Duration::from_millis(500));
+            // Approve only once the gate has read the reviews and found none.
+            wait_for_call(&ctx, "GET", &format!("/pulls/{pr}/reviews"), 0);
+            approved_at = ctx.sb.faults.now_ms();
             ctx.sb
                 .github
                 .add_review(REPO, pr, "alice", "APPROVED", None)
@@ -93,7 +95,39 @@ fn approval_gate_waits_for_an_approval_added_later() {
         },
     );
     run.assert_ok();
+    assert!(run.log().contains("approvals 0/1"), "{}", run.log());
+    let merged_at = last_call_at(&ctx, "PUT", "/merge").expect("a merge call");
+    assert!(
+        merged_at >= approved_at,
+        "merged at {merged_at} ms, before the approval at {approved_at} ms"
+    );
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+}
+
+/// Waits until the product called `method` on a GitHub path ending in `suffix` after `since_ms`.
+fn wait_for_call(ctx: &Ctx, method: &str, suffix: &str, since_ms: u64) {
+    crate::harness::wait_until(
+        &format!("{method} …{suffix}"),
+        Duration::from_secs(60),
+        || {
+            ctx.sb
+                .faults
+                .calls(Some("github"))
+                .iter()
+                .any(|c| c.method == method && c.path.ends_with(suffix) && c.at_ms >= since_ms)
+        },
+    );
+}
+
+/// When the product last called `method` on a GitHub path ending in `suffix`, if it did.
+fn last_call_at(ctx: &Ctx, method: &str, suffix: &str) -> Option<u64> {
+    ctx.sb
+        .faults
+        .calls(Some("github"))
+        .iter()
+        .rev()
+        .find(|c| c.method == method && c.path.ends_with(suffix))
+        .map(|c| c.at_ms)
 }
 
 #[test]
@@ -166,14 +200,18 @@ fn required_checks_pending_then_green_merge_and_a_failing_check_does_not() {
             }),
         );
         let base = ctx.main_sha();
+        let mut completed_at = 0;
         let run = while_running(
             || ctx.main(&[("set", "image.tag=1.1.0")]),
             || {
                 let pr = ctx.wait_for_pr();
+                let started = ctx.sb.faults.now_ms();
                 ctx.sb
                     .github
                     .set_check_run(REPO, &Target::Pr(pr), "ci", "in_progress", None);
-                std::thread::sleep(Duration::from_millis(800));
+                // Complete it only once the gate has read it running.
+                wait_for_call(&ctx, "GET", "/check-runs", started);
+                completed_at = ctx.sb.faults.now_ms();
                 ctx.sb.github.set_check_run(
                     REPO,
                     &Target::Pr(pr),
@@ -183,12 +221,20 @@ fn required_checks_pending_then_green_merge_and_a_failing_check_does_not() {
                 );
             },
         );
+        assert!(run.log().contains("pending (ci)"), "{}", run.log());
+        let merged_at = last_call_at(&ctx, "PUT", "/merge");
         if should_merge {
             run.assert_ok();
             assert_ne!(ctx.main_sha(), base);
+            let merged_at = merged_at.expect("a merge call");
+            assert!(
+                merged_at >= completed_at,
+                "merged at {merged_at} ms, before the check completed at {completed_at} ms"
+            );
         } else {
             run.assert_failed();
             assert_eq!(ctx.main_sha(), base, "a failing check merges nothing");
+            assert_eq!(merged_at, None, "a merge was attempted");
         }
     }
 }
