@@ -7,7 +7,7 @@
 //! own, [`ArgoCd::wait`] wraps it in `tokio::time::timeout`. It stops at Argo CD: which revision is
 //! "the merge or a descendant" is the caller's answer ([`Target::contains`]).
 
-use crate::strategy::{Classify, ErrorKind};
+use crate::base::{Classify, ErrorKind};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{header, Method, Request, StatusCode};
@@ -960,7 +960,7 @@ impl ArgoCd {
                 .await
                 .map_err(|e| self.connect_error(action, &e))?;
             let status = resp.status();
-            let retry_after = crate::strategy::retry_after(resp.headers());
+            let retry_after = crate::base::retry_after(resp.headers());
             let bytes = resp
                 .into_body()
                 .collect()

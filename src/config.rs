@@ -5,7 +5,10 @@
 //! the input and what was expected. This module stops at validation: `set` lines, queries and
 //! conditions are kept as text for the modules that understand them.
 
-use crate::strategy::{Classify, ErrorKind, Strategy};
+use crate::base::parse_duration;
+use crate::base::{Classify, ErrorKind};
+pub use crate::base::{MergeMethod, Secret};
+use crate::strategy::Strategy;
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
@@ -441,35 +444,6 @@ impl Classify for InputError {
     }
 }
 
-/// A secret input value; `Debug` and `Display` print `***` so a logged config leaks nothing
-/// (masks only work under Actions).
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that sends it (an auth header, a credentials callback).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 /// `owner/name` of a GitHub repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
@@ -486,7 +460,6 @@ impl fmt::Display for Repo {
 }
 
 /// How a PR is merged; the GitHub client's type, so config and client cannot drift.
-pub use crate::github::MergeMethod;
 
 /// How apps are synced (DESIGN.md §2.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -926,39 +899,6 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// Parses `90s`, `10m`, `1h30m`, `500ms`, `2h`, or `0`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            _ => return None,
-        };
-        total = total.checked_add(unit)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
-}
-
 /// Parses an http or https URL.
 fn parse_url(s: &str) -> Option<Url> {
     Url::parse(s)
@@ -1022,7 +962,7 @@ impl Config {
                 Some(_) => {}
             }
         }
-        let github_token = Secret(r.text("github-token"));
+        let github_token = Secret::new(r.text("github-token"));
         let repository = r
             .parsed("repository", "owner/name like acme/deploy", parse_repo)
             .unwrap_or(Repo {
@@ -1067,9 +1007,9 @@ impl Config {
         }
         let retry_budget = r.duration("retry-budget");
         let server = r.url("argocd-server");
-        let token = r.opt_text("argocd-token").map(Secret);
+        let token = r.opt_text("argocd-token").map(Secret::new);
         let username = r.opt_text("argocd-username");
-        let password = r.opt_text("argocd-password").map(Secret);
+        let password = r.opt_text("argocd-password").map(Secret::new);
         let insecure = r.bool("argocd-insecure");
         let ca_cert = r.opt_text("argocd-ca-cert");
         let apps = r.list("argocd-app");
@@ -1174,7 +1114,7 @@ impl Config {
         });
 
         let prometheus_url = r.url("prometheus-url");
-        let prometheus_token = r.opt_text("prometheus-token").map(Secret);
+        let prometheus_token = r.opt_text("prometheus-token").map(Secret::new);
         // The gate's own parser, so comments, names and duplicates are judged as the gate does.
         let queries: Vec<Query> = match r.opt("query") {
             None => Vec::new(),
@@ -1449,7 +1389,7 @@ pub fn action_yml() -> String {
 }
 
 /// Escapes a Markdown table cell.
-fn md_cell(s: &str) -> String {
+fn doc_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
 }
 
@@ -1480,7 +1420,7 @@ pub fn inputs_md() -> String {
     for d in INPUTS {
         let default = d
             .documented_default()
-            .map_or_else(String::new, |v| format!("`{}`", md_cell(v)));
+            .map_or_else(String::new, |v| format!("`{}`", doc_cell(v)));
         let req: Vec<&str> = d.required_for.iter().map(|c| c.as_str()).collect();
         let secret = if d.secret { " (secret, masked)" } else { "" };
         let _ = writeln!(
@@ -1489,13 +1429,13 @@ pub fn inputs_md() -> String {
             d.name,
             default,
             req.join(", "),
-            md_cell(d.description),
+            doc_cell(d.description),
             secret
         );
     }
     s.push_str("\n### Outputs\n\n| output | description |\n|---|---|\n");
     for o in OUTPUTS {
-        let _ = writeln!(s, "| `{}` | {} |", o.name, md_cell(o.description));
+        let _ = writeln!(s, "| `{}` | {} |", o.name, doc_cell(o.description));
     }
     s
 }

@@ -8,7 +8,7 @@
 //! in a temp dir with no remote configured (every fetch and push uses an anonymous remote), so no URL,
 //! token or credential helper is ever written under it.
 
-use crate::strategy::{Classify, ErrorKind};
+use crate::base::{Classify, ErrorKind};
 use git2::{FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashSet};

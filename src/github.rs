@@ -7,7 +7,7 @@
 //! sent again only after reading back that it did not happen. Every call runs under
 //! `tokio::time::timeout`. The token never appears in `Debug` output or in errors.
 
-use crate::strategy::{Classify, ErrorKind};
+use crate::base::{Classify, ErrorKind, MergeMethod};
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
@@ -17,7 +17,6 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -197,42 +196,6 @@ fn is_rule_block(message: &str) -> bool {
 
 fn looks_like_sha(s: &str) -> bool {
     matches!(s.len(), 40 | 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// How a PR is merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeMethod {
-    /// A merge commit with two parents.
-    Merge,
-    /// One commit with the PR's combined change.
-    Squash,
-    /// The PR's commits replayed onto the base.
-    Rebase,
-}
-
-impl MergeMethod {
-    /// The name GitHub's API and the `merge-method` input use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MergeMethod::Merge => "merge",
-            MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => "rebase",
-        }
-    }
-}
-
-impl FromStr for MergeMethod {
-    type Err = GitHubError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "merge" => Ok(MergeMethod::Merge),
-            "squash" => Ok(MergeMethod::Squash),
-            "rebase" => Ok(MergeMethod::Rebase),
-            other => Err(GitHubError::Config(format!(
-                "merge method must be one of merge, squash, rebase (got {other:?})"
-            ))),
-        }
-    }
 }
 
 /// What a PR to open looks like.
@@ -433,7 +396,7 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<i64>().ok())
     };
-    if let Some(d) = crate::strategy::retry_after(headers) {
+    if let Some(d) = crate::base::retry_after(headers) {
         return Some(d);
     }
     if num("x-ratelimit-remaining") == Some(0) {

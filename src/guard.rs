@@ -12,14 +12,14 @@
 //! A rollback is the guard doing its job: the step succeeds with `rolled-back=true` and a warning,
 //! so that a later step can notify on that output. It stops at the rollback: it never promotes.
 
+use crate::base::state::{Phase, Record};
+use crate::base::{humantime, ErrorKind, StepError};
 use crate::config::Config;
 use crate::git::{self, LogCommit};
 use crate::github::GitHub;
 use crate::promote;
 use crate::rollback;
 use crate::runtime::Runtime;
-use crate::state::{Phase, Record};
-use crate::strategy::{ErrorKind, StepError};
 use crate::verify;
 use serde_json::Value;
 use std::time::Duration;
@@ -202,7 +202,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     rt.info(&format!(
         "last promotion on {base}: {} \"{title}\", merged {} ago",
         short(&sha),
-        promote::humantime(age)
+        humantime(age)
     ));
     if age > cfg.rollback_window {
         return nothing(
@@ -210,8 +210,8 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             &format!(
                 "{} was merged {} ago, outside rollback-window ({}): not rolling it back",
                 short(&sha),
-                promote::humantime(age),
-                promote::humantime(cfg.rollback_window)
+                humantime(age),
+                humantime(cfg.rollback_window)
             ),
         );
     }
@@ -272,7 +272,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     rt.summary(&format!(
         "## gitops-promote guard\n\n**Rolled back** the last promotion `{}` (\"{title}\") on `{base}`, merged {} ago: {reason}.\n",
         short(&sha),
-        promote::humantime(age)
+        humantime(age)
     ));
     Ok(())
 }

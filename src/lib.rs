@@ -2,7 +2,7 @@
 //! it back through git when the job fails. `main.rs` is the CLI; each module here does one job.
 
 pub mod argocd;
-pub mod cancel;
+pub mod base;
 pub mod config;
 pub mod git;
 pub mod github;
@@ -10,7 +10,6 @@ pub mod guard;
 pub mod promote;
 pub mod rollback;
 pub mod runtime;
-pub mod state;
 pub mod status;
 pub mod strategy;
 pub mod values;

@@ -8,7 +8,7 @@
 //! promote); started as `gitops-promote-post`, it rolls back from `STATE_*`, and does nothing when
 //! the main step left no phase or wrote `on-failure=skip`.
 //!
-//! Cancellation: SIGINT and SIGTERM stop the flow at a safe point ([`gitops_promote::cancel`]); the
+//! Cancellation: SIGINT and SIGTERM stop the flow at a safe point ([`gitops_promote::base::cancel`]); the
 //! step then says what stands and exits 1. The post step runs for a failed or a cancelled job
 //! (`post-if: failure() || cancelled()`): it reverts a promotion that was merged but not yet
 //! verified, and leaves alone one that finished before the job was cancelled (a cancellation stops a
@@ -18,11 +18,11 @@
 //! or a usage error.
 
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
-use gitops_promote::cancel::{self, Cancelled, Outcome};
+use gitops_promote::base::cancel::{self, Cancelled, Outcome};
+use gitops_promote::base::state::{Phase, Record};
+use gitops_promote::base::StepError;
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
 use gitops_promote::runtime::Runtime;
-use gitops_promote::state::{Phase, Record};
-use gitops_promote::strategy::StepError;
 use gitops_promote::{guard, promote, rollback, status, values, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -19,14 +19,15 @@
 //! step to clean up our branch.
 
 use crate::argocd::{self, AppRef, AppStatus, ArgoCd, ArgoConfig, Target, WaitOptions};
-use crate::cancel;
+use crate::base::cancel;
+use crate::base::state::{Phase, Record};
+use crate::base::{humantime, md_cell, Classify, ErrorKind, StepError};
 use crate::config::{ArgoSettings, Config, SyncMode, Template};
 use crate::git::{self, Checkout};
 use crate::github::{GitHub, Merge, NewPr, PrRef};
 use crate::rollback;
-use crate::runtime::{md_cell, Runtime};
-use crate::state::{Phase, Record};
-use crate::strategy::{Action, Classify, ErrorKind, StepError};
+use crate::runtime::Runtime;
+use crate::strategy::Action;
 use crate::values::{self, SetOp};
 use crate::verify;
 use std::collections::BTreeMap;
@@ -1193,17 +1194,6 @@ fn summary(cfg: &Config, rec: &Record, tl: &Timeline, result: &Result<(), StepEr
     }
     s.push_str("```\n");
     s
-}
-
-/// `1m30s`-style durations for people.
-pub fn humantime(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0 => format!("{}ms", d.as_millis()),
-        1..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m{}s", secs / 60, secs % 60),
-        _ => format!("{}h{}m", secs / 3600, (secs % 3600) / 60),
-    }
 }
 
 /// The promotion's commit message: the `commit-message` template plus the trailers that make the

@@ -13,13 +13,13 @@
 //! 7. outputs, summary, and a comment on the original PR.
 
 use crate::argocd::ArgoCd;
+use crate::base::state::{Phase, Record};
+use crate::base::{ErrorKind, StepError};
 use crate::config::Config;
 use crate::git::{self, Checkout, Revert};
 use crate::github::{GitHub, Merge, NewPr};
 use crate::promote;
 use crate::runtime::Runtime;
-use crate::state::{Phase, Record};
-use crate::strategy::{ErrorKind, StepError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -215,7 +215,7 @@ async fn revert(
     rt.output("revert-pr-number", &pr.number.to_string())?;
     rt.info(&format!("opened {:?} as PR #{}", text.title, pr.number));
     // A merge in flight when the job is cancelled is let finish and recorded as rolled back.
-    let section = crate::cancel::critical();
+    let section = crate::base::cancel::critical();
     let revert_sha = merge_or_explain(cfg, rt, gh, &pr, &text).await?;
     rt.info(&format!(
         "merged revert PR #{} as {}",

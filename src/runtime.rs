@@ -4,7 +4,8 @@
 //! Written here rather than taken from ghactions-core, which corrupts multi-line outputs and has no
 //! state, masks or summary (DESIGN.md §10). It knows nothing about the flows.
 
-use crate::strategy::{ErrorKind, StepError};
+use crate::base::text::runner_lines;
+use crate::base::{ErrorKind, StepError};
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -145,33 +146,6 @@ pub fn inert(text: &str) -> String {
 /// and, to be safe from culture-aware comparison, anything but visible ASCII and letters or digits.
 fn might_start_command(c: char) -> bool {
     c == ':' || !(c.is_ascii_graphic() || (!c.is_ascii() && c.is_alphanumeric()))
-}
-
-/// Splits text where the runner's `ReadLine` does: at `\r\n`, `\r` and `\n`.
-fn runner_lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(text);
-    std::iter::from_fn(move || {
-        let t = rest?;
-        match t.find(['\r', '\n']) {
-            Some(i) => {
-                let skip = if t[i..].starts_with("\r\n") { 2 } else { 1 };
-                rest = Some(&t[i + skip..]);
-                Some(&t[..i])
-            }
-            None => {
-                rest = None;
-                Some(t)
-            }
-        }
-    })
-}
-
-/// Escapes a Markdown table cell from untrusted text: a `|` would end the cell and a line break
-/// the row.
-pub fn md_cell(s: &str) -> String {
-    runner_lines(&s.replace('|', "\\|"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Escapes an annotation message (the runner's `escapeData`).
@@ -607,11 +581,6 @@ mod tests {
         let (actions, out, _) = runtime(true, None);
         actions.data(diff);
         assert_eq!(out.text(), diff.replace(" ::error", " \\::error"));
-    }
-
-    #[test]
-    fn table_cells_keep_their_row() {
-        assert_eq!(md_cell("a|b\r\nc\rd\ne"), "a\\|b c d e");
     }
 
     #[test]

@@ -7,11 +7,12 @@
 //! failing on a stale one. It only reads: it never syncs or refreshes.
 
 use crate::argocd::{AppRef, AppStatus, Application, ArgoCd};
+use crate::base::{humantime, md_cell};
+use crate::base::{ErrorKind, StepError};
 use crate::config::Config;
 use crate::git;
 use crate::promote;
-use crate::runtime::{md_cell, Runtime};
-use crate::strategy::{ErrorKind, StepError};
+use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
 
 /// Time between polls while an app drifts.
@@ -136,7 +137,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
                 },
                 format!(
                     "after grace {}, {} of {} app(s) drift from {base} at {}: {}",
-                    promote::humantime(cfg.grace),
+                    humantime(cfg.grace),
                     drifting.len(),
                     seen.len(),
                     short(&head),
@@ -153,8 +154,8 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             rt.info(&format!(
                 "waiting for {}: {line} ({} elapsed, {} of grace left)",
                 short(&head),
-                promote::humantime(elapsed),
-                promote::humantime(cfg.grace - elapsed)
+                humantime(elapsed),
+                humantime(cfg.grace - elapsed)
             ));
             last_line = line;
             last_print = Instant::now();

@@ -20,7 +20,7 @@ pub use edit::apply;
 pub use path::{Path, Segment};
 pub use schema::validate_schema;
 
-use crate::strategy::{Classify, ErrorKind};
+use crate::base::{Classify, ErrorKind};
 
 /// One `set` line: an optional file and a `path=value`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,8 @@ pub mod condition;
 mod prom;
 pub mod step;
 
-use crate::runtime::md_cell;
-use crate::strategy::{Classify, ErrorKind};
+use crate::base::md_cell;
+use crate::base::{Classify, ErrorKind};
 use condition::{Expr, Value};
 use std::fmt;
 use std::time::Duration;

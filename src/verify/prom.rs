@@ -245,7 +245,7 @@ impl Client {
                 .await
                 .map_err(|e| unreachable(chain(&e)))?;
             let status = resp.status().as_u16();
-            let retry_after = crate::strategy::retry_after(resp.headers());
+            let retry_after = crate::base::retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect()

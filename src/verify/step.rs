@@ -3,9 +3,9 @@
 //! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
 
 use super::{run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig};
+use crate::base::{ErrorKind, StepError};
 use crate::config::{Config, VerifySettings};
 use crate::runtime::Runtime;
-use crate::strategy::{ErrorKind, StepError};
 
 /// The step name errors and annotations carry.
 const STEP: &str = "verify";

@@ -4,7 +4,7 @@ use crate::harness::run;
 use gitops_promote::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
-use gitops_promote::strategy::{Classify, ErrorKind};
+use gitops_promote::base::{Classify, ErrorKind};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,8 +2,8 @@
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
 use git2::{Oid, Repository};
+use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::git::{self, Checkout, GitError, Identity, Remote, Revert};
-use gitops_promote::strategy::{Classify, ErrorKind};
 use sandbox::world::{SEED_BRANCH, SEED_CHART, SEED_REPO, SEED_VALUES, SEED_VALUES_PATH};
 use sandbox::{Options, Sandbox};
 use std::path::Path;

@@ -3,8 +3,9 @@
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
 use crate::harness::run;
-use gitops_promote::github::{Gate, GitHub, GitHubError, Merge, MergeMethod, NewPr};
-use gitops_promote::strategy::{Classify, ErrorKind};
+use gitops_promote::base::MergeMethod;
+use gitops_promote::base::{Classify, ErrorKind};
+use gitops_promote::github::{Gate, GitHub, GitHubError, Merge, NewPr};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -668,17 +669,6 @@ fn comments_permissions_close_and_branch_deletion() {
             .find_reference("refs/heads/b")
             .is_err());
     });
-}
-
-#[test]
-fn merge_method_parses_and_names_the_allowed_values() {
-    assert_eq!(
-        "squash".parse::<MergeMethod>().unwrap(),
-        MergeMethod::Squash
-    );
-    let err = "fast-forward".parse::<MergeMethod>().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(err.to_string().contains("merge, squash, rebase"), "{err}");
 }
 
 #[test]

@@ -310,7 +310,7 @@ fn a_merge_the_state_never_recorded_is_still_reverted() {
         let gh =
             gitops_promote::github::GitHub::new(&ctx.sb.github_api_url, &ctx.sb.world.token, REPO)
                 .unwrap();
-        gh.merge(pr, gitops_promote::github::MergeMethod::Squash, &head)
+        gh.merge(pr, gitops_promote::base::MergeMethod::Squash, &head)
             .await
             .unwrap()
     });

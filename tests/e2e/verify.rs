@@ -3,7 +3,7 @@
 //! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
 
 use crate::harness::Ctx;
-use gitops_promote::strategy::{Classify, ErrorKind};
+use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
 use std::io::{Read, Write};
