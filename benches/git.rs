@@ -7,8 +7,8 @@
 //! (`bench/run.sh` collects it for docs/performance.md). Runs alternate ours/CLI so that drift in the
 //! machine's load hits both sides alike. `BENCH_RUNS` sets the runs per side (default 7).
 
-use gitops_promote::git::{clone_base, Identity, Remote};
-use gitops_promote::values::{apply, EditOptions, SetOp};
+use gitops_promote::clients::git::{clone_base, Identity, Remote};
+use gitops_promote::clients::values::{apply, EditOptions, SetOp};
 use sandbox::world::{commit_files, seed_signature, SEED_VALUES, SEED_VALUES_PATH};
 use sandbox::{Options, Sandbox};
 use std::fmt::Write as _;
@@ -127,7 +127,7 @@ fn measure(sb: &Sandbox, name: &str, commits: usize, runs: usize) -> Row {
     let remote = Remote {
         url: url.clone(),
         token: sb.world.token.clone(),
-        retry_budget: gitops_promote::git::RETRY_BUDGET,
+        retry_budget: gitops_promote::clients::git::RETRY_BUDGET,
     };
     let cred_url = url.replacen(
         "http://",

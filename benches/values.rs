@@ -3,7 +3,7 @@
 //! `target/bench-values/` so `bench/values.sh` can time ruamel.yaml on the same input.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gitops_promote::values::{apply, EditOptions, SetOp};
+use gitops_promote::clients::values::{apply, EditOptions, SetOp};
 use std::fmt::Write;
 use std::hint::black_box;
 use std::path::PathBuf;

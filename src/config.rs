@@ -474,7 +474,7 @@ pub enum SyncMode {
 
 /// What an empty query result counts as, and one named query: the gate's own types, so config
 /// and gate cannot drift.
-pub use crate::verify::{NamedQuery as Query, NoData};
+pub use crate::clients::verify::{NamedQuery as Query, NoData};
 
 /// Argo CD connection and app selection; present only when `argocd-server` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -763,8 +763,8 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A problem the metrics gate found in its inputs, under the input it names.
-    fn fail_with(&mut self, e: &crate::verify::VerifyError) {
-        use crate::verify::VerifyError as V;
+    fn fail_with(&mut self, e: &crate::clients::verify::VerifyError) {
+        use crate::clients::verify::VerifyError as V;
         match e {
             V::Input { input, message } => self.fail(input, message.clone()),
             V::Condition {
@@ -1118,7 +1118,7 @@ impl Config {
         // The gate's own parser, so comments, names and duplicates are judged as the gate does.
         let queries: Vec<Query> = match r.opt("query") {
             None => Vec::new(),
-            Some(text) => match crate::verify::parse_queries(text) {
+            Some(text) => match crate::clients::verify::parse_queries(text) {
                 Ok(q) => q,
                 Err(e) => {
                     r.fail_with(&e);
@@ -1160,7 +1160,7 @@ impl Config {
         // Every gate input is checked now, before anything is touched: a typo in a condition
         // must not cost a merge, a deploy and a rollback (DESIGN.md §2.1).
         if r.problems.is_empty() && !verify.queries.is_empty() {
-            if let Err(e) = crate::verify::VerifyConfig::from_settings(&VerifySettings {
+            if let Err(e) = crate::clients::verify::VerifyConfig::from_settings(&VerifySettings {
                 prometheus_url: verify
                     .prometheus_url
                     .clone()

@@ -14,13 +14,13 @@
 
 use crate::base::state::{Phase, Record};
 use crate::base::{humantime, ErrorKind, StepError};
+use crate::clients::git::{self, LogCommit};
+use crate::clients::github::GitHub;
+use crate::clients::runtime::Runtime;
+use crate::clients::verify;
 use crate::config::Config;
-use crate::git::{self, LogCommit};
-use crate::github::GitHub;
 use crate::promote;
 use crate::rollback;
-use crate::runtime::Runtime;
-use crate::verify;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -21,9 +21,10 @@ use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand}
 use gitops_promote::base::cancel::{self, Cancelled, Outcome};
 use gitops_promote::base::state::{Phase, Record};
 use gitops_promote::base::StepError;
+use gitops_promote::clients::runtime::Runtime;
+use gitops_promote::clients::{values, verify};
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
-use gitops_promote::runtime::Runtime;
-use gitops_promote::{guard, promote, rollback, status, values, verify};
+use gitops_promote::{guard, promote, rollback, status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -243,7 +244,9 @@ fn post_decision(record: &Record, job: &str) -> Result<&'static str, String> {
 fn set_git_timeouts(config: &Config) {
     let io = config.request_timeout;
     // SAFETY: called on the main thread before the tokio runtime (or any other thread) starts.
-    unsafe { gitops_promote::git::set_network_timeouts(io.min(Duration::from_secs(10)), io) };
+    unsafe {
+        gitops_promote::clients::git::set_network_timeouts(io.min(Duration::from_secs(10)), io)
+    };
 }
 
 /// Runs a flow on a multi-threaded runtime (apps are synced concurrently) until it ends or a

@@ -18,18 +18,18 @@
 //! through the failure strategy ([`crate::strategy`]); earlier ones fail the step and leave the post
 //! step to clean up our branch.
 
-use crate::argocd::{self, AppRef, AppStatus, ArgoCd, ArgoConfig, Target, WaitOptions};
 use crate::base::cancel;
 use crate::base::state::{Phase, Record};
 use crate::base::{humantime, md_cell, Classify, ErrorKind, StepError};
+use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, ArgoConfig, Target, WaitOptions};
+use crate::clients::git::{self, Checkout};
+use crate::clients::github::{GitHub, Merge, NewPr, PrRef};
+use crate::clients::runtime::Runtime;
+use crate::clients::values::{self, SetOp};
+use crate::clients::verify;
 use crate::config::{ArgoSettings, Config, SyncMode, Template};
-use crate::git::{self, Checkout};
-use crate::github::{GitHub, Merge, NewPr, PrRef};
 use crate::rollback;
-use crate::runtime::Runtime;
 use crate::strategy::Action;
-use crate::values::{self, SetOp};
-use crate::verify;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -371,7 +371,7 @@ impl Promotion<'_> {
     /// Waits for approvals and checks; a PR that conflicts with a newer base is reported as
     /// [`Gated::Dirty`] (while `may_rebuild`) so that the flow re-applies the edit on it.
     async fn gate(&mut self, pr: &PrRef, may_rebuild: bool) -> Result<Gated, StepError> {
-        let gate = crate::github::Gate {
+        let gate = crate::clients::github::Gate {
             required_approvals: self.cfg.required_approvals,
             approval_timeout: self.cfg.approval_timeout,
             wait_for_checks: self.cfg.wait_for_checks,

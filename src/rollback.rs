@@ -12,14 +12,14 @@
 //! 6. sync the apps and wait for Healthy at the revert commit;
 //! 7. outputs, summary, and a comment on the original PR.
 
-use crate::argocd::ArgoCd;
 use crate::base::state::{Phase, Record};
 use crate::base::{ErrorKind, StepError};
+use crate::clients::argocd::ArgoCd;
+use crate::clients::git::{self, Checkout, Revert};
+use crate::clients::github::{GitHub, Merge, NewPr};
+use crate::clients::runtime::Runtime;
 use crate::config::Config;
-use crate::git::{self, Checkout, Revert};
-use crate::github::{GitHub, Merge, NewPr};
 use crate::promote;
-use crate::runtime::Runtime;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -349,7 +349,7 @@ async fn open_revert_pr(
     gh: &GitHub,
     record: &Record,
     text: &RevertText,
-) -> Result<crate::github::PrRef, StepError> {
+) -> Result<crate::clients::github::PrRef, StepError> {
     let body = format!(
         "{}\n\nRun: {}",
         text.message.lines().nth(2).unwrap_or_default(),
@@ -384,7 +384,7 @@ async fn merge_or_explain(
     cfg: &Config,
     rt: &Runtime,
     gh: &GitHub,
-    pr: &crate::github::PrRef,
+    pr: &crate::clients::github::PrRef,
     text: &RevertText,
 ) -> Result<String, StepError> {
     let merged = merge_revert(cfg, rt, gh, pr, &text.title, &text.message).await;
@@ -494,7 +494,9 @@ async fn history_fallback(
     }
     let prev = record.previous_revisions.clone();
     let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |app| {
-        crate::argocd::Target::history(prev.get(&app.name).map(String::as_str).unwrap_or_default())
+        crate::clients::argocd::Target::history(
+            prev.get(&app.name).map(String::as_str).unwrap_or_default(),
+        )
     })
     .await?;
     promote::app_outputs(rt, &statuses)?;
@@ -521,7 +523,7 @@ async fn rollback_apps(
     argo: &ArgoCd,
     s: &crate::config::ArgoSettings,
     record: &Record,
-) -> Result<Vec<crate::argocd::AppRef>, StepError> {
+) -> Result<Vec<crate::clients::argocd::AppRef>, StepError> {
     if record.apps.is_empty() {
         return promote::find_apps(argo, s).await;
     }
@@ -548,11 +550,11 @@ async fn merge_revert(
     cfg: &Config,
     rt: &Runtime,
     gh: &GitHub,
-    pr: &crate::github::PrRef,
+    pr: &crate::clients::github::PrRef,
     title: &str,
     message: &str,
 ) -> Result<String, StepError> {
-    let gate = crate::github::Gate {
+    let gate = crate::clients::github::Gate {
         required_approvals: cfg.rollback_required_approvals,
         approval_timeout: cfg.approval_timeout,
         wait_for_checks: cfg.wait_for_checks,

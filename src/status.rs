@@ -6,13 +6,13 @@
 //! head is read again on every poll, so a push during the check moves the goal instead of
 //! failing on a stale one. It only reads: it never syncs or refreshes.
 
-use crate::argocd::{AppRef, AppStatus, Application, ArgoCd};
 use crate::base::{humantime, md_cell};
 use crate::base::{ErrorKind, StepError};
+use crate::clients::argocd::{AppRef, AppStatus, Application, ArgoCd};
+use crate::clients::git;
+use crate::clients::runtime::Runtime;
 use crate::config::Config;
-use crate::git;
 use crate::promote;
-use crate::runtime::Runtime;
 use std::time::{Duration, Instant};
 
 /// Time between polls while an app drifts.

@@ -2,7 +2,7 @@
 //! prints, and its printed form parses again when it has no quoted keys.
 #![no_main]
 
-use gitops_promote::values::{Path, SetOp};
+use gitops_promote::clients::values::{Path, SetOp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! changes nothing (the edit is exactly what was asked).
 #![no_main]
 
-use gitops_promote::values::{apply, EditOptions, SetOp};
+use gitops_promote::clients::values::{apply, EditOptions, SetOp};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

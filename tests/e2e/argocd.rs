@@ -1,10 +1,10 @@
-//! `gitops_promote::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
+//! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
 use crate::harness::run;
-use gitops_promote::argocd::{
+use gitops_promote::base::{Classify, ErrorKind};
+use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
-use gitops_promote::base::{Classify, ErrorKind};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

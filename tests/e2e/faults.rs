@@ -1244,7 +1244,7 @@ fn git_faults() {
 
 /// Waits (up to 60 s) until Prometheus has scraped the exporter enough for `rate()` on `app`.
 fn wait_for_metrics(sb: &sandbox::Sandbox, app: &str) {
-    use gitops_promote::verify::{self, VerifyConfig};
+    use gitops_promote::clients::verify::{self, VerifyConfig};
     let probe = VerifyConfig {
         prometheus_url: sb.prometheus.as_ref().unwrap().url.clone(),
         queries: verify::parse_queries(&format!(

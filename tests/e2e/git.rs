@@ -1,9 +1,9 @@
-//! `gitops_promote::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
+//! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
-use gitops_promote::git::{self, Checkout, GitError, Identity, Remote, Revert};
+use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
 use sandbox::world::{SEED_BRANCH, SEED_CHART, SEED_REPO, SEED_VALUES, SEED_VALUES_PATH};
 use sandbox::{Options, Sandbox};
 use std::path::Path;

@@ -1,11 +1,11 @@
-//! `gitops_promote::github` against the sandbox's GitHub emulator: opening and reusing the PR, the
+//! `gitops_promote::clients::github` against the sandbox's GitHub emulator: opening and reusing the PR, the
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
 use crate::harness::run;
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
-use gitops_promote::github::{Gate, GitHub, GitHubError, Merge, NewPr};
+use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
 use sandbox::{Fault, FaultRule, Options, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! after `grace` naming the app that lags.
 
 use crate::harness::{wait_until, Ctx};
-use gitops_promote::verify::{self, Verdict, VerifyConfig};
+use gitops_promote::clients::verify::{self, Verdict, VerifyConfig};
 use sandbox::world::SEED_REPO;
 use sandbox::Options;
 use std::time::{Duration, Instant};

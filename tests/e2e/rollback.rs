@@ -307,15 +307,21 @@ fn a_merge_the_state_never_recorded_is_still_reverted() {
     // What the killed main step had done, and its state had not recorded.
     let head = ctx.sb.github.pr_head(REPO, pr).unwrap();
     let merged = crate::harness::run(async {
-        let gh =
-            gitops_promote::github::GitHub::new(&ctx.sb.github_api_url, &ctx.sb.world.token, REPO)
-                .unwrap();
+        let gh = gitops_promote::clients::github::GitHub::new(
+            &ctx.sb.github_api_url,
+            &ctx.sb.world.token,
+            REPO,
+        )
+        .unwrap();
         gh.merge(pr, gitops_promote::base::MergeMethod::Squash, &head)
             .await
             .unwrap()
     });
     assert!(
-        matches!(merged, gitops_promote::github::Merge::Merged { .. }),
+        matches!(
+            merged,
+            gitops_promote::clients::github::Merge::Merged { .. }
+        ),
         "{merged:?}"
     );
     assert!(ctx.values_on_main().contains("tag: \"9.0.0\""));

@@ -4,7 +4,7 @@
 
 use crate::harness::Ctx;
 use gitops_promote::base::{Classify, ErrorKind};
-use gitops_promote::verify::{self, NoData, Phase, Verdict, VerifyConfig};
+use gitops_promote::clients::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
 use std::io::{Read, Write};
 use std::sync::Mutex;

@@ -4,8 +4,8 @@
 
 use super::{run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig};
 use crate::base::{ErrorKind, StepError};
+use crate::clients::runtime::Runtime;
 use crate::config::{Config, VerifySettings};
-use crate::runtime::Runtime;
 
 /// The step name errors and annotations carry.
 const STEP: &str = "verify";
@@ -106,8 +106,8 @@ pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::verify::NoData;
     use crate::config::{self, Query, Secret};
-    use crate::verify::NoData;
     use std::time::Duration;
 
     fn settings() -> VerifySettings {
@@ -153,7 +153,7 @@ mod tests {
         let m = Measurement {
             index: 2,
             at: chrono::Utc::now(),
-            results: vec![("errors".into(), crate::verify::QueryResult::Empty)],
+            results: vec![("errors".into(), crate::clients::verify::QueryResult::Empty)],
             phase: Phase::Inconclusive,
             message: Some("no data for `errors`".into()),
         };
