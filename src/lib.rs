@@ -8,4 +8,3 @@ pub mod guard;
 pub mod promote;
 pub mod rollback;
 pub mod status;
-pub mod strategy;

@@ -58,7 +58,7 @@ enum Command {
     Status(InputArgs),
     /// Apply --set to values files in place and print the diff (no git, no network).
     Edit(values::cli::EditArgs),
-    /// Print action.yml, or write action.yml, docs/inputs.md and README.md's tables (generated from src/config.rs).
+    /// Print action.yml, or write action.yml, docs/inputs.md and README.md's tables (generated from src/config/inputs.rs).
     #[command(hide = true)]
     ActionYml(ActionYmlArgs),
 }

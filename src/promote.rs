@@ -15,7 +15,7 @@
 //!
 //! After each step that changes the outside world the [`Record`] goes to `$GITHUB_STATE` at once, so
 //! the post step can undo whatever happened even if this process dies. Failures from step 7 on go
-//! through the failure strategy ([`crate::strategy`]); earlier ones fail the step and leave the post
+//! through the failure strategy ([`crate::config::strategy`]); earlier ones fail the step and leave the post
 //! step to clean up our branch.
 
 use crate::base::cancel;
@@ -27,9 +27,9 @@ use crate::clients::github::{GitHub, Merge, NewPr, PrRef};
 use crate::clients::runtime::Runtime;
 use crate::clients::values::{self, SetOp};
 use crate::clients::verify;
+use crate::config::strategy::Action;
 use crate::config::{ArgoSettings, Config, SyncMode, Template};
 use crate::rollback;
-use crate::strategy::Action;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

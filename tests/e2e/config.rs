@@ -102,7 +102,7 @@ fn generated_files_are_up_to_date() {
         let have = std::fs::read_to_string(root.join(file)).unwrap_or_default();
         assert!(
             have == want,
-            "{file} is out of date with src/config.rs; regenerate it with \
+            "{file} is out of date with src/config/inputs.rs; regenerate it with \
              `cargo run -- action-yml --write` and commit the result"
         );
     }
