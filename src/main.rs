@@ -22,9 +22,8 @@ use gitops_promote::base::cancel::{self, Cancelled, Outcome};
 use gitops_promote::base::state::{Phase, Record};
 use gitops_promote::base::StepError;
 use gitops_promote::clients::runtime::Runtime;
-use gitops_promote::clients::{values, verify};
 use gitops_promote::config::{self, Command as Cmd, Config, RawInputs, INPUTS};
-use gitops_promote::{guard, promote, rollback, status};
+use gitops_promote::flows::{edit, guard, promote, rollback, status, verify};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,7 +56,7 @@ enum Command {
     /// Check that each app is Synced to the base branch head.
     Status(InputArgs),
     /// Apply --set to values files in place and print the diff (no git, no network).
-    Edit(values::cli::EditArgs),
+    Edit(edit::EditArgs),
     /// Print action.yml, or write action.yml, docs/inputs.md and README.md's tables (generated from src/config/inputs.rs).
     #[command(hide = true)]
     ActionYml(ActionYmlArgs),
@@ -136,7 +135,7 @@ fn main() -> ExitCode {
         Some(Command::Verify(a)) => run_command(Cmd::Verify, &a.0),
         Some(Command::Guard(a)) => run_command(Cmd::Guard, &a.0),
         Some(Command::Status(a)) => run_command(Cmd::Status, &a.0),
-        Some(Command::Edit(args)) => values::cli::run(&args),
+        Some(Command::Edit(args)) => edit::run(&args),
         Some(Command::ActionYml(a)) => action_yml(&a),
     }
 }

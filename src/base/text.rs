@@ -27,6 +27,11 @@ pub fn md_cell(s: &str) -> String {
         .join(" ")
 }
 
+/// The first 12 characters of a SHA, as people read them in logs and summaries.
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

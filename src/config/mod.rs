@@ -88,8 +88,6 @@ impl fmt::Display for Repo {
     }
 }
 
-/// How a PR is merged; the GitHub client's type, so config and client cannot drift.
-
 /// How apps are synced (DESIGN.md §2.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {

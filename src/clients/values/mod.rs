@@ -5,7 +5,6 @@
 //! with yaml_serde and must equal the original with exactly the targeted values changed. Files,
 //! git and printing stay outside (`cli` for the `edit` command, `promote` for the action).
 
-pub mod cli;
 mod diff;
 mod edit;
 pub mod path;

@@ -10,7 +10,6 @@
 
 pub mod condition;
 mod prom;
-pub mod step;
 
 use crate::base::md_cell;
 use crate::base::{Classify, ErrorKind};
@@ -19,7 +18,6 @@ use std::fmt;
 use std::time::Duration;
 
 pub use prom::QueryResult;
-pub use step::{command, gate};
 
 /// Consecutive Error measurements tolerated, as Argo Rollouts' default `consecutiveErrorLimit`;
 /// one more ends the run with the last error.

@@ -12,15 +12,15 @@
 //! A rollback is the guard doing its job: the step succeeds with `rolled-back=true` and a warning,
 //! so that a later step can notify on that output. It stops at the rollback: it never promotes.
 
+use super::rollback;
 use crate::base::state::{Phase, Record};
+use crate::base::text::short;
 use crate::base::{humantime, ErrorKind, StepError};
 use crate::clients::git::{self, LogCommit};
 use crate::clients::github::GitHub;
 use crate::clients::runtime::Runtime;
-use crate::clients::verify;
 use crate::config::Config;
-use crate::promote;
-use crate::rollback;
+use crate::steps;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -155,11 +155,11 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         .map(Alert::parse)
         .transpose()
         .map_err(|e| StepError::msg("guard", ErrorKind::Config, format!("input 'alert': {e}")))?;
-    let gh = promote::connect_github(cfg)?;
-    let base = promote::resolve_base(&gh, cfg).await?;
+    let gh = steps::connect_github(cfg)?;
+    let base = steps::resolve_base(&gh, cfg).await?;
     let repo = cfg.repository.to_string();
     let last = {
-        let (remote, base) = (promote::remote(cfg, &repo), base.clone());
+        let (remote, base) = (steps::remote(cfg, &repo), base.clone());
         tokio::task::spawn_blocking(move || -> Result<Last, git::GitError> {
             let mut c = git::clone_base(&remote, &base, 10)?;
             let mut search = Search::default();
@@ -221,7 +221,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             return nothing(rt, "the alert is resolved: nothing to roll back");
         }
         Some(Alert::Firing(names)) => format!("alert {} firing", names.join(", ")),
-        None => match verify::gate(&cfg.verify, rt).await {
+        None => match steps::verify::gate(&cfg.verify, rt).await {
             Ok(_) => {
                 rt.output("rolled-back", "false")?;
                 rt.info(&format!(
@@ -300,10 +300,6 @@ fn nothing(rt: &mut Runtime, why: &str) -> Result<(), StepError> {
         "## gitops-promote guard\n\n**Nothing to do**: {why}.\n"
     ));
     Ok(())
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }
 
 #[cfg(test)]

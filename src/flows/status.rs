@@ -6,13 +6,14 @@
 //! head is read again on every poll, so a push during the check moves the goal instead of
 //! failing on a stale one. It only reads: it never syncs or refreshes.
 
+use crate::base::text::short;
 use crate::base::{humantime, md_cell};
 use crate::base::{ErrorKind, StepError};
 use crate::clients::argocd::{AppRef, AppStatus, Application, ArgoCd};
 use crate::clients::git;
 use crate::clients::runtime::Runtime;
 use crate::config::Config;
-use crate::promote;
+use crate::steps;
 use std::time::{Duration, Instant};
 
 /// Time between polls while an app drifts.
@@ -89,11 +90,11 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             "input 'argocd-server': required for status",
         )
     })?;
-    let gh = promote::connect_github(cfg)?;
-    let base = promote::resolve_base(&gh, cfg).await?;
-    let argo = promote::connect_argocd(settings).await?;
-    let apps = promote::find_apps(&argo, settings).await?;
-    let remote = promote::remote(cfg, &cfg.repository.to_string());
+    let gh = steps::connect_github(cfg)?;
+    let base = steps::resolve_base(&gh, cfg).await?;
+    let argo = steps::connect_argocd(settings).await?;
+    let apps = steps::find_apps(&argo, settings).await?;
+    let remote = steps::remote(cfg, &cfg.repository.to_string());
     let mut checkout = {
         let base = base.clone();
         tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 1))
@@ -122,7 +123,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         }
         let elapsed = start.elapsed();
         if elapsed >= cfg.grace {
-            promote::app_outputs(rt, &seen)?;
+            steps::app_outputs(rt, &seen)?;
             rt.summary(&table(&base, &head, &seen, false));
             let only_health = seen
                 .iter()
@@ -170,7 +171,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    promote::app_outputs(rt, &seen)?;
+    steps::app_outputs(rt, &seen)?;
     rt.summary(&table(&base, &head, &seen, true));
     Ok(())
 }
@@ -212,10 +213,6 @@ fn table(base: &str, head: &str, seen: &[AppStatus], ok: bool) -> String {
         ));
     }
     s
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }
 
 #[cfg(test)]

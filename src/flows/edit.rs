@@ -1,7 +1,9 @@
 //! The local `edit` command: apply `--set` to a values file in place and print the diff.
 
-use super::{apply, unified_diff, validate_schema, EditOptions, SetOp, ValuesError};
 use crate::clients::runtime::{self, Runtime};
+use crate::clients::values::{
+    apply, unified_diff, validate_schema, EditOptions, SetOp, ValuesError,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -13,13 +13,15 @@
 //! 7. outputs, summary, and a comment on the original PR.
 
 use crate::base::state::{Phase, Record};
+use crate::base::text::short;
 use crate::base::{ErrorKind, StepError};
 use crate::clients::argocd::ArgoCd;
 use crate::clients::git::{self, Checkout, Revert};
-use crate::clients::github::{GitHub, Merge, NewPr};
+use crate::clients::github::{GitHub, NewPr};
 use crate::clients::runtime::Runtime;
 use crate::config::Config;
-use crate::promote;
+use crate::steps;
+use crate::steps::merge::{merge, not_mergeable_error, MergeRequest, Merged};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use std::time::Duration;
 /// # Errors
 /// The failed step; the summary and the log say what was and was not undone.
 pub async fn run(cfg: &Config, rt: &mut Runtime, post: Option<&str>) -> Result<(), StepError> {
-    let gh = promote::connect_github(cfg)?;
+    let gh = steps::connect_github(cfg)?;
     let (mut record, why) = match post {
         // The post entrypoint decided from the state that there is something to undo.
         Some(why) => (
@@ -67,7 +69,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, post: Option<&str>) -> Result<(
 
 /// The record for a standalone rollback: from `pr-number` (its merge commit) or `merge-sha`.
 async fn standalone_record(cfg: &Config, gh: &GitHub) -> Result<Record, StepError> {
-    let base = promote::resolve_base(gh, cfg).await?;
+    let base = steps::resolve_base(gh, cfg).await?;
     let mut rec = Record {
         repo: cfg.repository.to_string(),
         base,
@@ -222,7 +224,7 @@ async fn revert(
         pr.number,
         short(&revert_sha)
     ));
-    promote::delete_merged_branch(rt, gh, pr.number, &text.branch).await;
+    steps::delete_merged_branch(rt, gh, pr.number, &text.branch).await;
     rt.output("revert-sha", &revert_sha)?;
     record.phase = Some(Phase::RolledBack);
     save(rt, record)?;
@@ -252,7 +254,7 @@ async fn revert(
 /// Steps 2 to 4 in git: clone the base, find an earlier revert, or revert in memory on the base
 /// head (deep enough to hold the merge and its parents).
 async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertPlan), StepError> {
-    let remote = promote::remote(cfg, &record.repo);
+    let remote = steps::remote(cfg, &record.repo);
     let (base, merge_sha) = (record.base.clone(), record.merge_sha.clone());
     // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
     let commits: Vec<String> = if record.merged_commits.is_empty() {
@@ -414,12 +416,12 @@ async fn redeploy(
     let Some(a) = cfg.argocd.as_ref() else {
         return Ok(());
     };
-    let argo = promote::connect_argocd(a).await?;
+    let argo = steps::connect_argocd(a).await?;
     let apps = rollback_apps(&argo, a, record).await?;
-    promote::sync_apps(cfg, rt, &argo, &apps, revert_sha).await?;
-    let target = promote::merge_target(checkout, revert_sha);
-    let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
-    promote::app_outputs(rt, &statuses)
+    steps::sync_apps(cfg, rt, &argo, &apps, revert_sha).await?;
+    let target = steps::merge_target(checkout, revert_sha);
+    let statuses = steps::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
+    steps::app_outputs(rt, &statuses)
 }
 
 /// What the git part of the revert found.
@@ -447,7 +449,7 @@ async fn history_fallback(
             "input 'history-fallback' needs 'argocd-server'",
         )
     })?;
-    let argo = promote::connect_argocd(a).await?;
+    let argo = steps::connect_argocd(a).await?;
     let apps = rollback_apps(&argo, a, record).await?;
     if let Some(auto) = apps.iter().find(|a| a.auto_sync) {
         return Err(StepError::msg(
@@ -493,13 +495,13 @@ async fn history_fallback(
         ));
     }
     let prev = record.previous_revisions.clone();
-    let statuses = promote::wait_apps(cfg, rt, &argo, &apps, |app| {
+    let statuses = steps::wait_apps(cfg, rt, &argo, &apps, |app| {
         crate::clients::argocd::Target::history(
             prev.get(&app.name).map(String::as_str).unwrap_or_default(),
         )
     })
     .await?;
-    promote::app_outputs(rt, &statuses)?;
+    steps::app_outputs(rt, &statuses)?;
     let names: Vec<&str> = statuses.iter().map(|s| s.name.as_str()).collect();
     let note = format!(
         "{} run the revision before the promotion again and are Healthy; Argo CD shows them OutOfSync because {} still holds the promoted values: revert or fix them in git before the next sync",
@@ -516,7 +518,7 @@ async fn history_fallback(
     Ok(())
 }
 
-use promote::save;
+use steps::save;
 
 /// The apps to re-sync: those the promotion recorded, else those the inputs name.
 async fn rollback_apps(
@@ -525,7 +527,7 @@ async fn rollback_apps(
     record: &Record,
 ) -> Result<Vec<crate::clients::argocd::AppRef>, StepError> {
     if record.apps.is_empty() {
-        return promote::find_apps(argo, s).await;
+        return steps::find_apps(argo, s).await;
     }
     argo.resolve_apps(&record.apps, None)
         .await
@@ -538,10 +540,6 @@ fn run_url_from_env() -> String {
     let repo = std::env::var("GITHUB_REPOSITORY").unwrap_or_default();
     let id = std::env::var("GITHUB_RUN_ID").unwrap_or_default();
     format!("{server}/{repo}/actions/runs/{id}")
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }
 
 /// Waits for the revert PR's gate (`rollback-required-approvals`, checks) and merges it with
@@ -566,66 +564,19 @@ async fn merge_revert(
             .await
             .map_err(|e| StepError::new("revert gate", &e))?;
     }
-    let (mut blocked_since, mut moved) = (None, 0u64);
-    loop {
-        match gh
-            .merge_with(
-                pr.number,
-                cfg.rollback_merge_method,
-                &pr.head_sha,
-                Some((
-                    &format!("{title} (#{})", pr.number),
-                    message.split_once("\n\n").map(|(_, b)| b).unwrap_or(""),
-                )),
-            )
-            .await
-            .map_err(|e| StepError::new("merge revert", &e))?
-        {
-            Merge::Merged { sha, .. } => return Ok(sha),
-            Merge::BaseModified => {
-                moved += 1;
-                if moved >= 5 {
-                    return Err(StepError::msg(
-                        "merge revert",
-                        ErrorKind::Conflict,
-                        format!("the base branch kept moving during five attempts to merge revert PR #{}", pr.number),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(500 * moved)).await;
-            }
-            Merge::Blocked(why) => {
-                let since = *blocked_since.get_or_insert_with(std::time::Instant::now);
-                let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
-                if since.elapsed() >= cfg.approval_timeout {
-                    return Err(promote::rule_block_error(
-                        pr.number,
-                        &why,
-                        cfg.approval_timeout,
-                    ));
-                }
-                rt.info(&format!(
-                    "revert PR #{}: GitHub refuses the merge for now: {why}; trying again",
-                    pr.number
-                ));
-                tokio::time::sleep(promote::RULE_RETRY).await;
-            }
-            Merge::HeadModified => {
-                return Err(StepError::msg(
-                    "merge revert",
-                    ErrorKind::Conflict,
-                    format!(
-                        "someone pushed to the branch of revert PR #{} after it was opened",
-                        pr.number
-                    ),
-                ));
-            }
-            Merge::NotMergeable(why) => {
-                return Err(StepError::msg(
-                    "merge revert",
-                    ErrorKind::Conflict,
-                    format!("revert PR #{} cannot be merged: {why}", pr.number),
-                ));
-            }
-        }
+    let req = MergeRequest {
+        step: "merge revert",
+        label: "revert PR",
+        pr,
+        method: cfg.rollback_merge_method,
+        message: &format!(
+            "{title}\n\n{}",
+            message.split_once("\n\n").map(|(_, b)| b).unwrap_or("")
+        ),
+        rule_wait: cfg.approval_timeout,
+    };
+    match merge(gh, &req, &|l: &str| rt.info(l)).await? {
+        Merged::Done { sha, .. } => Ok(sha),
+        Merged::NotMergeable(why) => Err(not_mergeable_error(req.step, req.label, pr.number, &why)),
     }
 }

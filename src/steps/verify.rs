@@ -2,10 +2,12 @@
 //! measurement in a group, writes the summary table and the `verification` output, and turns a
 //! Failed or Inconclusive verdict into a `verification` error the failure strategy acts on.
 
-use super::{run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig};
 use crate::base::{ErrorKind, StepError};
 use crate::clients::runtime::Runtime;
-use crate::config::{Config, VerifySettings};
+use crate::clients::verify::{
+    run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig,
+};
+use crate::config::VerifySettings;
 
 /// The step name errors and annotations carry.
 const STEP: &str = "verify";
@@ -93,14 +95,6 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
             Err(e)
         }
     }
-}
-
-/// The `verify` command: the gate alone.
-///
-/// # Errors
-/// As [`gate`].
-pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError> {
-    gate(&config.verify, rt).await.map(|_| ())
 }
 
 #[cfg(test)]

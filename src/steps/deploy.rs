@@ -1,0 +1,96 @@
+//! The deploy: sync every app, wait until each is Synced at a revision containing the merge and
+//! Healthy, and write the app outputs.
+
+use crate::base::text::short;
+use crate::base::StepError;
+use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions};
+use crate::clients::runtime::Runtime;
+use crate::config::{Config, SyncMode};
+use std::time::Duration;
+
+/// Syncs every app concurrently (DESIGN.md §2.9): auto-sync apps get a hard refresh (and with
+/// `sync: always` a sync without revision, as Argo CD refuses another one); the others a sync to
+/// `revision`.
+pub async fn sync_apps(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    apps: &[AppRef],
+    revision: &str,
+) -> Result<(), StepError> {
+    if cfg.sync == SyncMode::Never {
+        rt.info("sync: never, so only waiting");
+        return Ok(());
+    }
+    let syncs = apps.iter().map(|app| async move {
+        if app.auto_sync && cfg.sync == SyncMode::Auto {
+            rt.info(&format!(
+                "{}: auto-sync is on; refreshing so it picks up {}",
+                app.name,
+                short(revision)
+            ));
+            argo.refresh(&app.name, true)
+                .await
+                .map(|_| ())
+                .map_err(|e| StepError::new("sync", &e))
+        } else {
+            let req = argocd::SyncRequest {
+                revision: (!app.auto_sync).then(|| revision.to_string()),
+                prune: cfg.prune,
+                sync_options: cfg.sync_options.clone(),
+            };
+            rt.info(&format!("{}: syncing to {}", app.name, short(revision)));
+            argo.sync(app, &req)
+                .await
+                .map_err(|e| StepError::new("sync", &e))
+        }
+    });
+    futures_util::future::try_join_all(syncs).await.map(|_| ())
+}
+
+/// Waits for every app concurrently until it is Synced at a revision containing `sha`, and Healthy.
+pub async fn wait_apps(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    apps: &[AppRef],
+    target: impl Fn(&AppRef) -> Target,
+) -> Result<Vec<AppStatus>, StepError> {
+    let opts = WaitOptions {
+        health_timeout: cfg.health_timeout,
+        degraded_grace: cfg.degraded_grace,
+        poll: Duration::from_secs(2),
+    };
+    let progress = |line: &str| rt.info(line);
+    let waits = apps.iter().map(|app| {
+        let (target, opts, progress) = (target(app), &opts, &progress);
+        async move {
+            argo.wait(&app.name, &target, opts, progress)
+                .await
+                .map_err(|e| StepError::new("wait", &e))
+        }
+    });
+    futures_util::future::try_join_all(waits).await
+}
+
+/// Writes `apps` (JSON), `synced-revision` (the first app's) and `health`.
+pub fn app_outputs(rt: &mut Runtime, statuses: &[AppStatus]) -> Result<(), StepError> {
+    let apps: Vec<_> = statuses
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "revision": s.revision, "health": s.health, "sync": s.sync}))
+        .collect();
+    rt.output(
+        "apps",
+        &serde_json::to_string(&apps).expect("JSON of strings"),
+    )?;
+    if let Some(first) = statuses.first() {
+        rt.output("synced-revision", &first.revision)?;
+    }
+    // Healthy, or the first other health seen: a summary a workflow can branch on.
+    let health = statuses
+        .iter()
+        .map(|s| s.health.as_str())
+        .find(|h| *h != "Healthy")
+        .unwrap_or("Healthy");
+    rt.output("health", health)
+}
