@@ -1,0 +1,382 @@
+//! The application controller's side: sync operations and their timers, reconciliation against
+//! the head of each app's targetRevision, health after a deploy by the health rules, and the
+//! auto-sync poller. Handlers and control calls start these; none of them blocks.
+
+use super::{now, App, ArgoCd, HealthRule, History, Inner, OpState, OPERATION_MS};
+use crate::world::SEED_REPO;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long after `finishedAt` the controller's reconciliation (`reconciledAt`) lands.
+const RECONCILE_LAG_MS: u64 = 150;
+
+/// Reads `image.tag` from a values file with a line scan: enough for the seeded chart's layout.
+pub fn image_tag(values: &str) -> Option<String> {
+    let mut in_image = false;
+    for line in values.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('#') || trimmed.is_empty() {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        if indent == 0 {
+            in_image = trimmed.starts_with("image:");
+            continue;
+        }
+        if in_image {
+            if let Some(rest) = trimmed.strip_prefix("tag:") {
+                let rest = rest.trim();
+                let value = if let Some(r) = rest.strip_prefix('"') {
+                    r.split('"').next().unwrap_or("")
+                } else if let Some(r) = rest.strip_prefix('\'') {
+                    r.split('\'').next().unwrap_or("")
+                } else {
+                    rest.split(" #").next().unwrap_or("").trim()
+                };
+                return Some(value.to_string());
+            }
+        }
+    }
+    None
+}
+
+impl ArgoCd {
+    /// The health a deploy of `tag` on `app` reaches: the newest matching rule, per-app first,
+    /// else the defaults (`-bad` tags go Degraded, every other one Healthy).
+    fn rule_for(inner: &Inner, app: &str, tag: &str) -> HealthRule {
+        let specific = inner
+            .rules
+            .iter()
+            .find(|r| r.app.as_deref() == Some(app) && tag.ends_with(&r.suffix));
+        let global = || {
+            inner
+                .rules
+                .iter()
+                .find(|r| r.app.is_none() && tag.ends_with(&r.suffix))
+        };
+        if let Some(r) = specific.or_else(global) {
+            return r.clone();
+        }
+        if tag.ends_with("-bad") {
+            HealthRule {
+                app: None,
+                suffix: "-bad".into(),
+                health: "Degraded".into(),
+                delay_ms: 1000,
+                message: None,
+                healthy_after_ms: None,
+            }
+        } else {
+            HealthRule {
+                app: None,
+                suffix: String::new(),
+                health: "Healthy".into(),
+                delay_ms: 500,
+                message: None,
+                healthy_after_ms: None,
+            }
+        }
+    }
+
+    /// Starts a sync operation (the caller checked no other one runs) and its timers.
+    // The arguments are the sync request's fields; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_operation(
+        self: &Arc<Self>,
+        a: &mut App,
+        id: u64,
+        requested: &str,
+        prune: bool,
+        dry_run: bool,
+        sync_options: Vec<String>,
+        automated: bool,
+        run_ms: u64,
+    ) {
+        a.op = Some(OpState {
+            id,
+            phase: "Running".into(),
+            message: "one or more tasks are running".into(),
+            started_at: now(),
+            finished_at: None,
+            requested: requested.to_string(),
+            revision: None,
+            prune,
+            dry_run,
+            sync_options,
+            automated,
+        });
+        a.op_pending = true;
+        let me = self.clone();
+        let name = a.name.clone();
+        self.spawn(async move { me.run_operation(name, id, run_ms).await });
+    }
+
+    /// The operation's timeline: finish after `run_ms`, reconcile after the lag, then the health
+    /// the rule gives (and Healthy later when it recovers). A newer deploy silences older timers.
+    async fn run_operation(self: Arc<Self>, name: String, id: u64, run_ms: u64) {
+        tokio::time::sleep(Duration::from_millis(run_ms)).await;
+        let rule = {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(a) = inner.apps.get_mut(&name) else {
+                return;
+            };
+            let Some(op) = a.op.clone() else { return };
+            if op.id != id || op.phase != "Running" {
+                return;
+            }
+            a.op_pending = false;
+            let t = now();
+            let resolved = self
+                .world
+                .resolve(SEED_REPO, &op.requested)
+                .map(|o| o.to_string());
+            let values = resolved.as_ref().ok().map(|sha| {
+                self.world
+                    .read_file(SEED_REPO, sha, &format!("{}/values.yaml", a.path))
+            });
+            let op_mut = a.op.as_mut().unwrap();
+            op_mut.finished_at = Some(t.clone());
+            if let Some(msg) = a.fail_next.take() {
+                op_mut.phase = "Failed".into();
+                op_mut.message = msg;
+                None
+            } else {
+                match (resolved, values) {
+                    (Err(_), _) => {
+                        op_mut.phase = "Failed".into();
+                        op_mut.message = format!(
+                            "ComparisonError: unable to resolve '{}' to a commit SHA",
+                            op.requested
+                        );
+                        None
+                    }
+                    (Ok(sha), Some(Ok(Some(values)))) => {
+                        op_mut.phase = "Succeeded".into();
+                        op_mut.message = "successfully synced (all tasks run)".into();
+                        op_mut.revision = Some(sha.clone());
+                        if op.dry_run {
+                            None
+                        } else {
+                            let tag = image_tag(&values);
+                            a.deployed_tag = tag.clone();
+                            a.sync_status = "Synced".into();
+                            a.sync_revision = sha.clone();
+                            a.health = "Progressing".into();
+                            a.health_msg = Some("Waiting for rollout to finish: 1 of 2 updated replicas are available...".into());
+                            a.health_at = t.clone();
+                            a.deploy_id = id;
+                            let next = a.history.last().map_or(0, |h| h.id + 1);
+                            a.history.push(History {
+                                id: next,
+                                revision: sha,
+                                started: op.started_at.clone(),
+                                deployed: t,
+                                path: a.path.clone(),
+                                target: a.target_revision.clone(),
+                            });
+                            if a.history.len() > 10 {
+                                a.history.remove(0);
+                            }
+                            let tag = tag.unwrap_or_default();
+                            let name = a.name.clone();
+                            Some(Self::rule_for(&inner, &name, &tag))
+                        }
+                    }
+                    (Ok(_), _) => {
+                        op_mut.phase = "Failed".into();
+                        op_mut.message = format!(
+                            "ComparisonError: {}/values.yaml: app path does not exist",
+                            a.path
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        self.changed(&name);
+        tokio::time::sleep(Duration::from_millis(RECONCILE_LAG_MS)).await;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            if let Some(a) = inner.apps.get_mut(&name) {
+                a.reconciled_at = now();
+            }
+        }
+        self.changed(&name);
+        let Some(rule) = rule else { return };
+        tokio::time::sleep(Duration::from_millis(
+            rule.delay_ms.saturating_sub(RECONCILE_LAG_MS),
+        ))
+        .await;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(a) = inner.apps.get_mut(&name) else {
+                return;
+            };
+            if a.deploy_id != id {
+                return;
+            }
+            a.health = rule.health.clone();
+            a.health_at = now();
+            a.reconciled_at = now();
+            a.health_msg =
+                match rule.health.as_str() {
+                    "Healthy" => None,
+                    "Degraded" => Some(rule.message.clone().unwrap_or_else(|| {
+                        "Deployment \"app\" exceeded its progress deadline".into()
+                    })),
+                    _ => rule.message.clone(),
+                };
+        }
+        self.changed(&name);
+        let Some(after) = rule.healthy_after_ms else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let Some(a) = inner.apps.get_mut(&name) else {
+                return;
+            };
+            if a.deploy_id != id {
+                return;
+            }
+            a.health = "Healthy".into();
+            a.health_msg = None;
+            a.health_at = now();
+            a.reconciled_at = now();
+        }
+        self.changed(&name);
+    }
+
+    /// Marks the running operation Terminating; it ends Failed shortly after, unless another one
+    /// replaced it by then.
+    pub(super) fn terminate_operation(self: &Arc<Self>, app: &mut App) {
+        let op = app.op.as_mut().unwrap();
+        op.phase = "Terminating".into();
+        let id = op.id;
+        let me = self.clone();
+        let n = app.name.clone();
+        self.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            {
+                let mut inner = me.inner.lock().unwrap();
+                let Some(app) = inner.apps.get_mut(&n) else {
+                    return;
+                };
+                match app.op.as_mut() {
+                    Some(op) if op.id == id => {
+                        op.phase = "Failed".into();
+                        op.message = "Operation terminated".into();
+                        op.finished_at = Some(now());
+                    }
+                    _ => return,
+                }
+                app.op_pending = false;
+            }
+            me.changed(&n);
+        });
+    }
+
+    /// Looks at the head of an app's targetRevision: OutOfSync when it moved, and for auto-sync
+    /// apps a sync of it (once per revision, as Argo CD does not retry a failed auto-sync forever).
+    pub(super) fn reconcile(self: &Arc<Self>, name: &str) {
+        let mut changed = false;
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let id = inner.next_id;
+            let Some(a) = inner.apps.get_mut(name) else {
+                return;
+            };
+            let Ok(head) = self
+                .world
+                .resolve(SEED_REPO, &a.target_revision)
+                .map(|o| o.to_string())
+            else {
+                return;
+            };
+            // The controller compares what the app's path renders at the head with what runs
+            // (argo-cd controller/state.go CompareAppState: `sync.revision` is the revision
+            // compared). A head that leaves the path as it was compares Synced at the new head, and
+            // auto-sync then skips it (controller/appcontroller.go autoSync: "Skipping auto-sync:
+            // application status is Synced"): no operation runs, `operationState` stays the old one.
+            if head != a.sync_revision && !a.op_pending && a.sync_status != "OutOfSync" {
+                let same = |rev: &str| self.world.path_tree(SEED_REPO, rev, &a.path).ok().flatten();
+                if same(&head).is_some() && same(&head) == same(&a.sync_revision) {
+                    a.sync_revision = head.clone();
+                    a.sync_status = "Synced".into();
+                    a.last_auto = Some(head.clone());
+                    a.reconciled_at = now();
+                    changed = true;
+                } else {
+                    a.sync_status = "OutOfSync".into();
+                    changed = true;
+                }
+            }
+            if a.auto_sync
+                && !a.op_pending
+                && head != a.sync_revision
+                && a.last_auto.as_deref() != Some(head.as_str())
+            {
+                a.last_auto = Some(head.clone());
+                // Argo CD's automated sync asks for the resolved commit, not the branch, with the
+                // app's own sync options (controller/appcontroller.go autoSync).
+                let options = a.sync_options.clone();
+                self.start_operation(a, id, &head, false, false, options, true, OPERATION_MS);
+                inner.next_id += 1;
+                changed = true;
+            }
+            if changed {
+                if let Some(a) = inner.apps.get_mut(name) {
+                    a.reconciled_at = now();
+                }
+            }
+        }
+        if changed {
+            self.changed(name);
+        }
+    }
+
+    /// Spawns a timer task on the emulator's runtime, whatever thread asks.
+    pub(super) fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        match self.handle.get() {
+            Some(h) => drop(h.spawn(f)),
+            None => drop(tokio::spawn(f)),
+        }
+    }
+
+    /// Starts the auto-sync poller once, on the runtime the router is built on, and remembers that
+    /// runtime for timers started from plain threads.
+    pub(super) fn ensure_poller(self: &Arc<Self>) {
+        if self.handle.set(tokio::runtime::Handle::current()).is_err() {
+            return;
+        }
+        let me = self.clone();
+        self.spawn(async move {
+            loop {
+                let ms = me.inner.lock().unwrap().poll_ms;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let names: Vec<String> = me.inner.lock().unwrap().apps.keys().cloned().collect();
+                for n in names {
+                    me.reconcile(&n);
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_seeded_tag() {
+        assert_eq!(
+            image_tag(crate::world::SEED_VALUES).as_deref(),
+            Some("1.0.0")
+        );
+        assert_eq!(
+            image_tag("image:\n  tag: 2.0-bad # x\n").as_deref(),
+            Some("2.0-bad")
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Bodies shaped as Argo CD's (`v1alpha1Application`, the resource tree, managed resources), built
+//! from the emulator's state. Kept apart from the handlers so the routes read as behaviour.
+
+use super::{App, ArgoCd};
+use crate::world::SEED_REPO;
+use serde_json::{json, Value};
+
+impl ArgoCd {
+    /// `spec.source`, also what `comparedTo` and every history entry point at.
+    fn source(&self, a: &App) -> Value {
+        json!({"repoURL": format!("{}/{SEED_REPO}.git", self.git_url), "path": a.path, "targetRevision": a.target_revision})
+    }
+
+    /// The `v1alpha1Application` at resource version `rv`; `operation` only while it runs.
+    pub(super) fn render(&self, a: &App, rv: u64) -> Value {
+        let source = self.source(a);
+        let destination = json!({"server": "https://kubernetes.default.svc", "namespace": a.name});
+        let mut spec = json!({"project": a.project, "source": source, "destination": destination});
+        if a.auto_sync {
+            spec["syncPolicy"] =
+                json!({"automated": {"enabled": true, "prune": false, "selfHeal": false}});
+        }
+        if !a.sync_options.is_empty() {
+            spec["syncPolicy"]["syncOptions"] = json!(a.sync_options);
+        }
+        let mut status = json!({
+            "sync": {"status": a.sync_status, "revision": a.sync_revision,
+                     "comparedTo": {"source": source, "destination": destination}},
+            "health": {"status": a.health, "lastTransitionTime": a.health_at},
+            "history": a.history.iter().map(|h| json!({
+                "id": h.id, "revision": h.revision, "deployStartedAt": h.started, "deployedAt": h.deployed,
+                "source": {"repoURL": source["repoURL"], "path": h.path, "targetRevision": h.target},
+                "initiatedBy": {"username": "admin"},
+            })).collect::<Vec<_>>(),
+            "reconciledAt": a.reconciled_at,
+            "resources": [
+                {"version": "v1", "kind": "Service", "namespace": a.name, "name": "app", "status": a.sync_status},
+                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": a.name, "name": "app", "status": a.sync_status},
+            ],
+            "sourceType": "Helm",
+            "summary": {"images": a.deployed_tag.iter().map(|t| format!("ghcr.io/acme/app:{t}")).collect::<Vec<_>>()},
+            "controllerNamespace": "argocd",
+        });
+        if let Some(m) = &a.health_msg {
+            status["health"]["message"] = json!(m);
+        }
+        let mut app = json!({
+            "metadata": {"name": a.name, "namespace": "argocd", "labels": a.labels, "uid": a.uid,
+                         "resourceVersion": rv.to_string(), "generation": a.generation, "creationTimestamp": a.created},
+            "spec": spec,
+            "status": status,
+        });
+        if let Some(op) = &a.op {
+            let initiated = if op.automated {
+                json!({"automated": true})
+            } else {
+                json!({"username": "admin"})
+            };
+            let mut sync =
+                json!({"revision": op.requested, "prune": op.prune, "syncStrategy": {"hook": {}}});
+            if op.dry_run {
+                sync["dryRun"] = json!(true);
+            }
+            if !op.sync_options.is_empty() {
+                sync["syncOptions"] = json!(op.sync_options);
+            }
+            let operation = json!({"sync": sync, "initiatedBy": initiated, "retry": {}});
+            let mut state = json!({"operation": operation, "phase": op.phase, "message": op.message, "startedAt": op.started_at});
+            if let Some(f) = &op.finished_at {
+                state["finishedAt"] = json!(f);
+            }
+            if let Some(r) = &op.revision {
+                state["syncResult"] = json!({
+                    "revision": r, "source": source,
+                    "resources": [
+                        {"group": "", "version": "v1", "kind": "Service", "namespace": a.name, "name": "app",
+                         "status": "Synced", "message": "service/app unchanged", "hookPhase": op.phase, "syncPhase": "Sync"},
+                        {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": a.name, "name": "app",
+                         "status": "Synced", "message": "deployment.apps/app configured", "hookPhase": op.phase, "syncPhase": "Sync"},
+                    ],
+                });
+            }
+            app["status"]["operationState"] = state;
+            if a.op_pending {
+                app["operation"] = operation;
+            }
+        }
+        app
+    }
+
+    /// The resource tree: the Deployment carries the app's health, its Pod the image deployed.
+    pub(super) fn tree(&self, a: &App) -> Value {
+        let ns = &a.name;
+        let deploy_health = match a.health.as_str() {
+            "Healthy" => json!({"status": "Healthy"}),
+            h => json!({"status": h, "message": a.health_msg.clone().unwrap_or_default()}),
+        };
+        let image = a
+            .deployed_tag
+            .as_ref()
+            .map(|t| format!("ghcr.io/acme/app:{t}"))
+            .unwrap_or_default();
+        json!({
+            "nodes": [
+                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": ns, "name": "app",
+                 "uid": format!("{}-d", a.uid), "resourceVersion": "1", "health": deploy_health,
+                 "info": [{"name": "Revision", "value": format!("Rev:{}", a.history.len())}], "createdAt": a.created},
+                {"version": "v1", "kind": "Service", "namespace": ns, "name": "app", "uid": format!("{}-s", a.uid),
+                 "resourceVersion": "1", "health": {"status": "Healthy"}, "createdAt": a.created},
+                {"version": "v1", "kind": "Pod", "namespace": ns, "name": "app-0", "uid": format!("{}-p", a.uid),
+                 "resourceVersion": "1", "images": [image], "createdAt": a.created,
+                 "parentRefs": [{"group": "apps", "kind": "Deployment", "namespace": ns, "name": "app", "uid": format!("{}-d", a.uid)}],
+                 "health": if a.health == "Degraded" { json!({"status": "Degraded", "message": "Back-off restarting failed container"}) } else { json!({"status": a.health}) }},
+            ],
+            "orphanedNodes": [],
+            "hosts": [],
+        })
+    }
+
+    /// The managed resources: live and target state alike, `modified` while OutOfSync.
+    pub(super) fn managed_resources(&self, app: &App) -> Value {
+        let image = format!(
+            "ghcr.io/acme/app:{}",
+            app.deployed_tag.clone().unwrap_or_default()
+        );
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "app", "namespace": app.name},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
+        .to_string();
+        let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app", "namespace": app.name}})
+            .to_string();
+        let modified = app.sync_status != "Synced";
+        let items = [("apps", "Deployment", deploy), ("", "Service", service)].map(|(group, kind, state)| {
+            json!({"group": group, "kind": kind, "namespace": app.name, "name": "app", "targetState": state,
+                   "liveState": state, "normalizedLiveState": state, "predictedLiveState": state,
+                   "hook": false, "modified": modified && kind == "Deployment", "resourceVersion": "1"})
+        });
+        json!({"items": items})
+    }
+}
