@@ -8,6 +8,7 @@ pub use control::{PrView, Target};
 mod git;
 mod json;
 mod routes;
+mod rules;
 
 use crate::world::World;
 use axum::body::Body;

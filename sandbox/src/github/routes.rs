@@ -1,11 +1,13 @@
-//! The REST routes. Handlers lock the state, read or move the bare repo with git2, and answer with
-//! bodies from [`super::json`] and GitHub's status codes and messages.
+//! The REST routes. Handlers lock the state, read or move the bare repo with git2, ask
+//! [`super::rules`] what GitHub decides, and answer with bodies from [`super::json`] and GitHub's
+//! status codes and messages.
 
 // Handlers answer `Result<Response, Response>` so `?` can return GitHub errors; the size is fine.
 #![allow(clippy::result_large_err)]
 
 use super::git::{self, Method};
 use super::json::{self, Urls};
+use super::rules;
 use super::{error, now, CheckRun, Comment, CommitStatus, GitHub, Pull, State, TOKEN_USER};
 use axum::extract::{Path, Query, State as S};
 use axum::http::{HeaderValue, StatusCode};
@@ -394,194 +396,6 @@ async fn ref_delete(S(gh): G, Path((o, r, name)): Path<(String, String, String)>
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Refreshes an open PR's head and base SHAs from the refs (a closed PR keeps its last ones).
-fn refresh(repo: &Repository, p: &mut Pull) {
-    if p.open {
-        if let Some(h) = git::branch_sha(repo, &p.head_ref) {
-            p.head_sha = h;
-        }
-        if let Some(b) = git::branch_sha(repo, &p.base_ref) {
-            p.base_sha = b;
-        }
-    }
-}
-
-fn permission(st: &State, repo: &str, user: &str) -> String {
-    if user == TOKEN_USER {
-        return "write".into();
-    }
-    // Users nobody configured count as collaborators with write access, so tests stay short.
-    st.permissions
-        .get(&(repo.to_string(), user.to_string()))
-        .cloned()
-        .unwrap_or_else(|| "write".into())
-}
-
-fn can_write(p: &str) -> bool {
-    matches!(p, "admin" | "maintain" | "write")
-}
-
-/// (approvals from writers, whether a writer's latest decisive review requests changes).
-fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
-    let mut latest: HashMap<&str, &super::Review> = HashMap::new();
-    for r in st
-        .reviews
-        .iter()
-        .filter(|r| r.repo == p.repo && r.number == p.number)
-    {
-        if matches!(
-            r.state.as_str(),
-            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
-        ) {
-            latest.insert(&r.user, r);
-        }
-    }
-    let mut n = 0;
-    let mut changes = false;
-    for r in latest.values() {
-        if !can_write(&permission(st, &p.repo, &r.user)) {
-            continue;
-        }
-        match r.state.as_str() {
-            "APPROVED" if !current_only || r.commit_id == p.head_sha => n += 1,
-            "CHANGES_REQUESTED" => changes = true,
-            _ => {}
-        }
-    }
-    (n, changes)
-}
-
-/// success, pending, failure or missing for one context on `sha` (statuses and check runs).
-fn context_state(st: &State, repo: &str, sha: &str, ctx: &str) -> &'static str {
-    let key = (repo.to_string(), sha.to_string());
-    if let Some(c) = st
-        .checks
-        .get(&key)
-        .and_then(|v| v.iter().find(|c| c.name == ctx))
-    {
-        return check_outcome(c);
-    }
-    match st
-        .statuses
-        .get(&key)
-        .and_then(|v| v.iter().rev().find(|s| s.context == ctx))
-    {
-        Some(s) if s.state == "success" => "success",
-        Some(s) if s.state == "pending" => "pending",
-        Some(_) => "failure",
-        None => "missing",
-    }
-}
-
-fn check_outcome(c: &CheckRun) -> &'static str {
-    if c.status != "completed" {
-        return "pending";
-    }
-    match c.conclusion.as_deref() {
-        Some("success" | "neutral" | "skipped") => "success",
-        _ => "failure",
-    }
-}
-
-/// Why classic protection or a ruleset forbids merging now, as GitHub words it on a 405; `None`
-/// when both allow it. A ruleset's reasons come as "Repository rule violations found" and the rule
-/// (the answer the issue tracker quotes: `Required status check "ci/test" is expected.`).
-fn protection_block(st: &State, repo: &Repository, p: &Pull) -> Option<String> {
-    let key = (p.repo.clone(), p.base_ref.clone());
-    if let Some(why) = st
-        .protection
-        .get(&key)
-        .and_then(|r| requirement_block(st, repo, p, r))
-    {
-        return Some(why);
-    }
-    let rules = st.rulesets.get(&key)?;
-    let why = requirement_block(st, repo, p, rules)?;
-    Some(format!("Repository rule violations found\n\n{why}\n\n"))
-}
-
-/// The first requirement of `prot` that `p` does not meet, in GitHub's words.
-fn requirement_block(
-    st: &State,
-    repo: &Repository,
-    p: &Pull,
-    prot: &super::Protection,
-) -> Option<String> {
-    let (n, changes) = approvals(st, p, prot.dismiss_stale_reviews);
-    if changes {
-        return Some(
-            "Changes must be made through a pull request. Review changes requested.".into(),
-        );
-    }
-    let need = prot.required_approving_review_count;
-    if n < need {
-        return Some(if need == 1 {
-            "At least 1 approving review is required by reviewers with write access.".into()
-        } else {
-            format!(
-                "At least {need} approving reviews are required by reviewers with write access."
-            )
-        });
-    }
-    for ctx in &prot.required_status_checks {
-        match context_state(st, &p.repo, &p.head_sha, ctx) {
-            "success" => {}
-            "failure" => return Some(format!("Required status check \"{ctx}\" is failing.")),
-            _ => return Some(format!("Required status check \"{ctx}\" is expected.")),
-        }
-    }
-    if prot.strict && !git::contains(repo, &p.head_sha, &p.base_sha) {
-        return Some("Head branch was not up to date with the base branch.".into());
-    }
-    None
-}
-
-/// `mergeable` and `mergeable_state` for a read of the PR: null/unknown for the first reads after
-/// head or base move (as GitHub computes in the background), then computed with a real merge.
-fn mergeability(st: &mut State, repo: &Repository, idx: usize) -> (Option<bool>, &'static str) {
-    let reads = st.mergeable_reads;
-    let p = &mut st.pulls[idx];
-    if !p.open {
-        return (None, "unknown");
-    }
-    let key = (p.head_sha.clone(), p.base_sha.clone());
-    if p.computed_for.as_ref() != Some(&key) {
-        p.computed_for = Some(key);
-        p.pending_reads = reads;
-    }
-    if p.pending_reads > 0 {
-        p.pending_reads -= 1;
-        return (None, "unknown");
-    }
-    let p = st.pulls[idx].clone();
-    if git::conflicts(repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
-        return (Some(false), "dirty");
-    }
-    if p.draft {
-        return (Some(true), "draft");
-    }
-    if let Some(why) = protection_block(st, repo, &p) {
-        return (
-            Some(true),
-            if why.contains("Head branch was not up to date") {
-                "behind"
-            } else {
-                "blocked"
-            },
-        );
-    }
-    let key = (p.repo.clone(), p.head_sha.clone());
-    let failing = st
-        .statuses
-        .get(&key)
-        .is_some_and(|v| v.iter().any(|s| s.state != "success"))
-        || st
-            .checks
-            .get(&key)
-            .is_some_and(|v| v.iter().any(|c| check_outcome(c) != "success"));
-    (Some(true), if failing { "unstable" } else { "clean" })
-}
-
 fn find_pull(st: &State, full: &str, n: u64) -> Result<usize, Response> {
     st.pulls
         .iter()
@@ -676,7 +490,7 @@ async fn pulls_list(S(gh): G, Path((o, r)): Path<(String, String)>, q: Q) -> Res
     let state = q.get("state").map(String::as_str).unwrap_or("open");
     let mut items = Vec::new();
     for i in (0..st.pulls.len()).rev() {
-        refresh(&repo, &mut st.pulls[i]);
+        rules::refresh(&repo, &mut st.pulls[i]);
         let p = &st.pulls[i];
         let head_ok = q.get("head").is_none_or(|h| {
             let (ho, hb) = h.split_once(':').unwrap_or((&o, h));
@@ -777,8 +591,8 @@ async fn pull_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -> Res
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    refresh(&repo, &mut st.pulls[i]);
-    let m = mergeability(&mut st, &repo, i);
+    rules::refresh(&repo, &mut st.pulls[i]);
+    let m = rules::mergeability(&mut st, &repo, i);
     ok(pull_json(&gh, &st, &repo, &st.pulls[i], Some(m)))
 }
 
@@ -790,7 +604,7 @@ async fn pull_update(
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st.pulls[i]);
     let p = &mut st.pulls[i];
     if let Some(t) = b["title"].as_str() {
         p.title = t.into();
@@ -810,7 +624,7 @@ async fn pull_update(
         _ => {}
     }
     p.updated_at = now();
-    let m = mergeability(&mut st, &repo, i);
+    let m = rules::mergeability(&mut st, &repo, i);
     ok(pull_json(&gh, &st, &repo, &st.pulls[i], Some(m)))
 }
 
@@ -834,58 +648,16 @@ async fn pull_merge(
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    refresh(&repo, &mut st.pulls[i]);
-    let p = st.pulls[i].clone();
-    if !p.open {
-        return Err(error(405, "Pull Request is not mergeable"));
-    }
+    rules::refresh(&repo, &mut st.pulls[i]);
     let method = match b["merge_method"].as_str().unwrap_or("merge") {
-        "merge" => Method::Merge,
-        "squash" => Method::Squash,
-        "rebase" => Method::Rebase,
-        _ => return Err(error(422, "Invalid merge_method")),
-    };
-    let allowed = st.methods.get(&full).cloned().unwrap_or_default();
-    let refused = match method {
-        Method::Merge if !allowed.merge => {
-            Some("Merge commits are not allowed on this repository.")
-        }
-        Method::Squash if !allowed.squash => {
-            Some("Squash merges are not allowed on this repository.")
-        }
-        Method::Rebase if !allowed.rebase => {
-            Some("Rebase merges are not allowed on this repository.")
-        }
+        "merge" => Some(Method::Merge),
+        "squash" => Some(Method::Squash),
+        "rebase" => Some(Method::Rebase),
         _ => None,
     };
-    if let Some(msg) = refused {
-        return Err(error(405, msg));
-    }
-    if let Some(sha) = b["sha"].as_str() {
-        if sha != p.head_sha {
-            return Err(error(
-                409,
-                "Head branch was modified. Review and try the merge again.",
-            ));
-        }
-    }
-    // The base moved since mergeability was last computed: GitHub refuses once and recomputes.
-    if let Some((h, base)) = &p.computed_for {
-        if *base != p.base_sha {
-            st.pulls[i].computed_for = Some((h.clone(), p.base_sha.clone()));
-            st.pulls[i].pending_reads = 0;
-            return Err(error(405, git::BASE_MODIFIED));
-        }
-    }
-    if p.draft {
-        return Err(error(405, "Pull Request is still a draft"));
-    }
-    if git::conflicts(&repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
-        return Err(error(405, "Pull Request is not mergeable"));
-    }
-    if let Some(why) = protection_block(&st, &repo, &p) {
-        return Err(error(405, &why));
-    }
+    let method = rules::may_merge(&mut st, &repo, i, method, b["sha"].as_str())
+        .map_err(|(status, why)| error(status, &why))?;
+    let p = st.pulls[i].clone();
     let (title, message) = match method {
         Method::Merge => (
             format!("Merge pull request #{n} from {o}/{}", p.head_ref),
@@ -938,7 +710,7 @@ async fn pull_commits(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q:
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st.pulls[i]);
     let p = st.pulls[i].clone();
     drop(st);
     let api = gh.api();
@@ -1020,7 +792,7 @@ async fn reviewers_add(
                 "Review cannot be requested from pull request author.",
             ));
         }
-        if permission(&st, &full, w) == "none" {
+        if rules::permission(&st, &full, w) == "none" {
             return Err(validation(&format!(
                 "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {full} repository."
             )));
@@ -1031,7 +803,7 @@ async fn reviewers_add(
             st.pulls[i].requested_reviewers.push(w);
         }
     }
-    refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st.pulls[i]);
     created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
 }
 
@@ -1087,11 +859,11 @@ async fn assignees_add(
     let i = find_pull(&st, &full, n)?;
     for a in strings(&b["assignees"]) {
         // GitHub silently ignores users who cannot be assigned.
-        if permission(&st, &full, &a) != "none" && !st.pulls[i].assignees.contains(&a) {
+        if rules::permission(&st, &full, &a) != "none" && !st.pulls[i].assignees.contains(&a) {
             st.pulls[i].assignees.push(a);
         }
     }
-    refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st.pulls[i]);
     created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
 }
 
@@ -1247,13 +1019,7 @@ async fn combined_status(S(gh): G, Path((o, r, rf)): Path<(String, String, Strin
         .cloned()
         .unwrap_or_default();
     drop(st);
-    let state = if list.is_empty() || list.iter().any(|s| s.state == "pending") {
-        "pending"
-    } else if list.iter().all(|s| s.state == "success") {
-        "success"
-    } else {
-        "failure"
-    };
+    let state = rules::combined_state(&list);
     let api = gh.api();
     let u = Urls {
         api: &api,
@@ -1343,7 +1109,7 @@ async fn check_runs(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) 
 async fn permission_get(S(gh): G, Path((o, r, user)): Path<(String, String, String)>) -> Res {
     let (full, _repo) = open_repo(&gh, &o, &r)?;
     let st = gh.state.lock().unwrap();
-    let p = permission(&st, &full, &user);
+    let p = rules::permission(&st, &full, &user);
     drop(st);
     let api = gh.api();
     let u = Urls {
@@ -1352,7 +1118,7 @@ async fn permission_get(S(gh): G, Path((o, r, user)): Path<(String, String, Stri
     };
     let mut user_v = json::user(&u, &user);
     user_v["permissions"] = json!({
-        "admin": p == "admin", "maintain": p == "admin", "push": can_write(&p),
+        "admin": p == "admin", "maintain": p == "admin", "push": rules::can_write(&p),
         "triage": p != "none", "pull": p != "none"
     });
     user_v["role_name"] = json!(p);
@@ -1366,14 +1132,9 @@ async fn commit_pulls(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>
     let mut st = gh.state.lock().unwrap();
     let mut items = Vec::new();
     for i in 0..st.pulls.len() {
-        refresh(&repo, &mut st.pulls[i]);
+        rules::refresh(&repo, &mut st.pulls[i]);
         let p = &st.pulls[i];
-        // GitHub lists the PRs that merged this commit, or contain it while open.
-        let hit = p.merge_commit_sha.as_deref() == Some(sha.as_str())
-            || (p.open
-                && git::contains(&repo, &p.head_sha, &sha)
-                && !git::contains(&repo, &p.base_sha, &sha));
-        if p.repo == full && hit {
+        if p.repo == full && rules::lists_commit(&repo, p, &sha) {
             items.push(pull_json(&gh, &st, &repo, p, None));
         }
     }

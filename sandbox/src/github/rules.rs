@@ -1,0 +1,282 @@
+//! The rules GitHub applies to pull requests, apart from the routes that serve them: who may
+//! write, which reviews count, what a required context's state is, what protection and rulesets
+//! forbid, mergeability, and what refuses a merge. Functions over the state and the bare repo that
+//! answer in GitHub's words and serve nothing: the handlers turn the answers into status codes and
+//! bodies. The only state they write is what GitHub itself tracks per PR: the live head and base,
+//! and which pair mergeability was computed for.
+
+use super::git::{self, Method};
+use super::{CheckRun, CommitStatus, Protection, Pull, Review, State, TOKEN_USER};
+use git2::Repository;
+use std::collections::HashMap;
+
+/// Refreshes an open PR's head and base SHAs from the refs (a closed PR keeps its last ones).
+pub(super) fn refresh(repo: &Repository, p: &mut Pull) {
+    if p.open {
+        if let Some(h) = git::branch_sha(repo, &p.head_ref) {
+            p.head_sha = h;
+        }
+        if let Some(b) = git::branch_sha(repo, &p.base_ref) {
+            p.base_sha = b;
+        }
+    }
+}
+
+/// The user's role on `repo`, as the collaborator permission route names it.
+pub(super) fn permission(st: &State, repo: &str, user: &str) -> String {
+    if user == TOKEN_USER {
+        return "write".into();
+    }
+    // Users nobody configured count as collaborators with write access, so tests stay short.
+    st.permissions
+        .get(&(repo.to_string(), user.to_string()))
+        .cloned()
+        .unwrap_or_else(|| "write".into())
+}
+
+/// Whether a role counts for protection: only writers' reviews approve or block.
+pub(super) fn can_write(p: &str) -> bool {
+    matches!(p, "admin" | "maintain" | "write")
+}
+
+/// (approvals from writers, whether a writer's latest decisive review requests changes).
+fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
+    let mut latest: HashMap<&str, &Review> = HashMap::new();
+    for r in st
+        .reviews
+        .iter()
+        .filter(|r| r.repo == p.repo && r.number == p.number)
+    {
+        if matches!(
+            r.state.as_str(),
+            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+        ) {
+            latest.insert(&r.user, r);
+        }
+    }
+    let mut n = 0;
+    let mut changes = false;
+    for r in latest.values() {
+        if !can_write(&permission(st, &p.repo, &r.user)) {
+            continue;
+        }
+        match r.state.as_str() {
+            "APPROVED" if !current_only || r.commit_id == p.head_sha => n += 1,
+            "CHANGES_REQUESTED" => changes = true,
+            _ => {}
+        }
+    }
+    (n, changes)
+}
+
+/// success, pending, failure or missing for one context on `sha` (statuses and check runs).
+fn context_state(st: &State, repo: &str, sha: &str, ctx: &str) -> &'static str {
+    let key = (repo.to_string(), sha.to_string());
+    if let Some(c) = st
+        .checks
+        .get(&key)
+        .and_then(|v| v.iter().find(|c| c.name == ctx))
+    {
+        return check_outcome(c);
+    }
+    match st
+        .statuses
+        .get(&key)
+        .and_then(|v| v.iter().rev().find(|s| s.context == ctx))
+    {
+        Some(s) if s.state == "success" => "success",
+        Some(s) if s.state == "pending" => "pending",
+        Some(_) => "failure",
+        None => "missing",
+    }
+}
+
+/// A check run as a required context sees it: pending until completed, and neutral or skipped
+/// pass like success.
+fn check_outcome(c: &CheckRun) -> &'static str {
+    if c.status != "completed" {
+        return "pending";
+    }
+    match c.conclusion.as_deref() {
+        Some("success" | "neutral" | "skipped") => "success",
+        _ => "failure",
+    }
+}
+
+/// Why classic protection or a ruleset forbids merging now, as GitHub words it on a 405; `None`
+/// when both allow it. A ruleset's reasons come as "Repository rule violations found" and the rule
+/// (the answer the issue tracker quotes: `Required status check "ci/test" is expected.`).
+fn protection_block(st: &State, repo: &Repository, p: &Pull) -> Option<String> {
+    let key = (p.repo.clone(), p.base_ref.clone());
+    if let Some(why) = st
+        .protection
+        .get(&key)
+        .and_then(|r| requirement_block(st, repo, p, r))
+    {
+        return Some(why);
+    }
+    let rules = st.rulesets.get(&key)?;
+    let why = requirement_block(st, repo, p, rules)?;
+    Some(format!("Repository rule violations found\n\n{why}\n\n"))
+}
+
+/// The first requirement of `prot` that `p` does not meet, in GitHub's words.
+fn requirement_block(st: &State, repo: &Repository, p: &Pull, prot: &Protection) -> Option<String> {
+    let (n, changes) = approvals(st, p, prot.dismiss_stale_reviews);
+    if changes {
+        return Some(
+            "Changes must be made through a pull request. Review changes requested.".into(),
+        );
+    }
+    let need = prot.required_approving_review_count;
+    if n < need {
+        return Some(if need == 1 {
+            "At least 1 approving review is required by reviewers with write access.".into()
+        } else {
+            format!(
+                "At least {need} approving reviews are required by reviewers with write access."
+            )
+        });
+    }
+    for ctx in &prot.required_status_checks {
+        match context_state(st, &p.repo, &p.head_sha, ctx) {
+            "success" => {}
+            "failure" => return Some(format!("Required status check \"{ctx}\" is failing.")),
+            _ => return Some(format!("Required status check \"{ctx}\" is expected.")),
+        }
+    }
+    if prot.strict && !git::contains(repo, &p.head_sha, &p.base_sha) {
+        return Some("Head branch was not up to date with the base branch.".into());
+    }
+    None
+}
+
+/// `mergeable` and `mergeable_state` for a read of the PR: null/unknown for the first reads after
+/// head or base move (as GitHub computes in the background), then computed with a real merge.
+pub(super) fn mergeability(
+    st: &mut State,
+    repo: &Repository,
+    idx: usize,
+) -> (Option<bool>, &'static str) {
+    let reads = st.mergeable_reads;
+    let p = &mut st.pulls[idx];
+    if !p.open {
+        return (None, "unknown");
+    }
+    let key = (p.head_sha.clone(), p.base_sha.clone());
+    if p.computed_for.as_ref() != Some(&key) {
+        p.computed_for = Some(key);
+        p.pending_reads = reads;
+    }
+    if p.pending_reads > 0 {
+        p.pending_reads -= 1;
+        return (None, "unknown");
+    }
+    let p = st.pulls[idx].clone();
+    if git::conflicts(repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
+        return (Some(false), "dirty");
+    }
+    if p.draft {
+        return (Some(true), "draft");
+    }
+    if let Some(why) = protection_block(st, repo, &p) {
+        return (
+            Some(true),
+            if why.contains("Head branch was not up to date") {
+                "behind"
+            } else {
+                "blocked"
+            },
+        );
+    }
+    let key = (p.repo.clone(), p.head_sha.clone());
+    let failing = st
+        .statuses
+        .get(&key)
+        .is_some_and(|v| v.iter().any(|s| s.state != "success"))
+        || st
+            .checks
+            .get(&key)
+            .is_some_and(|v| v.iter().any(|c| check_outcome(c) != "success"));
+    (Some(true), if failing { "unstable" } else { "clean" })
+}
+
+/// The combined state of a commit's statuses: pending while there are none or one is pending,
+/// success when all are, else failure.
+pub(super) fn combined_state(list: &[CommitStatus]) -> &'static str {
+    if list.is_empty() || list.iter().any(|s| s.state == "pending") {
+        "pending"
+    } else if list.iter().all(|s| s.state == "success") {
+        "success"
+    } else {
+        "failure"
+    }
+}
+
+/// Whether GitHub merges PR `idx` now: the method to merge with, or why not as (status, message)
+/// in GitHub's words, checked in GitHub's order. `method` is `None` when the request named an
+/// unknown one, `sha` the head the caller expects.
+pub(super) fn may_merge(
+    st: &mut State,
+    repo: &Repository,
+    idx: usize,
+    method: Option<Method>,
+    sha: Option<&str>,
+) -> Result<Method, (u16, String)> {
+    let p = st.pulls[idx].clone();
+    if !p.open {
+        return Err((405, "Pull Request is not mergeable".into()));
+    }
+    let Some(method) = method else {
+        return Err((422, "Invalid merge_method".into()));
+    };
+    let allowed = st.methods.get(&p.repo).cloned().unwrap_or_default();
+    let refused = match method {
+        Method::Merge if !allowed.merge => {
+            Some("Merge commits are not allowed on this repository.")
+        }
+        Method::Squash if !allowed.squash => {
+            Some("Squash merges are not allowed on this repository.")
+        }
+        Method::Rebase if !allowed.rebase => {
+            Some("Rebase merges are not allowed on this repository.")
+        }
+        _ => None,
+    };
+    if let Some(msg) = refused {
+        return Err((405, msg.into()));
+    }
+    if sha.is_some_and(|sha| sha != p.head_sha) {
+        return Err((
+            409,
+            "Head branch was modified. Review and try the merge again.".into(),
+        ));
+    }
+    // The base moved since mergeability was last computed: GitHub refuses once and recomputes.
+    if let Some((h, base)) = &p.computed_for {
+        if *base != p.base_sha {
+            st.pulls[idx].computed_for = Some((h.clone(), p.base_sha.clone()));
+            st.pulls[idx].pending_reads = 0;
+            return Err((405, git::BASE_MODIFIED.into()));
+        }
+    }
+    if p.draft {
+        return Err((405, "Pull Request is still a draft".into()));
+    }
+    if git::conflicts(repo, &p.base_sha, &p.head_sha).unwrap_or(true) {
+        return Err((405, "Pull Request is not mergeable".into()));
+    }
+    match protection_block(st, repo, &p) {
+        Some(why) => Err((405, why)),
+        None => Ok(method),
+    }
+}
+
+/// Whether `/commits/{sha}/pulls` lists `p`: GitHub lists the PRs that merged this commit, or
+/// contain it while open.
+pub(super) fn lists_commit(repo: &Repository, p: &Pull, sha: &str) -> bool {
+    p.merge_commit_sha.as_deref() == Some(sha)
+        || (p.open
+            && git::contains(repo, &p.head_sha, sha)
+            && !git::contains(repo, &p.base_sha, sha))
+}
