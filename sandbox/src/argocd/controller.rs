@@ -207,45 +207,43 @@ impl ArgoCd {
             rule.delay_ms.saturating_sub(RECONCILE_LAG_MS),
         ))
         .await;
-        {
-            let mut inner = self.inner.lock().unwrap();
-            let Some(a) = inner.apps.get_mut(&name) else {
-                return;
-            };
-            if a.deploy_id != id {
-                return;
-            }
-            a.health = rule.health.clone();
-            a.health_at = now();
-            a.reconciled_at = now();
-            a.health_msg =
-                match rule.health.as_str() {
-                    "Healthy" => None,
-                    "Degraded" => Some(rule.message.clone().unwrap_or_else(|| {
-                        "Deployment \"app\" exceeded its progress deadline".into()
-                    })),
-                    _ => rule.message.clone(),
-                };
+        let message = match rule.health.as_str() {
+            "Healthy" => None,
+            "Degraded" => Some(
+                rule.message
+                    .clone()
+                    .unwrap_or_else(|| "Deployment \"app\" exceeded its progress deadline".into()),
+            ),
+            _ => rule.message.clone(),
+        };
+        if !self.set_health(&name, id, &rule.health, message) {
+            return;
         }
-        self.changed(&name);
         let Some(after) = rule.healthy_after_ms else {
             return;
         };
         tokio::time::sleep(Duration::from_millis(after)).await;
+        self.set_health(&name, id, "Healthy", None);
+    }
+
+    /// Sets the health deploy `id`'s timers reached; `false` when a newer deploy (or the app's
+    /// removal) made them stale, so they stop there.
+    fn set_health(&self, name: &str, id: u64, health: &str, message: Option<String>) -> bool {
         {
             let mut inner = self.inner.lock().unwrap();
-            let Some(a) = inner.apps.get_mut(&name) else {
-                return;
+            let Some(a) = inner.apps.get_mut(name) else {
+                return false;
             };
             if a.deploy_id != id {
-                return;
+                return false;
             }
-            a.health = "Healthy".into();
-            a.health_msg = None;
+            a.health = health.to_string();
+            a.health_msg = message;
             a.health_at = now();
             a.reconciled_at = now();
         }
-        self.changed(&name);
+        self.changed(name);
+        true
     }
 
     /// Marks the running operation Terminating; it ends Failed shortly after, unless another one

@@ -102,6 +102,15 @@ pub(super) struct ListQuery {
     refresh: Option<String>,
 }
 
+impl ListQuery {
+    /// Whether the query's label selector, when it has one, picks an app with these labels.
+    pub(super) fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.selector
+            .as_deref()
+            .is_none_or(|s| selector_matches(s, labels))
+    }
+}
+
 /// Matches a label selector of `k=v`, `k==v`, `k!=v`, `k` and `!k` terms joined by commas.
 pub(super) fn selector_matches(selector: &str, labels: &BTreeMap<String, String>) -> bool {
     selector
@@ -139,11 +148,7 @@ async fn list_apps(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuery>) -> 
         .apps
         .values()
         .filter(|_| namespace_ok(&q.app_namespace))
-        .filter(|app| {
-            q.selector
-                .as_deref()
-                .is_none_or(|s| selector_matches(s, &app.labels))
-        })
+        .filter(|app| q.selects(&app.labels))
         .filter(|app| projects.is_empty() || projects.contains(&app.project.as_str()))
         .filter(|app| {
             q.name

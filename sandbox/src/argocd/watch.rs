@@ -30,11 +30,7 @@ pub(super) async fn watch(State(a): State<Arc<ArgoCd>>, Query(q): Query<ListQuer
             .apps
             .values()
             .filter(|app| filter.as_deref().is_none_or(|n| n == app.name))
-            .filter(|app| {
-                q.selector
-                    .as_deref()
-                    .is_none_or(|s| selector_matches(s, &app.labels))
-            })
+            .filter(|app| q.selects(&app.labels))
             .map(|app| a.render(app, inner.resource_version))
             .collect()
     };

@@ -23,6 +23,7 @@ type G = S<Arc<GitHub>>;
 type Q = Query<HashMap<String, String>>;
 type Res = Result<Response, Response>;
 
+/// Every REST route the emulator serves; [`super::router`] adds the 404 that names any other.
 pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
     axum::Router::new()
         .route("/rate_limit", get(rate_limit))
