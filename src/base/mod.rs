@@ -8,6 +8,7 @@ pub mod secret;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod wait;
 
 pub use error::{retry_after, Classify, ErrorKind, StepError};
 pub use merge_method::MergeMethod;
