@@ -21,6 +21,7 @@
 use super::rollback;
 use crate::base::cancel;
 use crate::base::state::{Phase, Record};
+use crate::base::wait::{self, Pending, Wait};
 use crate::base::{humantime, Classify, ErrorKind, StepError};
 use crate::clients::argocd::{AppRef, AppStatus, ArgoCd};
 use crate::clients::git::Checkout;
@@ -632,49 +633,61 @@ impl Promotion<'_> {
             .comment(pr, &body)
             .await
             .map_err(|e| StepError::new("ask for a decision", &e))?;
-        let deadline = Instant::now() + timeout;
-        let mut last_progress = Instant::now();
-        while Instant::now() < deadline {
-            let comments = self
-                .gh
+        let gh = self.gh;
+        // Each decision word with its author's permission; the condition below picks the first
+        // from a user with write access.
+        let observe = async || -> Result<Vec<(String, &'static str, String)>, StepError> {
+            let mut words = Vec::new();
+            for c in gh
                 .comments_since(pr, asked_at)
                 .await
-                .map_err(|e| StepError::new("read decisions", &e))?;
-            for c in comments {
-                let word = c.body.trim();
-                let answer = match word {
-                    "/proceed" => Answer::Proceed,
-                    "/rollback" => Answer::Rollback,
+                .map_err(|e| StepError::new("read decisions", &e))?
+            {
+                let word = match c.body.trim() {
+                    "/proceed" => "/proceed",
+                    "/rollback" => "/rollback",
                     _ => continue,
                 };
-                let perm = self
-                    .gh
+                let perm = gh
                     .permission(&c.user)
                     .await
                     .map_err(|e| StepError::new("read decisions", &e))?;
-                if matches!(perm.as_str(), "admin" | "maintain" | "write") {
-                    self.rt.info(&format!("{} answered {word}", c.user));
-                    return Ok(answer);
-                }
-                self.rt.info(&format!(
-                    "ignoring {word} from {}: needs write access, has {perm}",
-                    c.user
+                words.push((c.user, word, perm));
+            }
+            Ok(words)
+        };
+        let judge = |words: Vec<(String, &'static str, String)>, elapsed: Duration| {
+            let decided = words
+                .iter()
+                .find(|(_, _, perm)| matches!(perm.as_str(), "admin" | "maintain" | "write"));
+            if let Some((user, word, _)) = decided {
+                let answer = if *word == "/proceed" {
+                    Answer::Proceed
+                } else {
+                    Answer::Rollback
+                };
+                return Ok(Wait::Done((answer, format!("{user} answered {word}"))));
+            }
+            if elapsed >= timeout {
+                return Ok(Wait::Done((
+                    Answer::TimedOut,
+                    "no decision came in time".to_string(),
+                )));
+            }
+            let mut state = format!("waiting for /rollback or /proceed on PR #{pr}");
+            for (user, word, perm) in &words {
+                state.push_str(&format!(
+                    "; ignoring {word} from {user}: needs write access, has {perm}"
                 ));
             }
-            if last_progress.elapsed() >= Duration::from_secs(15) {
-                last_progress = Instant::now();
-                self.rt.info(&format!(
-                    "waiting for /rollback or /proceed on PR #{pr}: {} left",
-                    humantime(deadline - Instant::now())
-                ));
-            }
-            tokio::time::sleep(
-                Duration::from_secs(2).min(deadline.saturating_duration_since(Instant::now())),
-            )
-            .await;
-        }
-        self.rt.info("no decision came in time");
-        Ok(Answer::TimedOut)
+            let left = format!(": {} left", humantime(timeout.saturating_sub(elapsed)));
+            Ok(Wait::Pending(Pending::new(state).with_tail(left)))
+        };
+        let rt = &*self.rt;
+        let (answer, line) =
+            wait::until(DECISION_POLL, observe, judge, &|l: &str| rt.info(l)).await?;
+        self.rt.info(&line);
+        Ok(answer)
     }
 
     /// Writes the job summary; the failed step's annotation is printed by `main`.
@@ -709,6 +722,9 @@ struct Landed {
     sha: String,
     commits: Vec<String>,
 }
+
+/// How often the PR's comments are read for a maintainer's decision.
+const DECISION_POLL: Duration = Duration::from_secs(2);
 
 /// What a maintainer answered to a `manual` strategy.
 enum Answer {

@@ -7,75 +7,19 @@
 //! failing on a stale one. It only reads: it never syncs or refreshes.
 
 use crate::base::text::short;
+use crate::base::wait::{self, Pending, Wait};
 use crate::base::{humantime, md_cell};
 use crate::base::{ErrorKind, StepError};
-use crate::clients::argocd::{AppRef, AppStatus, Application, ArgoCd};
+use crate::clients::argocd::{AppRef, AppStatus, ArgoCd};
 use crate::clients::git;
 use crate::clients::runtime::Runtime;
 use crate::config::Config;
 use crate::steps;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Time between polls while an app drifts.
 const POLL: Duration = Duration::from_secs(2);
-
-/// A progress line at least this often while waiting (DESIGN.md §2.10).
-const PROGRESS_EVERY: Duration = Duration::from_secs(15);
-
-impl AppStatus {
-    /// What Argo CD says about `app`.
-    pub fn of(app: &Application) -> AppStatus {
-        let s = &app.status.sync;
-        AppStatus {
-            name: app.metadata.name.clone(),
-            sync: s.status.clone(),
-            revision: s
-                .revision
-                .clone()
-                .or_else(|| s.revisions.first().cloned())
-                .unwrap_or_default(),
-            health: app.status.health.status.clone(),
-        }
-    }
-
-    /// Why the app drifts from `head`, or `None` when it is Synced at it and Healthy.
-    pub fn drift(&self, head: &str) -> Option<String> {
-        let mut why = Vec::new();
-        if self.sync != "Synced" {
-            why.push(if self.sync.is_empty() {
-                "sync status unknown".to_string()
-            } else {
-                self.sync.clone()
-            });
-        }
-        if self.revision != head {
-            why.push(if self.revision.is_empty() {
-                "at no revision".to_string()
-            } else {
-                format!("at {} (head {})", short(&self.revision), short(head))
-            });
-        }
-        if self.health != "Healthy" {
-            why.push(if self.health.is_empty() {
-                "health unknown".to_string()
-            } else {
-                self.health.clone()
-            });
-        }
-        (!why.is_empty()).then(|| {
-            format!(
-                "{}: {}{}",
-                self.name,
-                why.join(", "),
-                if self.health == "Healthy" {
-                    ", Healthy"
-                } else {
-                    ""
-                }
-            )
-        })
-    }
-}
 
 /// Runs the check.
 ///
@@ -95,74 +39,70 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     let argo = steps::connect_argocd(settings).await?;
     let apps = steps::find_apps(&argo, settings).await?;
     let remote = steps::remote(cfg, &cfg.repository.to_string());
-    let mut checkout = {
+    let checkout = {
         let base = base.clone();
         tokio::task::spawn_blocking(move || git::clone_base(&remote, &base, 1))
             .await
             .expect("clone task")
             .map_err(|e| StepError::new("read the base head", &e))?
     };
-    let start = Instant::now();
-    let mut last_line = String::new();
-    let mut last_print = start;
-    let (head, seen) = loop {
-        let head;
-        (checkout, head) = tokio::task::spawn_blocking(move || {
-            let h = checkout.fetch_base();
-            (checkout, h)
-        })
-        .await
-        .expect("fetch task");
-        let head = head
+    let checkout = Arc::new(Mutex::new(checkout));
+    let observe = async || -> Result<(String, Vec<AppStatus>), StepError> {
+        let c = checkout.clone();
+        let head = tokio::task::spawn_blocking(move || c.lock().unwrap().fetch_base())
+            .await
+            .expect("fetch task")
             .map_err(|e| StepError::new("read the base head", &e))?
             .to_string();
-        let seen = look(&argo, &apps).await?;
-        let drifting: Vec<String> = seen.iter().filter_map(|s| s.drift(&head)).collect();
-        if drifting.is_empty() {
-            break (head, seen);
-        }
-        let elapsed = start.elapsed();
-        if elapsed >= cfg.grace {
-            steps::app_outputs(rt, &seen)?;
-            rt.summary(&table(&base, &head, &seen, false));
-            let only_health = seen
-                .iter()
-                .filter(|s| s.drift(&head).is_some())
-                .all(|s| s.sync == "Synced" && s.revision == head);
-            let mut e = StepError::msg(
-                "status",
-                if only_health {
-                    ErrorKind::Health
-                } else {
-                    ErrorKind::Sync
-                },
-                format!(
-                    "after grace {}, {} of {} app(s) drift from {base} at {}: {}",
-                    humantime(cfg.grace),
-                    drifting.len(),
-                    seen.len(),
-                    short(&head),
-                    drifting.join("; ")
-                ),
-            );
-            e.hint = Some(
-                "sync the apps (or promote again), or look in Argo CD for why they lag".into(),
-            );
-            return Err(e);
-        }
-        let line = drifting.join("; ");
-        if line != last_line || last_print.elapsed() >= PROGRESS_EVERY {
-            rt.info(&format!(
-                "waiting for {}: {line} ({} elapsed, {} of grace left)",
-                short(&head),
-                humantime(elapsed),
-                humantime(cfg.grace - elapsed)
-            ));
-            last_line = line;
-            last_print = Instant::now();
-        }
-        tokio::time::sleep(POLL.min(cfg.grace - elapsed)).await;
+        Ok((head, look(&argo, &apps).await?))
     };
+    let grace = cfg.grace;
+    let judge = |(head, seen): (String, Vec<AppStatus>), elapsed: Duration| {
+        let drifting: Vec<String> = seen.iter().filter_map(|s| s.drift(&head)).collect();
+        if drifting.is_empty() || elapsed >= grace {
+            return Ok::<_, StepError>(Wait::Done((head, seen, drifting)));
+        }
+        Ok(Wait::Pending(
+            Pending::new(format!(
+                "waiting for {}: {}",
+                short(&head),
+                drifting.join("; ")
+            ))
+            .with_tail(format!(
+                " ({} elapsed, {} of grace left)",
+                humantime(elapsed),
+                humantime(grace - elapsed)
+            )),
+        ))
+    };
+    let (head, seen, drifting) = wait::until(POLL, observe, judge, &|l: &str| rt.info(l)).await?;
+    if !drifting.is_empty() {
+        steps::app_outputs(rt, &seen)?;
+        rt.summary(&table(&base, &head, &seen, false));
+        let only_health = seen
+            .iter()
+            .filter(|s| s.drift(&head).is_some())
+            .all(|s| s.sync == "Synced" && s.revision == head);
+        let mut e = StepError::msg(
+            "status",
+            if only_health {
+                ErrorKind::Health
+            } else {
+                ErrorKind::Sync
+            },
+            format!(
+                "after grace {}, {} of {} app(s) drift from {base} at {}: {}",
+                humantime(cfg.grace),
+                drifting.len(),
+                seen.len(),
+                short(&head),
+                drifting.join("; ")
+            ),
+        );
+        e.hint =
+            Some("sync the apps (or promote again), or look in Argo CD for why they lag".into());
+        return Err(e);
+    }
     rt.info(&format!(
         "every app is Synced at {base} head {} and Healthy: {}",
         short(&head),

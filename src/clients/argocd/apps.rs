@@ -1,0 +1,268 @@
+//! The operations on apps: get, refresh, resolve names or a selector, sync, roll back to a history
+//! entry, and wait for a running operation to end before starting ours.
+
+use super::*;
+use chrono::{DateTime, Utc};
+use http::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+impl ArgoCd {
+    /// `GET /api/v1/applications/{app}` (retried).
+    ///
+    /// # Errors
+    /// `Api` 403 when the app does not exist (Argo CD does not say 404) or the token lacks rights.
+    pub async fn get(&self, app: &str) -> Result<Application, ArgoError> {
+        let action = format!("get application {app}");
+        let a = self.get_json(&self.app_path(app, "", ""), &action).await?;
+        self.check_app(a, &action)
+    }
+
+    /// Every Application has a name: JSON without one came from something else.
+    pub(super) fn check_app(&self, a: Application, action: &str) -> Result<Application, ArgoError> {
+        if a.metadata.name.is_empty() {
+            return Err(ArgoError::NotArgo {
+                action: action.into(),
+                server: self.base.clone(),
+                status: 200,
+                detail: "JSON without metadata.name, not an Application".into(),
+            });
+        }
+        Ok(a)
+    }
+
+    /// `GET` with `refresh=normal|hard`: the controller looks at git again.
+    pub async fn refresh(&self, app: &str, hard: bool) -> Result<Application, ArgoError> {
+        let kind = if hard {
+            "refresh=hard"
+        } else {
+            "refresh=normal"
+        };
+        let action = format!("refresh application {app}");
+        let a = self
+            .get_json(&self.app_path(app, "", kind), &action)
+            .await?;
+        self.check_app(a, &action)
+    }
+
+    /// The apps named, or (when `names` is empty) those matching the label `selector`.
+    ///
+    /// # Errors
+    /// `NoApps` when the selector matches none; `Api` 403 for a name that does not exist.
+    pub async fn resolve_apps(
+        &self,
+        names: &[String],
+        selector: Option<&str>,
+    ) -> Result<Vec<AppRef>, ArgoError> {
+        let mut apps = Vec::new();
+        for name in names {
+            apps.push(self.get(name).await?);
+        }
+        if let Some(sel) = selector.filter(|s| !s.trim().is_empty()) {
+            let mut q = vec![format!("selector={}", enc(sel))];
+            if let Some(ns) = &self.app_namespace {
+                q.push(format!("appNamespace={}", enc(ns)));
+            }
+            if let Some(p) = &self.project {
+                q.push(format!("projects={}", enc(p)));
+            }
+            #[derive(Deserialize)]
+            struct List {
+                #[serde(default)]
+                items: Option<Vec<Application>>,
+            }
+            let list: List = self
+                .get_json(
+                    &format!("/api/v1/applications?{}", q.join("&")),
+                    "list applications",
+                )
+                .await?;
+            let found = list.items.unwrap_or_default();
+            if found.is_empty() {
+                return Err(ArgoError::NoApps(format!("selector {sel:?}")));
+            }
+            for a in found {
+                if !apps.iter().any(|x| x.metadata.name == a.metadata.name) {
+                    apps.push(a);
+                }
+            }
+        }
+        if apps.is_empty() {
+            return Err(ArgoError::NoApps(
+                "an empty list of names and no selector".into(),
+            ));
+        }
+        Ok(apps
+            .into_iter()
+            .map(|a| AppRef {
+                auto_sync: a.auto_sync(),
+                target_revision: a.target_revision(),
+                synced_revision: a.status.sync.revision.clone().filter(|r| !r.is_empty()),
+                sync_options: a
+                    .spec
+                    .sync_policy
+                    .as_ref()
+                    .map(|p| p.sync_options.clone())
+                    .unwrap_or_default(),
+                name: a.metadata.name,
+            })
+            .collect())
+    }
+
+    /// The JSON body of a sync request (`applicationApplicationSyncRequest`). Its `syncOptions`
+    /// are the app's own plus `req`'s, since Argo CD replaces the app's with the request's
+    /// (argo-cd server/application/application.go Sync, `syncOptions = syncReq.SyncOptions.Items`)
+    /// and a sync with only ours would drop e.g. the app's `ServerSideApply=true`.
+    pub fn sync_body(&self, app: &AppRef, req: &SyncRequest) -> Value {
+        let mut body = json!({"name": app.name, "prune": req.prune});
+        if !app.auto_sync {
+            if let Some(rev) = req.revision.as_ref().filter(|r| !r.is_empty()) {
+                body["revision"] = json!(rev);
+            }
+        }
+        let options = merged_sync_options(&app.sync_options, &req.sync_options);
+        if !options.is_empty() {
+            body["syncOptions"] = json!({"items": options});
+        }
+        if let Some(ns) = &self.app_namespace {
+            body["appNamespace"] = json!(ns);
+        }
+        if let Some(p) = &self.project {
+            body["project"] = json!(p);
+        }
+        body
+    }
+
+    /// The JSON body of a rollback request (`applicationApplicationRollbackRequest`).
+    pub fn rollback_body(&self, app: &str, id: i64) -> Value {
+        let mut body = json!({"name": app, "id": id, "prune": false});
+        if let Some(ns) = &self.app_namespace {
+            body["appNamespace"] = json!(ns);
+        }
+        body
+    }
+
+    /// Starts a sync. Auto-sync apps are hard-refreshed and synced without `revision` (Argo CD
+    /// refuses a revision other than targetRevision). "another operation is already in progress"
+    /// is waited out and the sync sent again; a connection error is retried only after the app
+    /// shows our operation did not start.
+    ///
+    /// # Errors
+    /// `Api` (kind `sync`) when Argo CD refuses; the caller bounds the total time.
+    pub async fn sync(&self, app: &AppRef, req: &SyncRequest) -> Result<(), ArgoError> {
+        if app.auto_sync {
+            self.refresh(&app.name, true).await?;
+        }
+        let body = self.sync_body(app, req);
+        let wanted = body["revision"]
+            .as_str()
+            .unwrap_or(&app.target_revision)
+            .to_string();
+        self.start_operation(&app.name, "sync", &wanted, body).await
+    }
+
+    /// Rolls `app` back to history entry `id` (refused by Argo CD while auto-sync is on).
+    ///
+    /// # Errors
+    /// `Api` (kind `sync`) when refused.
+    pub async fn rollback_to_history(&self, app: &str, id: i64) -> Result<(), ArgoError> {
+        let body = self.rollback_body(app, id);
+        let current = self.get(app).await?;
+        let wanted = current
+            .status
+            .history
+            .iter()
+            .find(|h| h.id == id)
+            .and_then(|h| h.revision.clone())
+            .unwrap_or_default();
+        self.start_operation(app, "rollback", &wanted, body).await
+    }
+
+    pub(super) async fn start_operation(
+        &self,
+        app: &str,
+        verb: &str,
+        wanted: &str,
+        body: Value,
+    ) -> Result<(), ArgoError> {
+        let path = format!("/api/v1/applications/{}/{verb}", enc(app));
+        let action = format!("{verb} {app}");
+        let mut connect_failures = 0;
+        loop {
+            let sent = Utc::now() - chrono::Duration::seconds(1);
+            match self
+                .call_json::<Value>(Method::POST, &path, Some(body.clone()), &action)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_in_progress() => {
+                    tokio::time::timeout(IN_PROGRESS_WAIT, self.wait_no_operation(app))
+                        .await
+                        .map_err(|_| ArgoError::Timeout {
+                            action: format!("{action}: waiting for the operation in progress"),
+                            after: IN_PROGRESS_WAIT,
+                        })??
+                }
+                // A dropped connection, a timeout, a 5xx or a 429 from a proxy in front of Argo CD.
+                Err(e) if e.is_retryable() => {
+                    connect_failures += 1;
+                    // The POST may have reached Argo CD: never start a second operation blindly.
+                    let a = self.get(app).await?;
+                    if started_since(&a, wanted, sent) {
+                        return Ok(());
+                    }
+                    if connect_failures >= SYNC_ATTEMPTS {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(e.pause(connect_failures)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Waits until `app` has no operation running (the in-progress one finished).
+    pub(super) async fn wait_no_operation(&self, app: &str) -> Result<(), ArgoError> {
+        loop {
+            let a = self.get(app).await?;
+            let running = a.operation.is_some()
+                || a.status
+                    .operation_state
+                    .as_ref()
+                    .is_some_and(|o| o.phase == "Running" || o.phase == "Terminating");
+            if !running {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// The app's sync options with the input's on top: an input option replaces the app's of the same
+/// name (`Replace=true` over `Replace=false`), others are added, in the app's order first.
+pub(super) fn merged_sync_options(app: &[String], input: &[String]) -> Vec<String> {
+    let key = |o: &str| o.split('=').next().unwrap_or(o).trim().to_string();
+    let mut out: Vec<String> = app
+        .iter()
+        .filter(|a| !input.iter().any(|i| key(i) == key(a)))
+        .cloned()
+        .collect();
+    out.extend(input.iter().cloned());
+    out
+}
+
+/// Whether `app` shows an operation for `wanted` started at or after `since`.
+pub(super) fn started_since(app: &Application, wanted: &str, since: DateTime<Utc>) -> bool {
+    if app.operation.is_some() {
+        return true;
+    }
+    app.status.operation_state.as_ref().is_some_and(|o| {
+        let asked = o
+            .operation
+            .as_ref()
+            .and_then(|op| op["sync"]["revision"].as_str())
+            .unwrap_or("");
+        o.started_at.is_some_and(|t| t >= since) && (wanted.is_empty() || asked == wanted)
+    })
+}
