@@ -2,6 +2,7 @@
 //! entry, and wait for a running operation to end before starting ours.
 
 use super::*;
+use crate::base::wait::{self, Pending, Wait};
 use chrono::{DateTime, Utc};
 use http::Method;
 use serde::Deserialize;
@@ -196,14 +197,7 @@ impl ArgoCd {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(e) if e.is_in_progress() => {
-                    tokio::time::timeout(IN_PROGRESS_WAIT, self.wait_no_operation(app))
-                        .await
-                        .map_err(|_| ArgoError::Timeout {
-                            action: format!("{action}: waiting for the operation in progress"),
-                            after: IN_PROGRESS_WAIT,
-                        })??
-                }
+                Err(e) if e.is_in_progress() => self.wait_no_operation(app, &action).await?,
                 // A dropped connection, a timeout, a 5xx or a 429 from a proxy in front of Argo CD.
                 Err(e) if e.is_retryable() => {
                     connect_failures += 1;
@@ -222,20 +216,34 @@ impl ArgoCd {
         }
     }
 
-    /// Waits until `app` has no operation running (the in-progress one finished).
-    pub(super) async fn wait_no_operation(&self, app: &str) -> Result<(), ArgoError> {
-        loop {
-            let a = self.get(app).await?;
-            let running = a.operation.is_some()
-                || a.status
-                    .operation_state
-                    .as_ref()
-                    .is_some_and(|o| o.phase == "Running" || o.phase == "Terminating");
+    /// Waits until `app` has no operation running (the in-progress one finished), at most
+    /// [`IN_PROGRESS_WAIT`]: Argo CD runs one operation per app and refuses a second.
+    pub(super) async fn wait_no_operation(&self, app: &str, action: &str) -> Result<(), ArgoError> {
+        let judge = |a: Application, elapsed: Duration| {
+            let phase = a.status.operation_state.as_ref().map(|o| o.phase.as_str());
+            let running = a.operation.is_some() || matches!(phase, Some("Running" | "Terminating"));
             if !running {
-                return Ok(());
+                return Ok(Wait::Done(()));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+            if elapsed >= IN_PROGRESS_WAIT {
+                return Err(ArgoError::Timeout {
+                    action: format!("{action}: waiting for the operation in progress"),
+                    after: IN_PROGRESS_WAIT,
+                });
+            }
+            Ok(Wait::Pending(Pending::new(format!(
+                "{app}: an operation is {}",
+                phase.unwrap_or("requested")
+            ))))
+        };
+        // Silent: the client has no log; the caller's wait reports what follows.
+        wait::until(
+            Duration::from_millis(500),
+            async || self.get(app).await,
+            judge,
+            &|_| {},
+        )
+        .await
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 /// What the app's state says about the wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
-    /// Synced and Healthy at the merge or a descendant.
-    Done,
+    /// Synced and Healthy at this revision: the merge or a descendant.
+    Done(String),
     /// Not there yet, and why.
     Pending(String),
     /// Synced at the target but Degraded: terminal once it lasts past the grace period.
@@ -82,7 +82,9 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         return Condition::Pending("sync requested, waiting for the controller to run it".into());
     }
     if unchanged_at(app, target) {
-        return health_of(st);
+        let mut compared = st.sync.revision.iter().chain(st.sync.revisions.iter());
+        let rev = compared.find(|r| (target.contains)(r));
+        return health_of(st, rev.cloned().unwrap_or_default());
     }
     let Some(op) = &st.operation_state else {
         return Condition::Pending("no sync operation yet".into());
@@ -119,13 +121,13 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
                 .collect()
         })
         .unwrap_or_default();
-    if !revs.iter().any(|r| (target.contains)(r)) {
+    let Some(ran) = revs.iter().find(|r| (target.contains)(r)) else {
         let got = revs.first().map_or("nothing", |r| short(r));
         return Condition::Pending(format!(
             "last sync ran {got}, not {} yet",
             short(&target.merge_sha)
         ));
-    }
+    };
     match (st.reconciled_at, op.finished_at) {
         (Some(r), Some(f)) if r >= f => {}
         _ => {
@@ -137,7 +139,7 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
     if st.sync.status != "Synced" && !target.from_history {
         return Condition::Pending(format!("sync status {}", or_unknown(&st.sync.status)));
     }
-    health_of(st)
+    health_of(st, ran.to_string())
 }
 
 /// Whether the controller compared the app Synced at a revision containing the merge with no
@@ -163,10 +165,10 @@ pub(super) fn unchanged_at(app: &Application, target: &Target) -> bool {
     compared && st.sync.status == "Synced" && !running && !ours
 }
 
-/// The verdict from the app's health once it runs the target.
-pub(super) fn health_of(st: &ApplicationStatus) -> Condition {
+/// The verdict from the app's health once it runs the target at `revision`.
+pub(super) fn health_of(st: &ApplicationStatus, revision: String) -> Condition {
     match st.health.status.as_str() {
-        "Healthy" => Condition::Done,
+        "Healthy" => Condition::Done(revision),
         "Degraded" => Condition::Degraded(format!(
             "Degraded: {}",
             st.health.message.as_deref().unwrap_or("no message")

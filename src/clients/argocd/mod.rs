@@ -39,8 +39,6 @@ pub(super) const RETRY_BUDGET: Duration = Duration::from_secs(120);
 pub(super) const SYNC_ATTEMPTS: u32 = 3;
 /// How long a sync waits for another operation in progress before giving up.
 pub(super) const IN_PROGRESS_WAIT: Duration = Duration::from_secs(15 * 60);
-/// How often a progress line is printed at least while waiting.
-pub(super) const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// How to reach Argo CD, from the `argocd-*` inputs.
 #[derive(Clone, Default)]

@@ -38,7 +38,7 @@ fn healthy() -> Application {
 fn synced_healthy_at_the_merge_is_done() {
     assert_eq!(
         is_synced_healthy_at(Some(&healthy()), &Target::exact(SHA)),
-        Condition::Done
+        Condition::Done(SHA.into())
     );
 }
 
@@ -53,7 +53,7 @@ fn an_app_the_merge_left_unchanged_is_done_without_an_operation() {
     });
     assert_eq!(
         is_synced_healthy_at(Some(&app), &Target::exact(SHA)),
-        Condition::Done
+        Condition::Done(SHA.into())
     );
     // Not yet compared at the merge, or compared OutOfSync: a sync is still to come.
     let mut behind = app.clone();
@@ -93,7 +93,7 @@ fn out_of_sync_is_done_only_for_a_rollback_through_history() {
     ));
     assert_eq!(
         is_synced_healthy_at(Some(&app), &Target::history(SHA)),
-        Condition::Done
+        Condition::Done(SHA.into())
     );
 }
 
@@ -118,7 +118,7 @@ fn another_revision_is_pending_and_a_descendant_counts() {
     };
     assert_eq!(
         is_synced_healthy_at(Some(&healthy()), &descendant),
-        Condition::Done
+        Condition::Done(SHA.into())
     );
     let mut multi = healthy();
     multi.status.operation_state.as_mut().unwrap().sync_result = Some(SyncOperationResult {
@@ -127,7 +127,7 @@ fn another_revision_is_pending_and_a_descendant_counts() {
     });
     assert_eq!(
         is_synced_healthy_at(Some(&multi), &Target::exact(SHA)),
-        Condition::Done
+        Condition::Done(SHA.into())
     );
 }
 
@@ -257,7 +257,7 @@ fn recorded_sequence_reaches_done_only_when_healthy() {
         ("synthetic/app-6-sync-failed.json", "failed", "failed"),
     ];
     let name = |c: Condition| match c {
-        Condition::Done => "done",
+        Condition::Done(_) => "done",
         Condition::Pending(_) => "pending",
         Condition::Degraded(_) => "degraded",
         Condition::Failed(_) => "failed",

@@ -1,9 +1,12 @@
 //! The wait: feed the pure condition from the watch stream (polling when there is none) until the
 //! app runs the merge Healthy, and name the unhealthy resources when it does not.
 
+use super::watch::Watch;
 use super::*;
 use crate::base::text::short;
+use crate::base::wait::{self, Pending, Wait, HEARTBEAT};
 use http::Method;
+use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,7 +45,8 @@ impl ArgoCd {
         }
     }
 
-    /// The loop behind [`ArgoCd::wait`]; it has no timeout of its own.
+    /// The loop behind [`ArgoCd::wait`]: [`wait::until`] over what the watch stream (or a GET)
+    /// shows, judged by [`is_synced_healthy_at`]. It has no timeout of its own.
     pub(super) async fn wait_loop(
         &self,
         app: &str,
@@ -52,7 +56,7 @@ impl ArgoCd {
         last: &Mutex<String>,
         started: Instant,
     ) -> Result<AppStatus, ArgoError> {
-        let mut watch = match self.watch(app).await {
+        let watch = match self.watch(app).await {
             Ok(w) => Some(w),
             Err(e) => {
                 progress(&format!(
@@ -62,128 +66,91 @@ impl ArgoCd {
                 None
             }
         };
-        let mut degraded_since: Option<Instant> = None;
-        let mut last_line = String::new();
-        let mut last_print = Instant::now();
-        let mut resources = String::from("resources ?");
-        // GET next instead of reading the stream: at the start, and while a grace period runs out.
-        let mut get_next = true;
-        loop {
-            let current = if std::mem::take(&mut get_next) {
-                self.get(app).await?
-            } else if let Some(w) = watch.as_mut() {
-                match tokio::time::timeout(
-                    opts.poll.max(Duration::from_secs(5)).min(HEARTBEAT),
-                    w.next(),
-                )
-                .await
-                {
-                    Ok(Ok(Some(a))) => a,
-                    Ok(Ok(None)) | Ok(Err(_)) => {
-                        progress(&format!(
-                            "{app}: watch stream ended; polling every {}s",
-                            opts.poll.as_secs_f32()
-                        ));
-                        watch = None;
-                        self.get(app).await?
-                    }
-                    // Quiet stream: look anyway, so a missed event cannot stall the wait.
-                    Err(_) => self.get(app).await?,
-                }
-            } else {
-                tokio::time::sleep(opts.poll).await;
-                self.get(app).await?
-            };
-            let cond = is_synced_healthy_at(Some(&current), target);
-            let st = &current.status;
-            let phase = st
-                .operation_state
-                .as_ref()
-                .map_or("none", |o| o.phase.as_str())
-                .to_string();
-            let state = format!(
-                "{app}: operation {phase}, sync {}, health {}",
-                or_unknown(&st.sync.status),
-                or_unknown(&st.health.status)
-            );
-            if state != last_line {
+        let mut feed = Feed {
+            watch,
+            first: true,
+            last_state: String::new(),
+            resources: String::from("resources ?"),
+        };
+        // Set by the condition while a Degraded grace period runs: the period may end without
+        // another event, so the next look is a GET after this pause.
+        let recheck: Cell<Option<Duration>> = Cell::new(None);
+        let observe = async || -> Result<(Application, String), ArgoError> {
+            let current = feed.next(self, app, opts, recheck.take(), progress).await?;
+            let state = state_line(app, &current);
+            if state != feed.last_state {
                 if let Ok(health) = self.resource_health(app, Some(&current)).await {
                     let ok = health.iter().filter(|(_, h)| h.status == "Healthy").count();
-                    resources = format!("resources {ok}/{} healthy", health.len());
+                    feed.resources = format!("resources {ok}/{} healthy", health.len());
                 }
+                feed.last_state = state;
             }
+            Ok((current, feed.resources.clone()))
+        };
+        let mut degraded_since: Option<Instant> = None;
+        let judge = |(current, resources): (Application, String), _: Duration| {
+            let cond = is_synced_healthy_at(Some(&current), target);
+            let state = state_line(app, &current);
             *last.lock().unwrap() = format!("{state}, {resources}");
-            if state != last_line || last_print.elapsed() >= HEARTBEAT {
-                let elapsed = started.elapsed();
-                let remaining = opts.health_timeout.saturating_sub(elapsed);
-                progress(&format!(
-                    "{state}, {resources}, waiting for {} ({}), elapsed {}s, remaining {}s",
-                    short(&target.merge_sha),
-                    match &cond {
-                        Condition::Done => "done".to_string(),
-                        Condition::Pending(r) | Condition::Degraded(r) | Condition::Failed(r) =>
-                            r.clone(),
-                    },
-                    elapsed.as_secs(),
-                    remaining.as_secs()
-                ));
-                last_line = state;
-                last_print = Instant::now();
-            }
+            let elapsed = started.elapsed();
+            let why = match &cond {
+                Condition::Done(_) => "done".to_string(),
+                Condition::Pending(r) | Condition::Degraded(r) | Condition::Failed(r) => r.clone(),
+            };
+            let pending = Pending::new(state).with_tail(format!(
+                ", {resources}, waiting for {} ({why}), elapsed {}s, remaining {}s",
+                short(&target.merge_sha),
+                elapsed.as_secs(),
+                opts.health_timeout.saturating_sub(elapsed).as_secs()
+            ));
             match cond {
-                Condition::Done => {
-                    let synced = st
-                        .operation_state
-                        .as_ref()
-                        .and_then(|o| o.sync_result.as_ref())
-                        .and_then(|r| r.revision.clone().or_else(|| r.revisions.first().cloned()));
-                    // An app the merge left unchanged ran no operation: its compared revision.
-                    let compared = st
-                        .sync
-                        .revision
-                        .clone()
-                        .or_else(|| st.sync.revisions.first().cloned());
-                    let rev = if unchanged_at(&current, target) {
-                        compared
-                    } else {
-                        synced
-                    }
-                    .unwrap_or_default();
-                    return Ok(AppStatus {
-                        name: app.into(),
-                        revision: rev,
-                        health: st.health.status.clone(),
-                        sync: st.sync.status.clone(),
-                    });
-                }
-                Condition::Failed(reason) => {
-                    return Err(ArgoError::SyncFailed {
-                        app: app.into(),
-                        reason,
-                    })
-                }
+                Condition::Done(revision) => Ok(Wait::Done(Ended::Ran(AppStatus {
+                    name: app.into(),
+                    revision,
+                    health: current.status.health.status.clone(),
+                    sync: current.status.sync.status.clone(),
+                }))),
+                Condition::Failed(reason) => Err(ArgoError::SyncFailed {
+                    app: app.into(),
+                    reason,
+                }),
                 Condition::Degraded(reason) => {
                     let since = *degraded_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= opts.degraded_grace {
-                        let res = self
-                            .unhealthy_resources(app, Some(&current))
-                            .await
-                            .unwrap_or_default();
-                        return Err(ArgoError::Unhealthy {
-                            app: app.into(),
-                            health: "Degraded".into(),
-                            revision: short(&target.merge_sha).into(),
-                            resources: if res.is_empty() { reason } else { res },
-                        });
+                    let left = opts.degraded_grace.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        return Ok(Wait::Done(Ended::Degraded(Box::new(current), reason)));
                     }
-                    if watch.is_some() {
-                        // The grace period may end without another event: poll until it does.
-                        let left = opts.degraded_grace.saturating_sub(since.elapsed());
-                        tokio::time::sleep(left.min(opts.poll)).await;
-                        get_next = true;
-                    }
+                    recheck.set(Some(left.min(opts.poll)));
+                    Ok(Wait::Pending(pending))
                 }
-                Condition::Pending(_) => degraded_since = None,
+                Condition::Pending(_) => {
+                    degraded_since = None;
+                    Ok(Wait::Pending(pending))
+                }
+            }
+        };
+        // The feed paces itself (the stream blocks; polling sleeps), so no pause between looks.
+        let report = |l: &str| progress(l);
+        match wait::until(Duration::ZERO, observe, judge, &report).await? {
+            Ended::Ran(status) => {
+                progress(&format!(
+                    "{app}: Synced at {} and {}",
+                    short(&status.revision),
+                    status.health
+                ));
+                Ok(status)
+            }
+            Ended::Degraded(current, reason) => {
+                let res = self
+                    .unhealthy_resources(app, Some(&current))
+                    .await
+                    .unwrap_or_default();
+                Err(ArgoError::Unhealthy {
+                    app: app.into(),
+                    health: "Degraded".into(),
+                    revision: short(&target.merge_sha).into(),
+                    resources: if res.is_empty() { reason } else { res },
+                })
             }
         }
     }
@@ -243,5 +210,75 @@ impl ArgoCd {
             .into_iter()
             .filter_map(|n| Some((format!("{}/{}", n.kind, n.name), n.health?)))
             .collect())
+    }
+}
+
+/// How a wait ended, short of an error.
+enum Ended {
+    /// Synced and Healthy at the target.
+    Ran(AppStatus),
+    /// Degraded past `degraded-grace`: the resources are named before it is an error.
+    Degraded(Box<Application>, String),
+}
+
+/// `app: operation Running, sync Synced, health Progressing`: what is seen, without the details
+/// that change on every look.
+fn state_line(app: &str, current: &Application) -> String {
+    let st = &current.status;
+    let phase = st
+        .operation_state
+        .as_ref()
+        .map_or("none", |o| o.phase.as_str());
+    format!(
+        "{app}: operation {phase}, sync {}, health {}",
+        or_unknown(&st.sync.status),
+        or_unknown(&st.health.status)
+    )
+}
+
+/// Where the wait's looks at the app come from: the watch stream while it lasts, else GETs.
+struct Feed {
+    watch: Option<Watch>,
+    /// The first look is a GET: the stream only sends changes.
+    first: bool,
+    last_state: String,
+    resources: String,
+}
+
+impl Feed {
+    /// The app's next state: a GET at first and after `recheck`, else the next watch event (or a
+    /// GET when the stream is quiet for a while, so a missed event cannot stall the wait).
+    async fn next(
+        &mut self,
+        argo: &ArgoCd,
+        app: &str,
+        opts: &WaitOptions,
+        recheck: Option<Duration>,
+        progress: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Application, ArgoError> {
+        if std::mem::take(&mut self.first) {
+            return argo.get(app).await;
+        }
+        if let Some(pause) = recheck.filter(|_| self.watch.is_some()) {
+            tokio::time::sleep(pause).await;
+            return argo.get(app).await;
+        }
+        let Some(w) = self.watch.as_mut() else {
+            tokio::time::sleep(opts.poll).await;
+            return argo.get(app).await;
+        };
+        let quiet = opts.poll.max(Duration::from_secs(5)).min(HEARTBEAT);
+        match tokio::time::timeout(quiet, w.next()).await {
+            Ok(Ok(Some(a))) => Ok(a),
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                progress(&format!(
+                    "{app}: watch stream ended; polling every {}s",
+                    opts.poll.as_secs_f32()
+                ));
+                self.watch = None;
+                argo.get(app).await
+            }
+            Err(_) => argo.get(app).await,
+        }
     }
 }
