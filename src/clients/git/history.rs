@@ -1,0 +1,269 @@
+//! Reading the base's history: trailers, ancestry, the first-parent log and the search for a revert.
+
+use super::checkout::{recorded_parents, Checkout, UNSHALLOW};
+use super::error::{local, GitError};
+use super::validate::parse_sha;
+use git2::Oid;
+use std::collections::HashSet;
+
+/// Parses git trailers (`Key: value` lines of the message's last paragraph), in order. A message
+/// without trailers gives an empty list.
+pub fn trailers(message: &str) -> Vec<(String, String)> {
+    match git2::message_trailers_strs(message) {
+        Ok(t) => t
+            .iter()
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Appends `trailers` (key, value) to `message` as git does: in the last paragraph when that is
+/// already a trailer block, else in a new one after a blank line.
+pub fn append_trailers(message: &str, new: &[(&str, &str)]) -> String {
+    let mut out = message.trim_end().to_string();
+    if new.is_empty() {
+        return out + "\n";
+    }
+    let last_paragraph = out.rsplit("\n\n").next().unwrap_or("");
+    let ends_in_trailers = out.contains("\n\n")
+        && !last_paragraph.is_empty()
+        && trailers(&out).len() == last_paragraph.lines().count();
+    out.push_str(if ends_in_trailers { "\n" } else { "\n\n" });
+    for (key, value) in new {
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    out
+}
+
+impl Checkout {
+    /// Whether `descendant` is `ancestor` or has it in its history. Both are looked up in the base
+    /// branch's history, fetching and deepening as needed (an unknown `descendant` refreshes the base
+    /// head first, see [`Checkout::base_sha`]); a commit not on the base gives `false`.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
+    pub fn contains(&mut self, descendant: &str, ancestor: &str) -> Result<bool, GitError> {
+        let desc = parse_sha(descendant)?;
+        let anc = parse_sha(ancestor)?;
+        if desc == anc {
+            return Ok(true);
+        }
+        // The descendant may be newer than our fetch (Argo CD synced a later commit).
+        if self.repo.find_commit(desc).is_err() {
+            self.fetch_base()?;
+        }
+        loop {
+            if let Some(answer) = self.reaches(desc, anc)? {
+                return Ok(answer);
+            }
+            if !self.deepen()? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Walks back from `from` looking for `target`. `None` when the answer needs more history:
+    /// `from` is missing, or the walk hit the shallow boundary without finding `target`.
+    fn reaches(&self, from: Oid, target: Oid) -> Result<Option<bool>, GitError> {
+        if self.repo.find_commit(from).is_err() {
+            return Ok(None);
+        }
+        let mut truncated = false;
+        let found = self.walk(from, usize::MAX, &mut truncated, |c| c.id() == target)?;
+        Ok(match (found, truncated) {
+            (Some(_), _) => Some(true),
+            (None, true) => None,
+            (None, false) => Some(false),
+        })
+    }
+
+    /// Visits up to `limit` commits reachable from `from`, newest first, until `stop` says so, and
+    /// returns that commit. Follows the parents recorded in each commit and never crosses the
+    /// shallow boundary (libgit2's own revwalk fails or stops early there); `truncated` is set when
+    /// the walk reached it.
+    fn walk(
+        &self,
+        from: Oid,
+        limit: usize,
+        truncated: &mut bool,
+        mut stop: impl FnMut(&git2::Commit<'_>) -> bool,
+    ) -> Result<Option<Oid>, GitError> {
+        let roots = self.shallow_roots();
+        let mut queue = std::collections::BinaryHeap::new();
+        let mut seen = HashSet::new();
+        let mut visited = 0;
+        // Queues `id` by commit time; `false` when the commit is not in the clone.
+        let mut push = |queue: &mut std::collections::BinaryHeap<(i64, Oid)>, id: Oid| {
+            if !seen.insert(id) {
+                return true;
+            }
+            match self.repo.find_commit(id) {
+                Ok(c) => {
+                    queue.push((c.time().seconds(), id));
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        *truncated |= !push(&mut queue, from);
+        while let Some((_, id)) = queue.pop() {
+            if visited == limit {
+                break;
+            }
+            visited += 1;
+            let commit = self
+                .repo
+                .find_commit(id)
+                .map_err(local(format!("read commit {id}")))?;
+            if stop(&commit) {
+                return Ok(Some(id));
+            }
+            if roots.contains(&id) {
+                *truncated = true;
+                continue;
+            }
+            for parent in recorded_parents(&commit) {
+                *truncated |= !push(&mut queue, parent);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Looks through the last `max_commits` commits of the base (fetching them as needed) for one
+    /// whose message has the trailer `Reverts: <merge_sha>`, or the line `This reverts commit
+    /// <merge_sha>.` that `git revert` and GitHub's Revert button write, newest first.
+    ///
+    /// # Errors
+    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
+    pub fn find_revert_of(
+        &mut self,
+        merge_sha: &str,
+        max_commits: usize,
+    ) -> Result<Option<Oid>, GitError> {
+        let merge = parse_sha(merge_sha)?;
+        let wanted = u32::try_from(max_commits).unwrap_or(u32::MAX);
+        if self.depth.is_some_and(|d| d < wanted) {
+            let depth = i32::try_from(wanted).unwrap_or(UNSHALLOW);
+            self.base_sha = self.fetch_depth(depth)?;
+            self.depth = if depth == UNSHALLOW {
+                None
+            } else {
+                Some(wanted)
+            };
+        }
+        let mut truncated = false;
+        self.walk(self.base_sha, max_commits, &mut truncated, |commit| {
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            let by_trailer = trailers(&message).iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("Reverts") && parse_sha(v).is_ok_and(|v| v == merge)
+            });
+            // A squash merge of a Revert-button PR keeps its commit's message in the body, so
+            // the line may stand anywhere, indented as GitHub lists the squashed commits.
+            by_trailer
+                || message.lines().any(|l| {
+                    l.trim()
+                        .strip_prefix("This reverts commit ")
+                        .map(|r| r.trim_end_matches('.'))
+                        .is_some_and(|r| parse_sha(r).is_ok_and(|r| r == merge))
+                })
+        })
+    }
+}
+
+/// One commit of the base's first-parent history, as [`Checkout::find_first_parent`] visits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCommit {
+    /// The commit.
+    pub id: Oid,
+    /// Committer time, seconds since the epoch (when it landed on the base, for merges).
+    pub time: i64,
+    /// The full message, trailers included.
+    pub message: String,
+}
+
+impl Checkout {
+    /// Walks the base's first-parent history from its head, newest first, handing each commit to
+    /// `stop` until it says so; visits at most `max_commits`, deepening the shallow clone as it goes.
+    /// `None` when the history ends or the bound is reached first.
+    ///
+    /// # Errors
+    /// Fetch errors as [`clone_base`].
+    pub fn find_first_parent(
+        &mut self,
+        max_commits: usize,
+        mut stop: impl FnMut(&LogCommit) -> bool,
+    ) -> Result<Option<LogCommit>, GitError> {
+        let mut id = self.base_sha;
+        for _ in 0..max_commits {
+            let (entry, first_parent) = {
+                let commit = self
+                    .repo
+                    .find_commit(id)
+                    .map_err(local(format!("read commit {id}")))?;
+                let entry = LogCommit {
+                    id,
+                    time: commit.committer().when().seconds(),
+                    message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                };
+                (entry, recorded_parents(&commit).first().copied())
+            };
+            if stop(&entry) {
+                return Ok(Some(entry));
+            }
+            let Some(parent) = first_parent else {
+                return Ok(None);
+            };
+            // The shallow boundary hides the parent: fetch deeper until it is there.
+            while self.repo.find_commit(parent).is_err() {
+                if !self.deepen()? {
+                    return Ok(None);
+                }
+            }
+            id = parent;
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_are_read_from_the_last_paragraph() {
+        let msg = "Promote app to 1.2.3\n\nBody text: not a trailer here\n\nPromoted-by: gitops-promote\nPromotion-run: https://github.com/acme/app/actions/runs/1\n";
+        assert_eq!(
+            trailers(msg),
+            vec![
+                ("Promoted-by".to_string(), "gitops-promote".to_string()),
+                (
+                    "Promotion-run".to_string(),
+                    "https://github.com/acme/app/actions/runs/1".to_string()
+                ),
+            ]
+        );
+        assert!(trailers("Just a subject").is_empty());
+    }
+
+    #[test]
+    fn trailers_are_appended_in_one_block() {
+        let msg = append_trailers(
+            "Promote app to 1.2.3\n",
+            &[
+                ("Promoted-by", "gitops-promote"),
+                ("Promotion-run", "https://x/runs/1"),
+            ],
+        );
+        assert_eq!(
+            msg,
+            "Promote app to 1.2.3\n\nPromoted-by: gitops-promote\nPromotion-run: https://x/runs/1\n"
+        );
+        let more = append_trailers(&msg, &[("Reverts", "abc")]);
+        assert!(more.ends_with("runs/1\nReverts: abc\n"), "{more}");
+        assert_eq!(trailers(&more).len(), 3);
+        // A body paragraph that is not a trailer block gets a blank line after it.
+        let body = append_trailers("Subject\n\nSome body text.", &[("Reverts", "abc")]);
+        assert_eq!(body, "Subject\n\nSome body text.\n\nReverts: abc\n");
+    }
+}
