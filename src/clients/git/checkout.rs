@@ -87,6 +87,29 @@ impl Checkout {
         &self.remote
     }
 
+    /// Reads commit `id`, naming it in the error.
+    pub(super) fn read_commit(&self, id: Oid) -> Result<git2::Commit<'_>, GitError> {
+        self.repo
+            .find_commit(id)
+            .map_err(local(format!("read commit {id}")))
+    }
+
+    /// Reads the tree of `commit`, naming the commit in the error.
+    pub(super) fn tree_at(&self, commit: Oid) -> Result<git2::Tree<'_>, GitError> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(local(format!("read commit {commit}")))
+    }
+
+    /// An unnamed remote for one fetch or push: nothing about it, URL or token, is written to the
+    /// repository's config.
+    pub(super) fn anonymous_remote(&self) -> Result<git2::Remote<'_>, GitError> {
+        self.repo
+            .remote_anonymous(&self.remote.url)
+            .map_err(local(format!("set up the remote {}", self.remote.url)))
+    }
+
     /// The ref the base head is fetched into.
     fn tracking_ref(&self) -> String {
         format!("refs/remotes/origin/{}", self.base)
@@ -108,10 +131,7 @@ impl Checkout {
                 .map_err(local(format!("reset {}", self.tracking_ref())))?;
         }
         let result = {
-            let mut remote = self
-                .repo
-                .remote_anonymous(&self.remote.url)
-                .map_err(local(format!("set up the remote {}", self.remote.url)))?;
+            let mut remote = self.anonymous_remote()?;
             let mut opts = FetchOptions::new();
             opts.remote_callbacks(state.callbacks(&self.remote.token))
                 .depth(depth)
@@ -192,11 +212,7 @@ impl Checkout {
     /// `Invalid` for a bad path or one naming a directory; `Local` when the commit is not present.
     pub fn read_file(&self, commit: Oid, path: &str) -> Result<Option<Vec<u8>>, GitError> {
         check_path(path)?;
-        let tree = self
-            .repo
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(local(format!("read commit {commit}")))?;
+        let tree = self.tree_at(commit)?;
         let entry = match tree.get_path(Path::new(path)) {
             Ok(entry) => entry,
             Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -263,10 +279,7 @@ impl Checkout {
                 url: self.remote.url.clone(),
             });
         }
-        let commit = self
-            .repo
-            .find_commit(id)
-            .map_err(local(format!("read commit {id}")))?;
+        let commit = self.read_commit(id)?;
         let actual = recorded_parents(&commit).len();
         match expected_parents {
             Some(expected) if expected != actual => Err(GitError::ParentCount {

@@ -1,7 +1,7 @@
 //! Reading the base's history: trailers, ancestry, the first-parent log and the search for a revert.
 
 use super::checkout::{recorded_parents, Checkout, UNSHALLOW};
-use super::error::{local, GitError};
+use super::error::GitError;
 use super::validate::parse_sha;
 use git2::Oid;
 use std::collections::HashSet;
@@ -112,10 +112,7 @@ impl Checkout {
                 break;
             }
             visited += 1;
-            let commit = self
-                .repo
-                .find_commit(id)
-                .map_err(local(format!("read commit {id}")))?;
+            let commit = self.read_commit(id)?;
             if stop(&commit) {
                 return Ok(Some(id));
             }
@@ -197,10 +194,7 @@ impl Checkout {
         let mut id = self.base_sha;
         for _ in 0..max_commits {
             let (entry, first_parent) = {
-                let commit = self
-                    .repo
-                    .find_commit(id)
-                    .map_err(local(format!("read commit {id}")))?;
+                let commit = self.read_commit(id)?;
                 let entry = LogCommit {
                     id,
                     time: commit.committer().when().seconds(),

@@ -134,25 +134,18 @@ impl CallState {
 
     /// Turns libgit2's error into ours; a second credentials request means the token was rejected.
     pub(super) fn error(&self, action: &'static str, url: &str, source: git2::Error) -> GitError {
-        if self.auth_asked.get() > 1 {
+        let kind = transport_kind(&source);
+        if self.auth_asked.get() > 1 || kind == ErrorKind::Authentication {
             GitError::Authentication {
                 action,
                 url: url.to_string(),
             }
         } else {
-            let kind = transport_kind(&source);
-            if kind == ErrorKind::Authentication {
-                GitError::Authentication {
-                    action,
-                    url: url.to_string(),
-                }
-            } else {
-                GitError::Transport {
-                    action,
-                    url: url.to_string(),
-                    kind,
-                    source,
-                }
+            GitError::Transport {
+                action,
+                url: url.to_string(),
+                kind,
+                source,
             }
         }
     }
@@ -222,22 +215,15 @@ mod tests {
             git2::Error::new(git2::ErrorCode::GenericError, git2::ErrorClass::Http, msg)
         };
         let kind = |e: git2::Error| transport_kind(&e);
-        assert_eq!(
-            kind(http("unexpected http status code: 403")),
-            ErrorKind::Authorization
-        );
-        assert_eq!(
-            kind(http("unexpected http status code: 401")),
-            ErrorKind::Authentication
-        );
-        assert_eq!(
-            kind(http("unexpected http status code: 404")),
-            ErrorKind::Config
-        );
-        assert_eq!(
-            kind(http("unexpected http status code: 502")),
-            ErrorKind::Connectivity
-        );
+        for (status, want) in [
+            (403, ErrorKind::Authorization),
+            (401, ErrorKind::Authentication),
+            (404, ErrorKind::Config),
+            (502, ErrorKind::Connectivity),
+        ] {
+            let message = format!("unexpected http status code: {status}");
+            assert_eq!(kind(http(&message)), want, "{message}");
+        }
         assert_eq!(
             kind(git2::Error::new(
                 git2::ErrorCode::GenericError,

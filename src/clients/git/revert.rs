@@ -56,10 +56,7 @@ impl Checkout {
         }
         let mut steps = Vec::with_capacity(ids.len());
         for &id in &ids {
-            let commit = self
-                .repo
-                .find_commit(id)
-                .map_err(local(format!("read commit {id}")))?;
+            let commit = self.read_commit(id)?;
             let parents = commit.parent_count();
             let parent_index = match (parents, mainline) {
                 // A single-parent commit has one mainline whatever was asked, so one call can
@@ -83,11 +80,7 @@ impl Checkout {
                 .map_err(local(format!("read the parent of {id}")))?;
             steps.push((id, commit_tree, parent_tree));
         }
-        let onto_tree = self
-            .repo
-            .find_commit(onto)
-            .and_then(|c| c.tree())
-            .map_err(local(format!("read commit {onto}")))?;
+        let onto_tree = self.tree_at(onto)?;
         revert_trees(&self.repo, &onto_tree, &steps)
     }
 }

@@ -74,18 +74,15 @@ pub(super) fn check_path(path: &str) -> Result<(), GitError> {
 /// Parses a full 40-hex commit SHA; a short one would silently be padded with zeros by libgit2.
 pub(super) fn parse_sha(sha: &str) -> Result<Oid, GitError> {
     let sha = sha.trim();
-    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(GitError::Invalid {
-            what: "commit SHA",
-            value: sha.to_string(),
-            reason: "expected 40 hex digits",
-        });
-    }
-    Oid::from_str(sha).map_err(|_| GitError::Invalid {
+    let invalid = || GitError::Invalid {
         what: "commit SHA",
         value: sha.to_string(),
         reason: "expected 40 hex digits",
-    })
+    };
+    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid());
+    }
+    Oid::from_str(sha).map_err(|_| invalid())
 }
 
 #[cfg(test)]

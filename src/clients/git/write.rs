@@ -115,11 +115,8 @@ impl Checkout {
     /// or the server refused the update (protection, hooks); `Authentication`; `Transport`.
     pub fn push_branch(&mut self, commit: Oid, branch: &str, force: bool) -> Result<(), GitError> {
         check_branch(branch)?;
-        if force && branch == self.base {
-            return Err(GitError::ProtectBase {
-                action: "force-push",
-                branch: branch.to_string(),
-            });
+        if force {
+            self.refuse_base(branch, "force-push")?;
         }
         let plus = if force { "+" } else { "" };
         let refspec = format!("{plus}{commit}:refs/heads/{branch}");
@@ -142,13 +139,20 @@ impl Checkout {
     /// `ProtectBase` for the base branch; `PushRejected`; `Authentication`; `Transport`.
     pub fn delete_remote_branch(&self, branch: &str) -> Result<(), GitError> {
         check_branch(branch)?;
+        self.refuse_base(branch, "delete")?;
+        self.push(branch, &format!(":refs/heads/{branch}"))
+    }
+
+    /// `ProtectBase` when `branch` is the base: forcing or deleting it would drop commits that are
+    /// not gitops-promote's to drop.
+    fn refuse_base(&self, branch: &str, action: &'static str) -> Result<(), GitError> {
         if branch == self.base {
             return Err(GitError::ProtectBase {
-                action: "delete",
+                action,
                 branch: branch.to_string(),
             });
         }
-        self.push(branch, &format!(":refs/heads/{branch}"))
+        Ok(())
     }
 
     /// Runs one push, retried on a dropped connection or a 5xx: pushing the same commit to the
@@ -161,11 +165,13 @@ impl Checkout {
     /// error by itself.
     fn push_once(&self, branch: &str, refspec: &str) -> Result<(), GitError> {
         let state = CallState::default();
+        let rejected = |reason: String| GitError::PushRejected {
+            url: self.remote.url.clone(),
+            branch: branch.to_string(),
+            reason,
+        };
         let result = {
-            let mut remote = self
-                .repo
-                .remote_anonymous(&self.remote.url)
-                .map_err(local(format!("set up the remote {}", self.remote.url)))?;
+            let mut remote = self.anonymous_remote()?;
             let mut opts = PushOptions::new();
             opts.remote_callbacks(state.callbacks(&self.remote.token));
             remote.push(&[refspec], Some(&mut opts))
@@ -173,11 +179,7 @@ impl Checkout {
         match result {
             Ok(()) => {}
             Err(e) if e.code() == git2::ErrorCode::NotFastForward => {
-                return Err(GitError::PushRejected {
-                    url: self.remote.url.clone(),
-                    branch: branch.to_string(),
-                    reason: format!("non-fast-forward: {}", e.message()),
-                })
+                return Err(rejected(format!("non-fast-forward: {}", e.message())))
             }
             // Local, not in transit: no retry; push_branch deepens the clone instead.
             Err(e) if is_missing_object(&e) => {
@@ -188,11 +190,7 @@ impl Checkout {
             Err(e) => return Err(state.error("push to", &self.remote.url, e)),
         }
         if let Some((_, reason)) = state.rejected.borrow().first() {
-            return Err(GitError::PushRejected {
-                url: self.remote.url.clone(),
-                branch: branch.to_string(),
-                reason: reason.clone(),
-            });
+            return Err(rejected(reason.clone()));
         }
         Ok(())
     }
