@@ -1,4 +1,5 @@
-//! The shallow, bare clone of the base branch: cloning, fetching and deepening it, and reading files.
+//! The shallow, bare clone of the base branch: cloning, fetching and deepening it, and reading
+//! files.
 
 use super::error::{local, GitError};
 use super::remote::{with_retries, CallState, Remote};
@@ -18,9 +19,12 @@ pub(super) const UNSHALLOW: i32 = i32::MAX;
 /// A bare clone of the base branch in a temp dir, removed on drop. It holds no work tree and no
 /// remote configuration.
 pub struct Checkout {
+    /// Reopened after every fetch (see `fetch_depth_once`), so never hold it across one.
     pub(super) repo: Repository,
     pub(super) remote: Remote,
     pub(super) base: String,
+    /// The base head as of the clone, [`Checkout::fetch_base`] or [`Checkout::find_revert_of`];
+    /// deepening fetches the base again but leaves this where it was.
     pub(super) base_sha: Oid,
     /// The depth of the last base fetch; `None` once the whole history is present.
     pub(super) depth: Option<u32>,
@@ -28,6 +32,7 @@ pub struct Checkout {
     _dir: tempfile::TempDir,
 }
 
+/// By hand: `Repository` is not `Debug`, so the clone shows as its path.
 impl fmt::Debug for Checkout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Checkout")
@@ -121,6 +126,7 @@ impl Checkout {
         with_retries(self.remote.retry_budget, || self.fetch_depth_once(depth))
     }
 
+    /// One attempt of [`Checkout::fetch_depth`], with fresh callback state.
     fn fetch_depth_once(&mut self, depth: i32) -> Result<Oid, GitError> {
         let state = CallState::default();
         let refspec = format!("+refs/heads/{}:{}", self.base, self.tracking_ref());

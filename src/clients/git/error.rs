@@ -63,7 +63,7 @@ pub enum GitError {
     /// A repository path or branch name that cannot be used.
     #[error("invalid {what} {value:?}: {reason}")]
     Invalid {
-        /// `path`, `branch` or `commit SHA`.
+        /// `path`, `branch`, `commit SHA`, `commit list` or `tree`.
         what: &'static str,
         /// The value given.
         value: String,
@@ -90,7 +90,8 @@ pub enum GitError {
         /// Parents expected.
         expected: usize,
     },
-    /// The mainline does not fit the commit (mainline 1 for a merge commit, 0 otherwise).
+    /// The mainline does not fit the commit: a merge commit takes 1 up to its parent count, a
+    /// single-parent one any, a root commit none.
     #[error("cannot revert {sha} with mainline {mainline}: it has {parents} parent(s)")]
     Mainline {
         /// The commit.

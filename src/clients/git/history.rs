@@ -1,4 +1,5 @@
-//! Reading the base's history: trailers, ancestry, the first-parent log and the search for a revert.
+//! Reading the base's history: trailers, ancestry, the first-parent log and the search for a
+//! revert.
 
 use super::checkout::{recorded_parents, Checkout, UNSHALLOW};
 use super::error::GitError;
@@ -18,7 +19,7 @@ pub fn trailers(message: &str) -> Vec<(String, String)> {
     }
 }
 
-/// Appends `trailers` (key, value) to `message` as git does: in the last paragraph when that is
+/// Appends `new` trailers (key, value) to `message` as git does: in the last paragraph when that is
 /// already a trailer block, else in a new one after a blank line.
 pub fn append_trailers(message: &str, new: &[(&str, &str)]) -> String {
     let mut out = message.trim_end().to_string();
@@ -42,7 +43,7 @@ impl Checkout {
     /// head first, see [`Checkout::base_sha`]); a commit not on the base gives `false`.
     ///
     /// # Errors
-    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
+    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`](super::clone_base).
     pub fn contains(&mut self, descendant: &str, ancestor: &str) -> Result<bool, GitError> {
         let desc = parse_sha(descendant)?;
         let anc = parse_sha(ancestor)?;
@@ -132,7 +133,7 @@ impl Checkout {
     /// <merge_sha>.` that `git revert` and GitHub's Revert button write, newest first.
     ///
     /// # Errors
-    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`].
+    /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`](super::clone_base).
     pub fn find_revert_of(
         &mut self,
         merge_sha: &str,
@@ -185,7 +186,7 @@ impl Checkout {
     /// `None` when the history ends or the bound is reached first.
     ///
     /// # Errors
-    /// Fetch errors as [`clone_base`].
+    /// Fetch errors as [`clone_base`](super::clone_base).
     pub fn find_first_parent(
         &mut self,
         max_commits: usize,

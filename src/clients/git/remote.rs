@@ -1,5 +1,6 @@
-//! The remote: where the release repo lives, the token that opens it (handed to libgit2 only through
-//! the credentials callback), libgit2's network timeouts, and the retries of transient failures.
+//! The remote: where the release repo lives, the token that opens it (handed to libgit2 only
+//! through the credentials callback), libgit2's network timeouts, and the retries of transient
+//! failures.
 
 use super::error::GitError;
 use crate::base::{Classify, ErrorKind};
@@ -52,6 +53,7 @@ pub struct Remote {
     pub retry_budget: Duration,
 }
 
+/// By hand, so that a `{:?}` in a log or a panic never shows the token.
 impl fmt::Debug for Remote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Remote")
@@ -67,8 +69,8 @@ impl fmt::Debug for Remote {
 /// # Safety
 /// It sets libgit2 globals without synchronization: call it from `main` before any thread is
 /// spawned (before the tokio runtime starts).
-pub unsafe fn set_network_timeouts(connect: std::time::Duration, io: std::time::Duration) {
-    let ms = |d: std::time::Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+pub unsafe fn set_network_timeouts(connect: Duration, io: Duration) {
+    let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: the caller guarantees no other thread uses libgit2 yet. Both calls cannot fail.
     unsafe {
         let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));

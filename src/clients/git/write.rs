@@ -72,7 +72,8 @@ impl Checkout {
     /// Commits `tree` with `parent` as the only parent, without moving any ref.
     ///
     /// # Errors
-    /// `Local` when `parent` or `tree` is not present.
+    /// `Invalid` for an empty tree over a non-empty parent; `Local` when `parent` or `tree` is not
+    /// present.
     pub fn commit_tree(
         &self,
         parent: Oid,
