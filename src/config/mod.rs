@@ -101,7 +101,7 @@ pub enum SyncMode {
 
 /// What an empty query result counts as, and one named query: the gate's own types, so config
 /// and gate cannot drift.
-pub use crate::clients::verify::{NamedQuery as Query, NoData};
+pub use crate::clients::verify::{NamedQuery as Query, NoData, VerifyConfig};
 
 /// Argo CD connection and app selection; present only when `argocd-server` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,35 +130,6 @@ pub struct ArgoSettings {
     pub request_timeout: Duration,
     /// Retry time of one call (`retry-budget`).
     pub retry_budget: Duration,
-}
-
-/// Metrics-gate settings (DESIGN.md §7).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifySettings {
-    /// Prometheus base URL; `None` means no gate.
-    pub prometheus_url: Option<Url>,
-    /// Bearer token.
-    pub prometheus_token: Option<Secret>,
-    /// The queries.
-    pub queries: Vec<Query>,
-    /// Passes a measurement (text; `verify` parses it).
-    pub success_condition: Option<String>,
-    /// Fails a measurement (text; `verify` parses it).
-    pub failure_condition: Option<String>,
-    /// Wait before the first measurement.
-    pub initial_delay: Duration,
-    /// Between measurements.
-    pub interval: Duration,
-    /// Number of measurements.
-    pub count: u32,
-    /// Failures tolerated.
-    pub failure_limit: u32,
-    /// Inconclusive results tolerated.
-    pub inconclusive_limit: u32,
-    /// What an empty result counts as.
-    pub no_data: NoData,
-    /// Limit of one query (`request-timeout`).
-    pub request_timeout: Duration,
 }
 
 /// The run context from the runner's `GITHUB_*` variables.
@@ -255,8 +226,8 @@ pub struct Config {
     pub merge_sha: Option<String>,
     /// Standalone rollback: the merged PR.
     pub pr_number: Option<u64>,
-    /// The metrics gate.
-    pub verify: VerifySettings,
+    /// The metrics gate; `None` without `prometheus-url`.
+    pub verify: Option<VerifyConfig>,
     /// guard: age limit of the promotion to roll back.
     pub rollback_window: Duration,
     /// status: lag tolerated.
@@ -265,9 +236,9 @@ pub struct Config {
     pub alert: Option<String>,
     /// Change nothing remote.
     pub dry_run: bool,
-    /// GitHub REST base (`GITHUB_API_URL`, default https://api.github.com).
+    /// GitHub REST base (`GITHUB_API_URL`, default `https://api.github.com`).
     pub github_api_url: Url,
-    /// GitHub web and git host (`GITHUB_SERVER_URL`, default https://github.com).
+    /// GitHub web and git host (`GITHUB_SERVER_URL`, default `https://github.com`).
     pub github_server_url: Url,
     /// Run id, attempt and URL.
     pub run: RunContext,
@@ -653,9 +624,11 @@ impl Config {
                 "a query needs success-condition or failure-condition, e.g. result >= 0.99".into(),
             );
         }
-        let verify = VerifySettings {
-            prometheus_url,
-            prometheus_token,
+        let verify = VerifyConfig {
+            prometheus_url: prometheus_url
+                .as_ref()
+                .map_or_else(String::new, Url::to_string),
+            bearer_token: prometheus_token,
             queries,
             success_condition,
             failure_condition,
@@ -674,23 +647,8 @@ impl Config {
                     ],
                 )
                 .unwrap_or(NoData::Fail),
-            request_timeout,
+            timeout: request_timeout,
         };
-        // Every gate input is checked now, before anything is touched: a typo in a condition
-        // must not cost a merge, a deploy and a rollback (DESIGN.md §2.1).
-        if r.problems.is_empty() && !verify.queries.is_empty() {
-            if let Err(e) = crate::clients::verify::VerifyConfig::from_settings(&VerifySettings {
-                prometheus_url: verify
-                    .prometheus_url
-                    .clone()
-                    .or_else(|| "http://prometheus.invalid".parse().ok()),
-                ..verify.clone()
-            })
-            .map_or(Ok(()), |c| c.check())
-            {
-                r.fail_with(&e);
-            }
-        }
         let rollback_window = r.duration("rollback-window");
         let grace = r.duration("grace");
         let alert = r.opt_text("alert");
@@ -704,7 +662,7 @@ impl Config {
         }
         if command == Guard && alert.is_none() {
             // Without an alert the gate decides, so it must be complete before anything is read.
-            if verify.prometheus_url.is_none() && raw.get("prometheus-url").is_none() {
+            if prometheus_url.is_none() && raw.get("prometheus-url").is_none() {
                 r.fail(
                     "prometheus-url",
                     "required for guard unless alert is set: set the input".into(),
@@ -717,6 +675,21 @@ impl Config {
                 );
             }
         }
+        // Every gate input is checked now, before anything is touched: a typo in a condition
+        // must not cost a merge, a deploy and a rollback (DESIGN.md §2.1). Queries without a
+        // `prometheus-url` are checked too (the `verify` command then says the URL is missing).
+        if r.problems.is_empty() && (prometheus_url.is_some() || !verify.queries.is_empty()) {
+            let checked = VerifyConfig {
+                prometheus_url: prometheus_url
+                    .as_ref()
+                    .map_or_else(|| "http://prometheus.invalid".into(), Url::to_string),
+                ..verify.clone()
+            };
+            if let Err(e) = checked.check() {
+                r.fail_with(&e);
+            }
+        }
+        let verify = prometheus_url.is_some().then_some(verify);
         let dry_run = r.bool("dry-run");
 
         let ctx_url = |r: &mut Reader<'_>, var: &str, default: &str| {
@@ -909,12 +882,15 @@ mod tests {
             ("INPUT_ARGOCD-SERVER", "https://argocd.example.com"),
             ("INPUT_ARGOCD-TOKEN", "a"),
             ("INPUT_ARGOCD-APP", "web"),
+            ("INPUT_PROMETHEUS-URL", "http://prom:9090"),
+            ("INPUT_QUERY", "up"),
+            ("INPUT_SUCCESS-CONDITION", "result == 1"),
         ])
         .unwrap();
         let argo = c.argocd.unwrap();
         assert_eq!(argo.request_timeout, Duration::from_secs(5));
         assert_eq!(argo.retry_budget, Duration::ZERO, "0s turns retries off");
-        assert_eq!(c.verify.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.verify.unwrap().timeout, Duration::from_secs(5));
         assert_eq!(
             only_problem(promote(&[("INPUT_REQUEST-TIMEOUT", "0s")])),
             "input 'request-timeout': must be more than 0s"
@@ -985,9 +961,10 @@ mod tests {
             ("INPUT_SUCCESS-CONDITION", "result < 0.01"),
         ]);
         let c = Config::from_raw(Command::Verify, &r).unwrap();
-        let names: Vec<&str> = c.verify.queries.iter().map(|q| q.name.as_str()).collect();
+        let verify = c.verify.unwrap();
+        let names: Vec<&str> = verify.queries.iter().map(|q| q.name.as_str()).collect();
         assert_eq!(names, ["result"]);
-        assert_eq!(c.verify.queries[0].promql, "sum(rate(x[5m]))");
+        assert_eq!(verify.queries[0].promql, "sum(rate(x[5m]))");
     }
 
     #[test]
@@ -1140,6 +1117,7 @@ mod tests {
     #[test]
     fn queries_may_be_named() {
         let c = promote(&[
+            ("INPUT_PROMETHEUS-URL", "http://prom:9090"),
             (
                 "INPUT_QUERY",
                 "errors: sum(rate(x[1m]))\nratio: job:rate5m{a=\"b\"}",
@@ -1149,6 +1127,8 @@ mod tests {
         .unwrap();
         let names: Vec<_> = c
             .verify
+            .as_ref()
+            .unwrap()
             .queries
             .iter()
             .map(|q| (q.name.as_str(), q.promql.as_str()))

@@ -4,9 +4,9 @@
 //!
 //! 1. find the last promotion: the newest first-parent commit of the base with the trailer
 //!    `Promoted-by: gitops-promote` that is not itself a revert; a newer commit reverting it
-//!    (`Reverts: <sha>`, or git's "This reverts commit <sha>") means nothing is left to undo;
+//!    (`Reverts: <sha>`, or git's `This reverts commit <sha>`) means nothing is left to undo;
 //! 2. its committer time (when it landed on the base) against `rollback-window`;
-//! 3. the verdict: a firing alert, else [`verify::gate`]; Failed or Inconclusive fail the gate;
+//! 3. the verdict: a firing alert, else [`crate::steps::verify::gate`]; Failed or Inconclusive fail the gate;
 //! 4. a failed gate rolls the promotion back through [`rollback::undo`], as the post step would.
 //!
 //! A rollback is the guard doing its job: the step succeeds with `rolled-back=true` and a warning,
@@ -221,7 +221,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
             return nothing(rt, "the alert is resolved: nothing to roll back");
         }
         Some(Alert::Firing(names)) => format!("alert {} firing", names.join(", ")),
-        None => match steps::verify::gate(&cfg.verify, rt).await {
+        None => match steps::verify::gate(cfg.verify.as_ref(), rt).await {
             Ok(_) => {
                 rt.output("rolled-back", "false")?;
                 rt.info(&format!(

@@ -297,7 +297,7 @@ impl Promotion<'_> {
 
     /// Step 11: the metrics gate, when `prometheus-url` is set.
     async fn verify_gate(&mut self) -> Result<Next<()>, StepError> {
-        if self.cfg.verify.prometheus_url.is_some() && guarded!(self, self.verify()).is_some() {
+        if self.cfg.verify.is_some() && guarded!(self, self.verify()).is_some() {
             self.record.phase = Some(Phase::Verified);
             self.save()?;
         }
@@ -464,7 +464,7 @@ impl Promotion<'_> {
 
     async fn verify(&mut self) -> Result<(), StepError> {
         let start = Instant::now();
-        let r = steps::verify::gate(&self.cfg.verify, self.rt)
+        let r = steps::verify::gate(self.cfg.verify.as_ref(), self.rt)
             .await
             .map(|_| ());
         self.timeline

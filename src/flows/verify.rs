@@ -10,5 +10,5 @@ use crate::steps::verify::gate;
 /// # Errors
 /// As [`gate`].
 pub async fn command(config: &Config, rt: &mut Runtime) -> Result<(), StepError> {
-    gate(&config.verify, rt).await.map(|_| ())
+    gate(config.verify.as_ref(), rt).await.map(|_| ())
 }

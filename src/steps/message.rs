@@ -52,7 +52,7 @@ pub fn plan(cfg: &Config, base: &str, edit: &Edit) -> String {
                 steps.len() + 1
             ));
         }
-        if cfg.verify.prometheus_url.is_some() {
+        if cfg.verify.is_some() {
             steps.push(format!("{}. run the metrics gate", steps.len() + 1));
         }
     }

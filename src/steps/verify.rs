@@ -7,31 +7,9 @@ use crate::clients::runtime::Runtime;
 use crate::clients::verify::{
     run, summary_table, Measurement, Phase, Report, Verdict, VerifyConfig,
 };
-use crate::config::VerifySettings;
 
 /// The step name errors and annotations carry.
 const STEP: &str = "verify";
-
-impl VerifyConfig {
-    /// The gate's settings from the checked inputs; `None` when no `prometheus-url` is set.
-    pub fn from_settings(s: &VerifySettings) -> Option<VerifyConfig> {
-        Some(VerifyConfig {
-            prometheus_url: s.prometheus_url.as_ref()?.to_string(),
-            queries: s.queries.clone(),
-            success_condition: s.success_condition.clone(),
-            failure_condition: s.failure_condition.clone(),
-            initial_delay: s.initial_delay,
-            interval: s.interval,
-            count: s.count,
-            failure_limit: s.failure_limit,
-            inconclusive_limit: s.inconclusive_limit,
-            no_data: s.no_data,
-            bearer_token: s.prometheus_token.as_ref().map(|t| t.expose().to_string()),
-            timeout: s.request_timeout,
-            ..VerifyConfig::default()
-        })
-    }
-}
 
 /// One log line per measurement: `measurement 2: result = 0.0012 → Successful`.
 pub fn progress_line(m: &Measurement) -> String {
@@ -54,8 +32,8 @@ pub fn progress_line(m: &Measurement) -> String {
 /// # Errors
 /// `verification` for a Failed or Inconclusive verdict (after the summary and output are written);
 /// the gate's own errors (`config`, `connectivity`, ...) as they are classified.
-pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report, StepError> {
-    let Some(cfg) = VerifyConfig::from_settings(settings) else {
+pub async fn gate(cfg: Option<&VerifyConfig>, rt: &mut Runtime) -> Result<Report, StepError> {
+    let Some(cfg) = cfg else {
         return Err(StepError::msg(
             STEP,
             ErrorKind::Config,
@@ -67,7 +45,7 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
         let _group = rt.group("Metrics gate");
         let rt = &*rt;
         let progress = |m: &Measurement| rt.info(&progress_line(m));
-        run(&cfg, &progress)
+        run(cfg, &progress)
             .await
             .map_err(|e| StepError::new(STEP, &e))?
     };
@@ -100,47 +78,6 @@ pub async fn gate(settings: &VerifySettings, rt: &mut Runtime) -> Result<Report,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::verify::NoData;
-    use crate::config::{self, Query, Secret};
-    use std::time::Duration;
-
-    fn settings() -> VerifySettings {
-        VerifySettings {
-            prometheus_url: Some("http://prom:9090/".parse().unwrap()),
-            prometheus_token: Some(Secret::new("tok")),
-            queries: vec![Query {
-                name: "errors".into(),
-                promql: "sum(rate(e[1m]))".into(),
-            }],
-            success_condition: Some("errors < 0.05".into()),
-            failure_condition: None,
-            initial_delay: Duration::from_secs(5),
-            interval: Duration::from_secs(30),
-            count: 3,
-            failure_limit: 1,
-            inconclusive_limit: 2,
-            no_data: config::NoData::Inconclusive,
-            request_timeout: Duration::from_secs(7),
-        }
-    }
-
-    #[test]
-    fn settings_map_onto_the_gate() {
-        let c = VerifyConfig::from_settings(&settings()).unwrap();
-        assert_eq!(c.prometheus_url, "http://prom:9090/");
-        assert_eq!(c.queries[0].name, "errors");
-        assert_eq!(c.bearer_token.as_deref(), Some("tok"));
-        assert_eq!((c.count, c.failure_limit, c.inconclusive_limit), (3, 1, 2));
-        assert_eq!(c.no_data, NoData::Inconclusive);
-        assert_eq!(c.initial_delay, Duration::from_secs(5));
-        assert_eq!(c.timeout, Duration::from_secs(7));
-        c.check().unwrap();
-        let none = VerifySettings {
-            prometheus_url: None,
-            ..settings()
-        };
-        assert!(VerifyConfig::from_settings(&none).is_none());
-    }
 
     #[test]
     fn progress_lines_name_results_phase_and_note() {

@@ -4,7 +4,7 @@ use super::transport::backoff;
 use crate::base::{Classify, ErrorKind};
 use std::time::Duration;
 
-/// The error returned by every [`ArgoCd`] call. Messages never hold the token or password.
+/// The error returned by every [`ArgoCd`](super::ArgoCd) call. Messages never hold the token or password.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgoError {
     /// A setting cannot work (bad URL, unreadable CA file, no credentials).

@@ -263,7 +263,7 @@ pub struct SyncRequest {
     pub sync_options: Vec<String>,
 }
 
-/// Knobs of [`ArgoCd::wait`].
+/// Knobs of [`ArgoCd::wait`](super::ArgoCd::wait).
 #[derive(Debug, Clone)]
 pub struct WaitOptions {
     /// Overall limit (`health-timeout`).

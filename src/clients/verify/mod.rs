@@ -11,10 +11,9 @@
 pub mod condition;
 mod prom;
 
-use crate::base::md_cell;
+use crate::base::{md_cell, Secret};
 use crate::base::{Classify, ErrorKind};
 use condition::{Expr, Value};
-use std::fmt;
 use std::time::Duration;
 
 pub use prom::QueryResult;
@@ -56,8 +55,8 @@ impl NoData {
     }
 }
 
-/// Everything the gate needs; `config` builds it from the inputs. Its `Debug` hides the secrets.
-#[derive(Clone)]
+/// Everything the gate needs; `config` builds it from the inputs. Its `Debug` hides the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyConfig {
     /// Prometheus base URL (the part before `/api/v1/query`).
     pub prometheus_url: String,
@@ -80,43 +79,10 @@ pub struct VerifyConfig {
     pub inconclusive_limit: u32,
     /// What a query with no samples counts as.
     pub no_data: NoData,
-    /// Sent as `Authorization: Bearer …`.
-    pub bearer_token: Option<String>,
-    /// Sent as `Authorization: Basic …` (user, password).
-    pub basic_auth: Option<(String, String)>,
-    /// Extra request headers (e.g. `X-Scope-OrgID` for Mimir/Cortex).
-    pub headers: Vec<(String, String)>,
+    /// Sent as `Authorization: Bearer …` (`prometheus-token`).
+    pub bearer_token: Option<Secret>,
     /// How long one query may take; a slower answer is an Error measurement.
     pub timeout: Duration,
-}
-
-impl fmt::Debug for VerifyConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Configs end up in logs and panic messages; tokens and passwords must not.
-        let hidden = |set: bool| if set { "***" } else { "none" };
-        f.debug_struct("VerifyConfig")
-            .field("prometheus_url", &self.prometheus_url)
-            .field("queries", &self.queries)
-            .field("success_condition", &self.success_condition)
-            .field("failure_condition", &self.failure_condition)
-            .field("initial_delay", &self.initial_delay)
-            .field("interval", &self.interval)
-            .field("count", &self.count)
-            .field("failure_limit", &self.failure_limit)
-            .field("inconclusive_limit", &self.inconclusive_limit)
-            .field("no_data", &self.no_data)
-            .field("bearer_token", &hidden(self.bearer_token.is_some()))
-            .field(
-                "basic_auth",
-                &self.basic_auth.as_ref().map(|(user, _)| (user, "***")),
-            )
-            .field(
-                "headers",
-                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
-            )
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 impl Default for VerifyConfig {
@@ -133,8 +99,6 @@ impl Default for VerifyConfig {
             inconclusive_limit: 0,
             no_data: NoData::Fail,
             bearer_token: None,
-            basic_auth: None,
-            headers: Vec::new(),
             timeout: Duration::from_secs(10),
         }
     }
@@ -444,20 +408,9 @@ impl VerifyConfig {
         if self.count == 0 {
             return Err(input("count", "must be at least 1"));
         }
-        for (k, v) in &self.headers {
-            if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                return Err(input("headers", &format!("`{k}` is not a header name")));
-            }
-            if http::HeaderValue::from_str(v).is_err() {
-                return Err(input(
-                    "headers",
-                    &format!("the value of `{k}` is not a valid header value"),
-                ));
-            }
-        }
         // A token with a newline would be dropped silently by the client; say so up front.
         if let Some(t) = &self.bearer_token {
-            if http::HeaderValue::from_str(&format!("Bearer {t}")).is_err() {
+            if http::HeaderValue::from_str(&format!("Bearer {}", t.expose())).is_err() {
                 return Err(input(
                     "prometheus-token",
                     "contains characters a header cannot carry",

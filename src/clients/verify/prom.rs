@@ -195,15 +195,7 @@ impl Client {
             }
         };
         if let Some(t) = &cfg.bearer_token {
-            add("authorization", &format!("Bearer {t}"));
-        } else if let Some((user, pass)) = &cfg.basic_auth {
-            add(
-                "authorization",
-                &format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())),
-            );
-        }
-        for (k, v) in &cfg.headers {
-            add(k, v);
+            add("authorization", &format!("Bearer {}", t.expose()));
         }
         Client {
             http,
@@ -285,45 +277,9 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Standard base64 with padding, for Basic auth (not worth a dependency).
-fn base64(input: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
-    }
 
     #[test]
     fn special_sample_values_parse() {
