@@ -5,6 +5,7 @@ mod harness;
 
 mod argocd;
 mod cancel;
+mod conditions;
 mod config;
 mod edit;
 mod faults;

@@ -159,8 +159,6 @@ impl ArgoCd {
                         } else {
                             let tag = image_tag(&values);
                             a.deployed_tag = tag.clone();
-                            a.sync_status = "Synced".into();
-                            a.sync_revision = sha.clone();
                             a.health = "Progressing".into();
                             a.health_msg = Some("Waiting for rollout to finish: 1 of 2 updated replicas are available...".into());
                             a.health_at = t.clone();
@@ -198,6 +196,21 @@ impl ArgoCd {
         {
             let mut inner = self.inner.lock().unwrap();
             if let Some(a) = inner.apps.get_mut(&name) {
+                // The comparison after the sync writes `status.sync` and the conditions together
+                // (controller/state.go CompareAppState, persisted in one status update): until
+                // then both still describe the last comparison.
+                let ran =
+                    a.op.as_ref()
+                        .filter(|o| o.phase == "Succeeded" && !o.dry_run)
+                        .and_then(|o| o.revision.clone());
+                if let Some(rev) = ran {
+                    match self.render_error(&rev, &a.path) {
+                        Some(why) => a.conditions = vec![("ComparisonError".into(), why)],
+                        None => a.conditions.clear(),
+                    }
+                    a.sync_status = "Synced".into();
+                    a.sync_revision = rev;
+                }
                 a.reconciled_at = now();
             }
         }
@@ -224,6 +237,23 @@ impl ArgoCd {
         };
         tokio::time::sleep(Duration::from_millis(after)).await;
         self.set_health(&name, id, "Healthy", None);
+    }
+
+    /// Why the app's path does not render at `rev`, as the repo server says it: a missing path, or
+    /// a chart whose `required "image.tag is required" .Values.image.tag` fails (Helm's `required`
+    /// function, the usual ComparisonError of a values repo).
+    fn render_error(&self, rev: &str, path: &str) -> Option<String> {
+        let file = format!("{path}/values.yaml");
+        match self.world.read_file(SEED_REPO, rev, &file) {
+            Ok(Some(values)) if image_tag(&values).is_some_and(|t| !t.is_empty()) => None,
+            Ok(Some(_)) => Some(format!(
+                "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = Manifest generation error (cached): `helm template . --name-template {} --values {file}` failed exit status 1: Error: execution error at (app/templates/deployment.yaml:21:24): image.tag is required",
+                path.rsplit('/').next().unwrap_or(path)
+            )),
+            _ => Some(format!(
+                "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = {path}: app path does not exist"
+            )),
+        }
     }
 
     /// Sets the health deploy `id`'s timers reached; `false` when a newer deploy (or the app's
@@ -292,6 +322,23 @@ impl ArgoCd {
             else {
                 return;
             };
+            // A head whose path does not render compares Unknown at that head with a
+            // ComparisonError condition (controller/state.go CompareAppState: "Failed to load
+            // target state", sync status Unknown), and auto-sync skips an app that is not
+            // OutOfSync (controller/appcontroller.go autoSync: "Skipping auto-sync: application
+            // status is Unknown").
+            if head != a.sync_revision && !a.op_pending {
+                if let Some(why) = self.render_error(&head, &a.path) {
+                    a.sync_revision = head.clone();
+                    a.sync_status = "Unknown".into();
+                    a.conditions = vec![("ComparisonError".into(), why)];
+                    a.reconciled_at = now();
+                    drop(inner);
+                    self.changed(name);
+                    return;
+                }
+                a.conditions.clear();
+            }
             // The controller compares what the app's path renders at the head with what runs
             // (argo-cd controller/state.go CompareAppState: `sync.revision` is the revision
             // compared). A head that leaves the path as it was compares Synced at the new head, and

@@ -44,6 +44,13 @@ impl ArgoCd {
         if let Some(m) = &a.health_msg {
             status["health"]["message"] = json!(m);
         }
+        if !a.conditions.is_empty() {
+            status["conditions"] = a
+                .conditions
+                .iter()
+                .map(|(kind, message)| json!({"type": kind, "message": message, "lastTransitionTime": a.reconciled_at}))
+                .collect();
+        }
         let mut app = json!({
             "metadata": {"name": a.name, "namespace": "argocd", "labels": a.labels, "uid": a.uid,
                          "resourceVersion": rv.to_string(), "generation": a.generation, "creationTimestamp": a.created},

@@ -133,6 +133,9 @@ struct App {
     /// The last revision auto-sync attempted, so a failed one is not retried in a loop.
     last_auto: Option<String>,
     fail_next: Option<String>,
+    /// `status.conditions` as `(type, message)`: set and cleared only when the controller
+    /// compares, so one can outlive the commit that fixes it until the next comparison.
+    conditions: Vec<(String, String)>,
 }
 
 struct Inner {
@@ -258,6 +261,7 @@ impl ArgoCd {
             deploy_id: id,
             last_auto: Some(sha),
             fail_next: None,
+            conditions: Vec::new(),
         };
         inner.apps.insert(new.name, app);
         Ok(())

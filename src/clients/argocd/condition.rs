@@ -74,7 +74,19 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         .iter()
         .find(|c| c.kind == "ComparisonError" || c.kind == "InvalidSpecError")
     {
-        return Condition::Failed(format!("{}: {}", c.kind, c.message));
+        // The controller replaces conditions only when it compares again: one left by an earlier
+        // revision stays while the sync that fixes it runs (argo-cd controller/state.go). It is
+        // terminal once it is about the merge: compared at a revision containing it, or reconciled
+        // after our operation started (both on the server's clock).
+        if compared_at(app, target) || reconciled_after_ours(app, target) {
+            return Condition::Failed(format!("{}: {}", c.kind, c.message));
+        }
+        if app.operation.is_none() && st.operation_state.is_none() {
+            return Condition::Pending(format!(
+                "{} from an earlier comparison, waiting for the controller to compare again: {}",
+                c.kind, c.message
+            ));
+        }
     }
     // `operation` is set by the API server on sync and cleared by the controller when the operation
     // ends: while it is set, `operationState` may still describe the previous operation.
@@ -140,6 +152,27 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         return Condition::Pending(format!("sync status {}", or_unknown(&st.sync.status)));
     }
     health_of(st, ran.to_string())
+}
+
+/// Whether the app was last compared at a revision containing the merge.
+fn compared_at(app: &Application, target: &Target) -> bool {
+    let st = &app.status.sync;
+    st.revision
+        .iter()
+        .chain(st.revisions.iter())
+        .any(|r| (target.contains)(r))
+}
+
+/// Whether the controller reconciled the app after an operation of ours (one that asked for or
+/// ran a revision containing the merge) started. Strictly after: both times have whole seconds,
+/// and a comparison in the second the operation started may be the one before it.
+fn reconciled_after_ours(app: &Application, target: &Target) -> bool {
+    let st = &app.status;
+    let Some(op) = &st.operation_state else {
+        return false;
+    };
+    let ours = operation_revisions(op).iter().any(|r| (target.contains)(r));
+    ours && matches!((st.reconciled_at, op.started_at), (Some(r), Some(s)) if r > s)
 }
 
 /// Whether the controller compared the app Synced at a revision containing the merge with no

@@ -160,6 +160,59 @@ fn comparison_and_invalid_spec_errors_are_terminal() {
     }
 }
 
+/// A ComparisonError left by the commit before the merge: the sync that fixes it runs, and the
+/// condition stays until the controller compares again (argo-cd controller/state.go).
+#[test]
+fn a_comparison_error_from_before_our_sync_is_pending_until_compared_again() {
+    const OLD: &str = "2222222222222222222222222222222222222222";
+    let stale = |a: &mut Application| {
+        a.status.conditions.push(AppCondition {
+            kind: "ComparisonError".into(),
+            message: "image.tag is required".into(),
+        });
+    };
+    // Our sync runs; the app was last compared at the broken OLD commit.
+    let mut running = healthy();
+    stale(&mut running);
+    running.status.sync.revision = Some(OLD.into());
+    running.status.sync.status = "Unknown".into();
+    running.status.reconciled_at = Some("2026-01-10T10:04:00Z".parse().unwrap());
+    let op = running.status.operation_state.as_mut().unwrap();
+    op.phase = "Running".into();
+    op.sync_result = None;
+    op.operation = Some(json!({"sync": {"revision": SHA}}));
+    assert!(matches!(
+        is_synced_healthy_at(Some(&running), &Target::exact(SHA)),
+        Condition::Pending(_)
+    ));
+    // Our sync ran, not yet reconciled after it: still the old comparison's condition.
+    let mut synced = healthy();
+    stale(&mut synced);
+    synced.status.sync.revision = Some(OLD.into());
+    synced.status.reconciled_at = Some("2026-01-10T10:04:00Z".parse().unwrap());
+    assert!(matches!(
+        is_synced_healthy_at(Some(&synced), &Target::exact(SHA)),
+        Condition::Pending(_)
+    ));
+    // No operation at all, compared at the old commit: pending, and the line says why.
+    let mut idle = healthy();
+    stale(&mut idle);
+    idle.status.sync.revision = Some(OLD.into());
+    idle.status.operation_state = None;
+    match is_synced_healthy_at(Some(&idle), &Target::exact(SHA)) {
+        Condition::Pending(why) => assert!(why.contains("earlier comparison"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Reconciled after our sync, the condition still there: it is about the merge.
+    let mut fresh = healthy();
+    stale(&mut fresh);
+    fresh.status.sync.revision = Some(OLD.into());
+    assert!(matches!(
+        is_synced_healthy_at(Some(&fresh), &Target::exact(SHA)),
+        Condition::Failed(_)
+    ));
+}
+
 #[test]
 fn failed_and_error_phases_are_terminal_and_running_is_pending() {
     for (phase, failed) in [

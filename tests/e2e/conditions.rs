@@ -1,0 +1,57 @@
+//! Argo CD conditions as the controller keeps them (issue #14): a ComparisonError left by the
+//! commit before the merge stays in `status.conditions` while the sync that fixes it runs, until
+//! the controller compares again. The wait must not take it for the merge's failure.
+
+use crate::harness::{wait_until, Ctx};
+use sandbox::world::{SEED_BRANCH, SEED_REPO, SEED_VALUES_PATH};
+use std::time::Duration;
+
+#[test]
+fn a_promotion_that_fixes_a_broken_render_is_not_reverted_for_the_old_comparison_error() {
+    let ctx = Ctx::new();
+    ctx.sb.argocd.set_poll_interval(200);
+    // Someone pushed values the chart cannot render (Helm's `required` on image.tag).
+    let broken = ctx
+        .values_on_main()
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("tag:") {
+                format!("{}tag: \"\"", &l[..l.len() - l.trim_start().len()])
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    ctx.sb
+        .world
+        .commit(
+            SEED_REPO,
+            SEED_BRANCH,
+            &[(SEED_VALUES_PATH, &broken)],
+            "Empty the tag",
+        )
+        .unwrap();
+    wait_until("the ComparisonError", Duration::from_secs(30), || {
+        let app = ctx.sb.argocd.application("app").unwrap();
+        app["status"]["conditions"][0]["type"] == "ComparisonError"
+    });
+
+    let run = ctx.main(&[("set", "image.tag=1.2.0")]);
+    run.assert_ok();
+    assert_eq!(run.output("health"), "Healthy");
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.2.0"));
+    assert!(
+        ctx.values_on_main().contains("tag: 1.2.0")
+            || ctx.values_on_main().contains("tag: \"1.2.0\""),
+        "the promotion stays merged: {}",
+        ctx.values_on_main()
+    );
+    assert!(!run.outputs.contains_key("revert-sha"), "{}", run.log());
+    let app = ctx.sb.argocd.application("app").unwrap();
+    assert!(
+        app["status"]["conditions"].is_null(),
+        "the comparison after the sync cleared it: {app}"
+    );
+}
