@@ -1,0 +1,106 @@
+//! The GitHub side of a promotion: open or reuse the PR, wait for approvals, checks and a mergeable
+//! state, merge it, and clean up. It stops at the REST API: git itself is `git.rs`.
+//!
+//! Retry safety (DESIGN.md §10): octocrab runs with `RetryConfig::None`. GETs and set-like writes
+//! (labels, reviewers, assignees, ref deletion, closing) are retried with backoff and jitter,
+//! honouring `Retry-After` and `x-ratelimit-reset`, within a bounded total time. A create or a merge is
+//! sent again only after reading back that it did not happen. Every call runs under
+//! `tokio::time::timeout`. The token never appears in `Debug` output or in errors.
+
+mod error;
+mod gate;
+mod model;
+mod pulls;
+mod repo;
+mod transport;
+
+pub use error::GitHubError;
+pub use model::{Comment, Gate, Merge, NewPr, PrInfo, PrRef};
+
+use octocrab::Octocrab;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The GitHub client for one repository.
+pub struct GitHub {
+    octo: Octocrab,
+    api_url: String,
+    owner: String,
+    repo: String,
+    /// Per-call timeout.
+    pub call_timeout: Duration,
+    /// Total time a call may spend retrying.
+    pub retry_budget: Duration,
+    /// Pause after the first failure, doubled each time (with jitter).
+    pub backoff: Duration,
+    etags: Mutex<HashMap<String, (String, bytes::Bytes)>>,
+}
+
+impl fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The token stays out of Debug output on purpose.
+        f.debug_struct("GitHub")
+            .field("api_url", &self.api_url)
+            .field("repository", &format_args!("{}/{}", self.owner, self.repo))
+            .finish_non_exhaustive()
+    }
+}
+
+impl GitHub {
+    /// A client for `repository` (`owner/name`) at `api_url` (e.g. `https://api.github.com`).
+    ///
+    /// Call it inside a tokio runtime (octocrab spawns its worker there) and use it on that runtime.
+    ///
+    /// # Errors
+    /// `Config` when the URL or the repository name is malformed.
+    pub fn new(api_url: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
+        let (owner, repo) = repository
+            .split_once('/')
+            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+            .ok_or_else(|| {
+                GitHubError::Config(format!(
+                    "repository must be owner/name (got {repository:?})"
+                ))
+            })?;
+        let octo = Octocrab::builder()
+            .base_uri(api_url.trim_end_matches('/'))
+            .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?
+            .personal_token(token.to_string())
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            // The whole call is bounded by `call_timeout` (request-timeout) in `once`; a read
+            // timeout here would cut a longer request-timeout short.
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| GitHubError::Config(format!("building the GitHub client: {e}")))?;
+        Ok(GitHub {
+            octo,
+            api_url: api_url.to_string(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            call_timeout: Duration::from_secs(30),
+            retry_budget: Duration::from_secs(120),
+            backoff: Duration::from_millis(500),
+            etags: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(super) fn path(&self, rest: &str) -> String {
+        format!("/repos/{}/{}{rest}", self.owner, self.repo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::{Classify, ErrorKind};
+
+    #[test]
+    fn new_rejects_a_repository_that_is_not_owner_slash_name() {
+        for bad in ["acme", "acme/", "/deploy", "a/b/c"] {
+            let err = GitHub::new("https://api.github.com", "t", bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+}

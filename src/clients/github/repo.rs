@@ -1,0 +1,183 @@
+//! Repository operations: the default branch, branch deletion, a user's permission, the base's
+//! required checks and the checks on a commit.
+
+use super::{GitHub, GitHubError, PrRef};
+use http::Method;
+use octocrab::models::pulls::Review;
+use serde_json::Value;
+use std::collections::HashMap;
+
+impl GitHub {
+    /// The repository's default branch.
+    ///
+    /// # Errors
+    /// Authorization when the token cannot see the repo (404), as every call.
+    pub async fn default_branch(&self) -> Result<String, GitHubError> {
+        let v: Value = self.get(&self.path("")).await?;
+        v["default_branch"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| GitHubError::Decode {
+                method: Method::GET,
+                path: self.path(""),
+                detail: "no default_branch".into(),
+            })
+    }
+
+    /// Deletes our branch; a branch already gone (404/422) is fine.
+    pub async fn delete_branch(&self, branch: &str) -> Result<(), GitHubError> {
+        match self
+            .idempotent(
+                Method::DELETE,
+                &self.path(&format!("/git/refs/heads/{branch}")),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(GitHubError::Api {
+                status: 404 | 422, ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `user`'s permission on the repo: admin, maintain, write, triage, read or none.
+    pub async fn permission(&self, user: &str) -> Result<String, GitHubError> {
+        match self
+            .get::<Value>(&self.path(&format!("/collaborators/{user}/permission")))
+            .await
+        {
+            Ok(v) => Ok(v["permission"].as_str().unwrap_or("none").to_string()),
+            Err(GitHubError::Api { status: 404, .. }) => Ok("none".into()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the author of `review` may approve: admin, maintain or write. When the token may
+    /// not read permissions (403), the review's author association stands in for them.
+    pub(super) async fn writer(
+        &self,
+        review: &Review,
+        user: &str,
+        cache: &mut HashMap<String, bool>,
+    ) -> Result<bool, GitHubError> {
+        use octocrab::models::AuthorAssociation as A;
+        if let Some(w) = cache.get(user) {
+            return Ok(*w);
+        }
+        let w = match self.permission(user).await {
+            Ok(p) => matches!(p.as_str(), "admin" | "maintain" | "write"),
+            Err(GitHubError::Api { status: 403, .. }) => matches!(
+                review.author_association,
+                Some(A::Owner | A::Member | A::Collaborator)
+            ),
+            Err(e) => return Err(e),
+        };
+        cache.insert(user.to_string(), w);
+        Ok(w)
+    }
+
+    /// Required status check contexts on the base branch, from what a token without
+    /// administration may read: the branch's protection summary (`GET /branches/{b}`) and the
+    /// rules of the rulesets on it (`GET /rules/branches/{b}`, metadata: read). The classic
+    /// protection endpoint is not used: it answers 403 to most tokens, and that is no "none".
+    pub(super) async fn required_contexts(
+        &self,
+        pr: &PrRef,
+        progress: &dyn Fn(&str),
+    ) -> Vec<String> {
+        let Ok(info) = self.pr(pr.number).await else {
+            return vec![];
+        };
+        let base = &info.base_ref;
+        let mut contexts: Vec<String> = Vec::new();
+        let mut add = |c: &str| {
+            if !c.is_empty() && !contexts.iter().any(|x| x == c) {
+                contexts.push(c.to_string());
+            }
+        };
+        let branch = self
+            .get::<Value>(&self.path(&format!("/branches/{base}")))
+            .await;
+        if let Ok(b) = &branch {
+            let rsc = &b["protection"]["required_status_checks"];
+            for c in rsc["contexts"].as_array().into_iter().flatten() {
+                add(c.as_str().unwrap_or_default());
+            }
+            for c in rsc["checks"].as_array().into_iter().flatten() {
+                add(c["context"].as_str().unwrap_or_default());
+            }
+        }
+        let rules = self
+            .get_all::<Value>(&self.path(&format!("/rules/branches/{base}")))
+            .await;
+        if let Ok(rules) = &rules {
+            for r in rules
+                .iter()
+                .filter(|r| r["type"] == "required_status_checks")
+            {
+                let checks = r["parameters"]["required_status_checks"].as_array();
+                for c in checks.into_iter().flatten() {
+                    add(c["context"].as_str().unwrap_or_default());
+                }
+            }
+        }
+        if let (Err(e), _) | (_, Err(e)) = (&branch, &rules) {
+            progress(&format!(
+                "warning: cannot read the required checks of {base} ({e}); waiting for the checks that report and for GitHub's mergeable_state"
+            ));
+        }
+        contexts
+    }
+
+    /// Names of checks and statuses still pending on `sha`, plus required contexts never reported.
+    pub(super) async fn checks_pending(
+        &self,
+        number: u64,
+        sha: &str,
+        required: &[String],
+    ) -> Result<Vec<String>, GitHubError> {
+        let combined: Value = self
+            .get(&self.path(&format!("/commits/{sha}/status")))
+            .await?;
+        let runs: octocrab::models::checks::ListCheckRuns = self
+            .get(&self.path(&format!("/commits/{sha}/check-runs?per_page=100")))
+            .await?;
+        let mut pending = Vec::new();
+        let mut seen = Vec::new();
+        for s in combined["statuses"].as_array().into_iter().flatten() {
+            let ctx = s["context"].as_str().unwrap_or("").to_string();
+            match s["state"].as_str().unwrap_or("") {
+                "success" => {}
+                "pending" => pending.push(ctx.clone()),
+                other => {
+                    return Err(GitHubError::CheckFailed {
+                        number,
+                        name: ctx,
+                        sha: sha.into(),
+                        conclusion: other.into(),
+                    })
+                }
+            }
+            seen.push(ctx);
+        }
+        for r in &runs.check_runs {
+            match r.conclusion.as_deref() {
+                None => pending.push(r.name.clone()),
+                Some("success" | "neutral" | "skipped") => {}
+                Some(other) => {
+                    return Err(GitHubError::CheckFailed {
+                        number,
+                        name: r.name.clone(),
+                        sha: sha.into(),
+                        conclusion: other.into(),
+                    })
+                }
+            }
+            seen.push(r.name.clone());
+        }
+        pending.extend(required.iter().filter(|c| !seen.contains(c)).cloned());
+        Ok(pending)
+    }
+}
