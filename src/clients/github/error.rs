@@ -33,6 +33,17 @@ pub enum GitHubError {
         #[source]
         source: Box<octocrab::Error>,
     },
+    /// The request could not be built here, so it never left this machine: a bad path, header or
+    /// body is a setting to fix, and sending it again cannot help.
+    #[error("could not build the request {method} {path}: {detail}")]
+    Build {
+        /// Request method.
+        method: Method,
+        /// Request path.
+        path: String,
+        /// What octocrab or http refused.
+        detail: String,
+    },
     /// One call took longer than the per-call timeout.
     #[error("{method} {path} got no answer within {after:?}")]
     Timeout {
@@ -97,6 +108,26 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
+    /// A request that octocrab failed to send: `Build` when the failure came from building it here
+    /// (octocrab wraps those the same as a refused connection), else `Connect`.
+    pub(super) fn transport(method: &Method, path: &str, e: octocrab::Error) -> GitHubError {
+        if built_here(&e) {
+            // The outer message ("HTTP Error: ...") only repeats its source's.
+            let detail =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+            return GitHubError::Build {
+                method: method.clone(),
+                path: path.to_string(),
+                detail,
+            };
+        }
+        GitHubError::Connect {
+            method: method.clone(),
+            path: path.to_string(),
+            source: Box::new(e),
+        }
+    }
+
     /// The HTTP status GitHub answered, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -141,7 +172,7 @@ impl Classify for GitHubError {
             },
             GitHubError::Connect { .. } | GitHubError::Decode { .. } => ErrorKind::Connectivity,
             GitHubError::Timeout { .. } | GitHubError::WaitTimeout { .. } => ErrorKind::Timeout,
-            GitHubError::Config(_) => ErrorKind::Config,
+            GitHubError::Config(_) | GitHubError::Build { .. } => ErrorKind::Config,
             GitHubError::Approval { .. } | GitHubError::CheckFailed { .. } => ErrorKind::Approval,
             GitHubError::Conflict { .. } => ErrorKind::Conflict,
         }
@@ -157,6 +188,35 @@ impl Classify for GitHubError {
             ErrorKind::Approval => Some("approve the PR (a user with write access, on its current head) or raise approval-timeout".into()),
             _ => None,
         }
+    }
+}
+
+/// Whether octocrab's error arose before anything was sent: the request builder's (path, header,
+/// body) or one a middleware met rebuilding it. `Service` also carries every network failure, so
+/// only the http errors in its chain count.
+fn built_here(e: &octocrab::Error) -> bool {
+    use octocrab::Error as E;
+    match e {
+        E::Http { .. }
+        | E::Uri { .. }
+        | E::UriParse { .. }
+        | E::InvalidHeaderValue { .. }
+        | E::Serde { .. }
+        | E::SerdeUrlEncoded { .. } => true,
+        E::Service { .. } => {
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                if c.is::<http::Error>()
+                    || c.is::<http::uri::InvalidUri>()
+                    || c.is::<http::header::InvalidHeaderValue>()
+                {
+                    return true;
+                }
+                cause = c.source();
+            }
+            false
+        }
+        _ => false,
     }
 }
 

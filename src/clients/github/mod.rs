@@ -64,6 +64,20 @@ impl GitHub {
                     "repository must be owner/name (got {repository:?})"
                 ))
             })?;
+        // octocrab takes the URL as an http::Uri, which also takes "host:port" or a path alone;
+        // its requests would then fail as if GitHub were unreachable.
+        let url = url::Url::parse(api_url).ok();
+        if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+            return Err(GitHubError::Config(format!(
+                "GitHub API URL must be an http(s) URL with a host (got {api_url:?})"
+            )));
+        }
+        // octocrab's builder panics on a token that is no header value; say so instead, without it.
+        if http::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+            return Err(GitHubError::Config(
+                "the GitHub token is not a valid HTTP header value (a newline or other control character in it?)".into(),
+            ));
+        }
         let octo = Octocrab::builder()
             .base_uri(api_url.trim_end_matches('/'))
             .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?
@@ -102,5 +116,23 @@ mod tests {
             let err = GitHub::new("https://api.github.com", "t", bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
         }
+    }
+
+    #[test]
+    fn new_rejects_an_api_url_requests_could_not_be_sent_to() {
+        for bad in ["localhost:8080", "/api/v3", "ftp://ghe.example", "https://"] {
+            let err = GitHub::new(bad, "t", "acme/deploy").unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn new_rejects_a_token_that_is_no_header_value_without_showing_it() {
+        let err = GitHub::new("https://api.github.com", "s3cr3t\n", "acme/deploy").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        let said = format!("{err} {err:?}");
+        assert!(said.contains("header value"), "{said}");
+        assert!(!said.contains("s3cr3t"), "{said}");
     }
 }

@@ -67,29 +67,11 @@ impl GitHub {
             builder = builder.header("if-none-match", etag.as_str());
         }
         let fut = async {
-            let req = self
-                .octo
-                .build_request(builder, body)
-                .map_err(|e| GitHubError::Connect {
-                    method: method.clone(),
-                    path: path.to_string(),
-                    source: Box::new(e),
-                })?;
-            let resp = self
-                .octo
-                .execute(req)
-                .await
-                .map_err(|e| GitHubError::Connect {
-                    method: method.clone(),
-                    path: path.to_string(),
-                    source: Box::new(e),
-                })?;
+            let failed = |e| GitHubError::transport(method, path, e);
+            let req = self.octo.build_request(builder, body).map_err(failed)?;
+            let resp = self.octo.execute(req).await.map_err(failed)?;
             let (parts, body) = resp.into_parts();
-            let body = body.collect().await.map_err(|e| GitHubError::Connect {
-                method: method.clone(),
-                path: path.to_string(),
-                source: Box::new(e),
-            })?;
+            let body = body.collect().await.map_err(failed)?;
             Ok::<_, GitHubError>(Answer {
                 status: parts.status.as_u16(),
                 headers: parts.headers,
@@ -261,5 +243,24 @@ mod tests {
         );
         h.insert("retry-after", "7".parse().unwrap());
         assert_eq!(wait_hint(&h), Some(Duration::from_secs(7)));
+    }
+
+    /// A client whose every request would go nowhere: nothing listens on the discard port, so a
+    /// request that got that far would fail to connect.
+    fn nowhere() -> GitHub {
+        let mut gh = GitHub::new("http://127.0.0.1:9", "t", "acme/deploy").unwrap();
+        gh.retry_budget = Duration::ZERO;
+        gh
+    }
+
+    #[tokio::test]
+    async fn a_path_that_is_no_uri_is_a_config_error_naming_it_not_unreachable_github() {
+        use crate::base::{Classify, ErrorKind};
+        let err = nowhere().permission("a b").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(!err.retryable(), "{err}");
+        let said = err.to_string();
+        assert!(said.contains("/collaborators/a b/permission"), "{said}");
+        assert!(said.contains("invalid uri character"), "{said}");
     }
 }
