@@ -1,8 +1,10 @@
 //! Repository operations: the default branch, branch deletion, a user's permission, the base's
 //! required checks and the checks on a commit.
 
-use super::{GitHub, GitHubError, PrRef};
+use super::gate::Check;
+use super::{GitHub, GitHubError};
 use http::Method;
+use octocrab::models::checks::ListCheckRuns;
 use octocrab::models::pulls::Review;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -84,13 +86,9 @@ impl GitHub {
     /// protection endpoint is not used: it answers 403 to most tokens, and that is no "none".
     pub(super) async fn required_contexts(
         &self,
-        pr: &PrRef,
+        base: &str,
         progress: &dyn Fn(&str),
     ) -> Vec<String> {
-        let Ok(info) = self.pr(pr.number).await else {
-            return vec![];
-        };
-        let base = &info.base_ref;
         let mut contexts: Vec<String> = Vec::new();
         let mut add = |c: &str| {
             if !c.is_empty() && !contexts.iter().any(|x| x == c) {
@@ -131,53 +129,14 @@ impl GitHub {
         contexts
     }
 
-    /// Names of checks and statuses still pending on `sha`, plus required contexts never reported.
-    pub(super) async fn checks_pending(
-        &self,
-        number: u64,
-        sha: &str,
-        required: &[String],
-    ) -> Result<Vec<String>, GitHubError> {
+    /// The statuses and check runs on `sha`, as one list for the gate to judge.
+    pub(super) async fn checks(&self, sha: &str) -> Result<Vec<Check>, GitHubError> {
         let combined: Value = self
             .get(&self.path(&format!("/commits/{sha}/status")))
             .await?;
-        let runs: octocrab::models::checks::ListCheckRuns = self
+        let runs: ListCheckRuns = self
             .get(&self.path(&format!("/commits/{sha}/check-runs?per_page=100")))
             .await?;
-        let mut pending = Vec::new();
-        let mut seen = Vec::new();
-        for s in combined["statuses"].as_array().into_iter().flatten() {
-            let ctx = s["context"].as_str().unwrap_or("").to_string();
-            match s["state"].as_str().unwrap_or("") {
-                "success" => {}
-                "pending" => pending.push(ctx.clone()),
-                other => {
-                    return Err(GitHubError::CheckFailed {
-                        number,
-                        name: ctx,
-                        sha: sha.into(),
-                        conclusion: other.into(),
-                    })
-                }
-            }
-            seen.push(ctx);
-        }
-        for r in &runs.check_runs {
-            match r.conclusion.as_deref() {
-                None => pending.push(r.name.clone()),
-                Some("success" | "neutral" | "skipped") => {}
-                Some(other) => {
-                    return Err(GitHubError::CheckFailed {
-                        number,
-                        name: r.name.clone(),
-                        sha: sha.into(),
-                        conclusion: other.into(),
-                    })
-                }
-            }
-            seen.push(r.name.clone());
-        }
-        pending.extend(required.iter().filter(|c| !seen.contains(c)).cloned());
-        Ok(pending)
+        Ok(Check::all(&combined, &runs))
     }
 }
