@@ -5,7 +5,7 @@ use crate::base::{Classify, ErrorKind};
 use http::Method;
 use std::time::Duration;
 
-/// The error returned by every [`GitHub`] call; each variant names the call that failed.
+/// The error returned by every [`GitHub`](super::GitHub) call; each variant names the call that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
     /// GitHub answered with an error status.
@@ -136,6 +136,7 @@ impl GitHubError {
         }
     }
 
+    /// GitHub's secondary limits answer 403, as a refusal does: only the message tells them apart.
     pub(super) fn is_secondary_rate_limit(&self) -> bool {
         matches!(self, GitHubError::Api { status: 403, message, .. } if message.to_ascii_lowercase().contains("rate limit"))
     }

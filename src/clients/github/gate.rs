@@ -57,7 +57,7 @@ impl Verdict {
         users
     }
 
-    /// `review` by `user`, who may or may not approve.
+    /// `user`'s `review`, with `writer` looked up apart: a permission read may be cached or refused.
     pub(crate) fn new(user: String, review: &Review, writer: bool) -> Verdict {
         Verdict {
             user,
@@ -120,6 +120,8 @@ struct Observer<'a> {
 }
 
 impl Observer<'_> {
+    /// One poll's reads: the PR and, while it is open, its reviews, their authors' permissions and
+    /// the head's checks.
     async fn observe(&mut self) -> Result<Observation, GitHubError> {
         let pr = self.gh.pr(self.number).await?;
         let mut seen = Observation {

@@ -6,6 +6,10 @@
 //! honouring `Retry-After` and `x-ratelimit-reset`, within a bounded total time. A create or a merge is
 //! sent again only after reading back that it did not happen. Every call runs under
 //! `tokio::time::timeout`. The token never appears in `Debug` output or in errors.
+//!
+//! One client, its calls grouped by what they touch: `transport` (sending, retrying, decoding),
+//! `pulls`, `repo` and `gate`; `error` and `model` hold the types, re-exported here so that every
+//! path stays `clients::github::X`.
 
 mod error;
 mod gate;
@@ -100,6 +104,7 @@ impl GitHub {
         })
     }
 
+    /// The API path of `rest` in this repository: every call is about the one repo.
     pub(super) fn path(&self, rest: &str) -> String {
         format!("/repos/{}/{}{rest}", self.owner, self.repo)
     }

@@ -75,6 +75,7 @@ pub struct PrInfo {
 }
 
 impl PrInfo {
+    /// What the promotion reads of octocrab's model, with GitHub's absent fields made explicit.
     pub(super) fn from_model(p: &PullRequest) -> PrInfo {
         let state = match &p.state {
             Some(octocrab::models::IssueState::Open) => "open",

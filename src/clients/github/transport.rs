@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 pub(super) struct Answer {
     status: u16,
     headers: HeaderMap,
+    /// Decoded by the caller, which knows the type it expects.
     pub(super) body: bytes::Bytes,
 }
 
+/// `body` as the JSON GitHub documents for `method path`, or a `Decode` error naming the call.
 pub(super) fn decode<T: DeserializeOwned>(
     method: &Method,
     path: &str,
@@ -180,6 +182,8 @@ impl GitHub {
         }
     }
 
+    /// The wait before the next try: GitHub's own hint first, else backoff with jitter so that
+    /// parallel jobs do not retry in step.
     pub(super) fn pause(&self, e: &GitHubError, attempt: u32) -> Duration {
         if let GitHubError::Api {
             retry_after: Some(d),
@@ -199,6 +203,7 @@ impl GitHub {
         base.mul_f64(0.5 + fastrand::f64())
     }
 
+    /// A GET, retried as any request safe to repeat, decoded into `T`.
     pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
         let a = self.idempotent(Method::GET, path, None).await?;
         decode(&Method::GET, path, &a.body)
