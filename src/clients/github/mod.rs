@@ -58,7 +58,7 @@ impl GitHub {
     /// Call it inside a tokio runtime (octocrab spawns its worker there) and use it on that runtime.
     ///
     /// # Errors
-    /// `Config` when the URL or the repository name is malformed.
+    /// `Config` when the URL, the token or the repository name is malformed.
     pub fn new(api_url: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
         let (owner, repo) = repository
             .split_once('/')
