@@ -195,14 +195,14 @@ pub const INPUTS: &[InputDef] = &[
     input("create-missing", BOOL, "Add keys that do not exist instead of failing.").default("false"),
     input("allow-empty", BOOL, "Open and merge a PR even when the values are already set.").default("false"),
     input("commit-message", Kind::Template,
-        "Commit message template; may use {repository}, {base}, {changes}, {run_url}, {run_id}, {run_attempt}.")
-        .default("Promote {changes} on {base}"),
+        "Commit message template; may use {repository}, {base}, {changes}, {files} (the values files changed), {key} (a short hash of the files, paths and apps the promotion touches), {job}, {run_url}, {run_id}, {run_attempt}.")
+        .default("Promote {changes} in {files} on {base}"),
     input("pr-title", Kind::Template, "PR title template (same placeholders as commit-message).")
-        .default("Promote {changes} on {base}"),
+        .default("Promote {changes} in {files} on {base}"),
     input("pr-body", Kind::Template, "PR body template (same placeholders as commit-message).")
-        .default("Promotes {changes} in {repository} on {base}.\n\nOpened by gitops-promote from {run_url}."),
-    input("branch", Kind::Template, "Head branch template (same placeholders as commit-message). The default leaves out the attempt, so a re-run of the job takes over its own PR instead of opening a second one.")
-        .default("gitops-promote/{base}/{run_id}"),
+        .default("Promotes {changes} in {files} of {repository} on {base}.\n\nOpened by gitops-promote from {run_url}."),
+    input("branch", Kind::Template, "Head branch template (same placeholders as commit-message). The default is unique per job and per change set ({key}), so the legs of a matrix never share a branch, and leaves out the attempt, so a re-run of the job takes over its own PR instead of opening a second one. A branch is taken over only when its head is a promotion of the same change set; any other is left alone and the step fails.")
+        .default("gitops-promote/{base}/{run_id}-{job}-{key}"),
     input("author-name", Kind::Text, "Commit author and committer name.").default("github-actions[bot]"),
     input("author-email", Kind::Text, "Commit author and committer email.")
         .default("41898282+github-actions[bot]@users.noreply.github.com"),

@@ -99,6 +99,7 @@ pub enum SyncMode {
     Never,
 }
 
+use crate::clients::values::SetOp;
 /// What an empty query result counts as, and one named query: the gate's own types, so config
 /// and gate cannot drift.
 pub use crate::clients::verify::{NamedQuery as Query, NoData, VerifyConfig};
@@ -145,6 +146,40 @@ pub struct RunContext {
     pub run_attempt: String,
     /// `{server}/{GITHUB_REPOSITORY}/actions/runs/{run_id}`, empty outside Actions.
     pub run_url: String,
+    /// `GITHUB_JOB`, the job's id (the same for every leg of a matrix), `local` outside Actions.
+    pub job: String,
+}
+
+/// What a promotion touches, known from the inputs alone: the values files its `set` lines
+/// name and the Argo CD apps it deploys. Trailers record it, the default branch name hashes it,
+/// and `guard`, `status` and a standalone rollback act only on promotions within it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scope {
+    /// Values files, in the order the `set` lines first name them (`file` for lines without one).
+    pub files: Vec<String>,
+    /// `(file, path)` of every `set` line, sorted: what the change set edits, whatever the values.
+    pub paths: Vec<(String, String)>,
+    /// App names as given, or `selector=<selector>`.
+    pub apps: Vec<String>,
+}
+
+impl Scope {
+    /// A short, stable hash of the files, paths and apps: two matrix legs editing different files
+    /// or deploying different apps get different branches, a re-run of one leg the same.
+    pub fn key(&self) -> String {
+        let mut text = String::new();
+        for (f, p) in &self.paths {
+            text.push_str(&format!("set {f}:{p}\n"));
+        }
+        let mut apps = self.apps.clone();
+        apps.sort();
+        for a in apps {
+            text.push_str(&format!("app {a}\n"));
+        }
+        let id = git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes())
+            .expect("hashing bytes cannot fail");
+        id.to_string()[..8].to_string()
+    }
 }
 
 /// The typed, validated configuration of one run.
@@ -380,6 +415,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether `path` stays inside the repo: relative, no `..`, `.` or empty parts, no backslash.
+pub fn is_repo_path(path: &str) -> bool {
+    !(path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == ".."))
+}
+
 /// Parses a boolean the way `core.getBooleanInput` does.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s {
@@ -469,6 +514,14 @@ impl Config {
                     "set",
                     format!("expected one path=value a line like image.tag=1.2.3, got '{line}'"),
                 );
+            } else if let Ok(op) = SetOp::parse(line) {
+                // Checked before the clone: a file outside the repo is a typo or worse.
+                if let Some(f) = op.file.filter(|f| !is_repo_path(f)) {
+                    r.fail(
+                        "set",
+                        format!("the file of '{line}' must be a path inside the repository like charts/api/values.yaml, got '{f}'"),
+                    );
+                }
             }
         }
         let create_missing = r.bool("create-missing");
@@ -719,6 +772,11 @@ impl Config {
                 .cloned()
                 .unwrap_or_else(|| "1".into()),
             run_url,
+            job: raw
+                .context
+                .get("GITHUB_JOB")
+                .cloned()
+                .unwrap_or_else(|| "local".into()),
         };
 
         if !r.problems.is_empty() {
@@ -799,15 +857,46 @@ impl Config {
         repo: &'a str,
         base: &'a str,
         changes: &'a str,
+        files: &'a str,
+        key: &'a str,
     ) -> TemplateVars<'a> {
         TemplateVars {
             repository: repo,
             base,
             changes,
+            files,
+            key,
+            job: &self.run.job,
             run_url: &self.run.run_url,
             run_id: &self.run.run_id,
             run_attempt: &self.run.run_attempt,
         }
+    }
+
+    /// What this promotion touches (see [`Scope`]); `set` lines that do not parse are left out
+    /// (the edit step reports them).
+    pub fn scope(&self) -> Scope {
+        let mut scope = Scope::default();
+        for line in &self.sets {
+            let Ok(op) = SetOp::parse(line) else { continue };
+            let file = op.file.clone().unwrap_or_else(|| self.file.clone());
+            if !scope.files.contains(&file) {
+                scope.files.push(file.clone());
+            }
+            scope.paths.push((file, op.path.to_string()));
+        }
+        if self.sets.is_empty() {
+            scope.files.push(self.file.clone());
+        }
+        scope.paths.sort();
+        scope.paths.dedup();
+        if let Some(a) = &self.argocd {
+            scope.apps = match &a.selector {
+                Some(sel) => vec![format!("selector={sel}")],
+                None => a.apps.clone(),
+            };
+        }
+        scope
     }
 }
 
@@ -1047,14 +1136,64 @@ mod tests {
     #[test]
     fn templates_render_and_reject_unknown_placeholders() {
         let c = promote(&[("INPUT_PR-TITLE", "Deploy {changes} to {base} {{literal}}")]).unwrap();
-        let vars = c.template_vars("acme/deploy", "main", "image.tag=1.2");
+        let vars = c.template_vars(
+            "acme/deploy",
+            "main",
+            "image.tag=1.2",
+            "charts/app/values.yaml",
+            "0a1b2c3d",
+        );
         assert_eq!(
             c.pr_title.render(&vars),
             "Deploy image.tag=1.2 to main {literal}"
         );
-        assert_eq!(c.branch.render(&vars), "gitops-promote/main/local");
+        assert_eq!(
+            c.branch.render(&vars),
+            "gitops-promote/main/local-local-0a1b2c3d"
+        );
         let e = only_problem(promote(&[("INPUT_COMMIT-MESSAGE", "bump {version}")]));
         assert!(e.starts_with("input 'commit-message': unknown placeholder '{version}', expected one of {repository}"), "{e}");
+    }
+
+    #[test]
+    fn the_scope_names_files_paths_and_apps_and_its_key_ignores_values() {
+        let c = promote(&[
+            (
+                "INPUT_SET",
+                "image.tag=1.2\ncharts/api/values.yaml:image.tag=3",
+            ),
+            ("INPUT_ARGOCD-SERVER", "https://cd"),
+            ("INPUT_ARGOCD-TOKEN", "t"),
+            ("INPUT_ARGOCD-APP", "web, api"),
+        ])
+        .unwrap();
+        let s = c.scope();
+        assert_eq!(s.files, ["values.yaml", "charts/api/values.yaml"]);
+        assert_eq!(s.apps, ["web", "api"]);
+        let newer = promote(&[
+            (
+                "INPUT_SET",
+                "image.tag=1.3\ncharts/api/values.yaml:image.tag=4",
+            ),
+            ("INPUT_ARGOCD-SERVER", "https://cd"),
+            ("INPUT_ARGOCD-TOKEN", "t"),
+            ("INPUT_ARGOCD-APP", "api, web"),
+        ])
+        .unwrap();
+        assert_eq!(newer.scope().key(), s.key(), "new values, same change set");
+        let other = promote(&[
+            ("INPUT_SET", "image.tag=1.2"),
+            ("INPUT_FILE", "envs/dev.yaml"),
+        ])
+        .unwrap();
+        assert_ne!(other.scope().key(), s.key());
+        assert_eq!(s.key().len(), 8);
+    }
+
+    #[test]
+    fn a_set_line_naming_a_file_outside_the_repo_is_refused_before_the_clone() {
+        let e = only_problem(promote(&[("INPUT_SET", "../secrets/values.yaml:a=1")]));
+        assert!(e.starts_with("input 'set': the file of '../secrets/values.yaml:a=1' must be a path inside the repository"), "{e}");
     }
 
     #[test]
@@ -1064,6 +1203,7 @@ mod tests {
             ("GITHUB_API_URL", "https://ghe.example/api/v3"),
             ("GITHUB_REPOSITORY", "acme/app"),
             ("GITHUB_RUN_ID", "77"),
+            ("GITHUB_JOB", "build"),
             ("GITHUB_RUN_ATTEMPT", "2"),
         ])
         .unwrap();
@@ -1072,8 +1212,9 @@ mod tests {
             "https://ghe.example/acme/app/actions/runs/77"
         );
         assert_eq!(
-            c.branch.render(&c.template_vars("a/b", "main", "")),
-            "gitops-promote/main/77"
+            c.branch
+                .render(&c.template_vars("a/b", "main", "", "v.yaml", "k")),
+            "gitops-promote/main/77-build-k"
         );
         assert_eq!(c.github_api_url.as_str(), "https://ghe.example/api/v3");
     }

@@ -8,6 +8,7 @@ const CONTEXT_VARS: &[&str] = &[
     "GITHUB_API_URL",
     "GITHUB_SERVER_URL",
     "GITHUB_RUN_ID",
+    "GITHUB_JOB",
     "GITHUB_RUN_ATTEMPT",
     "GITHUB_REPOSITORY",
 ];

@@ -106,6 +106,7 @@ pub struct StrategyError {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
+    #[serde(deserialize_with = "one_or_many")]
     on: Vec<KindName>,
     action: ActionName,
     retries: Option<u32>,
@@ -114,24 +115,56 @@ struct RawRule {
     then: Option<ActionName>,
 }
 
+/// `on: timeout` as well as `on: [timeout, health]`: one error type needs no list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<KindName>, D::Error> {
+    struct Visit;
+    impl<'de> serde::de::Visitor<'de> for Visit {
+        type Value = Vec<KindName>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an error type or a list of them")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+            KindName::from_name(s).map(|k| vec![k]).map_err(E::custom)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(k) = seq.next_element::<KindName>()? {
+                out.push(k);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(Visit)
+}
+
 /// An error type name, or `all`.
 struct KindName(Option<ErrorKind>);
+
+impl KindName {
+    /// Reads one name, saying which names there are when it is none of them.
+    fn from_name(s: &str) -> Result<KindName, String> {
+        if s == "all" {
+            return Ok(KindName(None));
+        }
+        ErrorKind::parse(s)
+            .map(|k| KindName(Some(k)))
+            .ok_or_else(|| {
+                let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown error type '{s}', expected all, {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for KindName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s == "all" {
-            return Ok(KindName(None));
-        }
-        ErrorKind::parse(&s)
-            .map(|k| KindName(Some(k)))
-            .ok_or_else(|| {
-                let names: Vec<_> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
-                serde::de::Error::custom(format!(
-                    "unknown error type '{s}', expected all, {}",
-                    names.join(", ")
-                ))
-            })
+        KindName::from_name(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -419,6 +452,15 @@ mod strategy_tests {
         let s = Strategy::parse("rollback", "- on: [sync]\n  action: ignore\n").unwrap();
         assert_eq!(s.action_for(ErrorKind::Sync), Action::Ignore);
         assert_eq!(s.action_for(ErrorKind::Health), Action::Rollback);
+    }
+
+    #[test]
+    fn one_error_type_needs_no_list() {
+        let s = Strategy::parse("rollback", "- on: health\n  action: ignore\n").unwrap();
+        assert_eq!(s.action_for(ErrorKind::Health), Action::Ignore);
+        assert_eq!(s.action_for(ErrorKind::Sync), Action::Rollback);
+        let e = Strategy::parse("rollback", "- on: helth\n  action: ignore\n").unwrap_err();
+        assert!(e.to_string().contains("unknown error type 'helth'"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const PLACEHOLDERS: &[&str] = &[
     "repository",
     "base",
     "changes",
+    "files",
+    "key",
+    "job",
     "run_url",
     "run_id",
     "run_attempt",
@@ -31,6 +34,12 @@ pub struct TemplateVars<'a> {
     pub base: &'a str,
     /// A short summary of the changes, e.g. `image.tag=1.2.3`.
     pub changes: &'a str,
+    /// The values files changed, joined by `, `: which service or environment it is.
+    pub files: &'a str,
+    /// A short hash of the files, paths and apps the promotion touches ([`super::Scope::key`]).
+    pub key: &'a str,
+    /// `GITHUB_JOB`: the job's id.
+    pub job: &'a str,
     /// Link to the run.
     pub run_url: &'a str,
     /// `GITHUB_RUN_ID`.
@@ -60,6 +69,9 @@ impl Template {
                 "repository" => vars.repository,
                 "base" => vars.base,
                 "changes" => vars.changes,
+                "files" => vars.files,
+                "key" => vars.key,
+                "job" => vars.job,
                 "run_url" => vars.run_url,
                 "run_id" => vars.run_id,
                 "run_attempt" => vars.run_attempt,

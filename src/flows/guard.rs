@@ -19,7 +19,7 @@ use crate::base::{humantime, ErrorKind, StepError};
 use crate::clients::git::{self, LogCommit};
 use crate::clients::github::GitHub;
 use crate::clients::runtime::Runtime;
-use crate::config::Config;
+use crate::config::{Config, Scope};
 use crate::steps;
 use serde_json::Value;
 use std::time::Duration;
@@ -65,6 +65,8 @@ fn reverted_sha(message: &str, trailers: &[(String, String)]) -> Option<String> 
 /// messages, so the search rules are tested without git.
 #[derive(Default)]
 pub struct Search {
+    /// The files and apps the guard watches: only a promotion touching them is the one to undo.
+    pub scope: Scope,
     /// Set once the last promotion is found.
     pub found: Option<Last>,
     /// (reverted SHA, possibly abbreviated; the reverting commit) of each revert seen so far.
@@ -80,7 +82,7 @@ impl Search {
             // Our reverts carry `Promoted-by` too: a revert is never the promotion to undo.
             return false;
         }
-        if trailer(&t, "Promoted-by") != Some("gitops-promote") {
+        if trailer(&t, "Promoted-by") != Some("gitops-promote") || !self.in_scope(c, &t) {
             return false;
         }
         let id = c.id.to_string();
@@ -98,6 +100,30 @@ impl Search {
             None => Last::Standing(c.clone()),
         });
         true
+    }
+}
+
+impl Search {
+    /// Whether promotion `c` touched the watched files and apps: its `Promoted-files` trailer (or,
+    /// for promotions older than it, the files the commit changed) meets the scope's files, and
+    /// its `Promoted-apps`, when recorded, meet the scope's apps. A guard for prod never reverts
+    /// dev's newer promotion.
+    fn in_scope(&self, c: &LogCommit, t: &[(String, String)]) -> bool {
+        let list =
+            |v: &str| -> Vec<String> { v.split(',').map(|s| s.trim().to_string()).collect() };
+        let files = match trailer(t, "Promoted-files") {
+            Some(v) => list(v),
+            None => c.paths.clone(),
+        };
+        let files_meet =
+            self.scope.files.is_empty() || files.iter().any(|f| self.scope.files.contains(f));
+        let apps_meet = match trailer(t, "Promoted-apps") {
+            Some(v) if !self.scope.apps.is_empty() => {
+                list(v).iter().any(|a| self.scope.apps.contains(a))
+            }
+            _ => true,
+        };
+        files_meet && apps_meet
     }
 }
 
@@ -158,11 +184,24 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     let gh = steps::connect_github(cfg)?;
     let base = steps::resolve_base(&gh, cfg).await?;
     let repo = cfg.repository.to_string();
+    let scope = cfg.scope();
+    rt.info(&format!(
+        "watching promotions of {}{}",
+        scope.files.join(", "),
+        if scope.apps.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", scope.apps.join(", "))
+        }
+    ));
     let last = {
         let (remote, base) = (steps::remote(cfg, &repo), base.clone());
         tokio::task::spawn_blocking(move || -> Result<Last, git::GitError> {
             let mut c = git::clone_base(&remote, &base, 10)?;
-            let mut search = Search::default();
+            let mut search = Search {
+                scope,
+                ..Search::default()
+            };
             c.find_first_parent(MAX_COMMITS, |commit| search.visit(commit))?;
             Ok(search.found.unwrap_or(Last::None))
         })
@@ -311,6 +350,7 @@ mod tests {
             id: git2::Oid::from_bytes(&[n; 20]).unwrap(),
             time: 0,
             message: message.into(),
+            paths: vec![],
         }
     }
 
@@ -365,6 +405,53 @@ mod tests {
             ),
         );
         assert!(matches!(search(&[by_hand, p]), Last::Reverted { .. }));
+    }
+
+    #[test]
+    fn only_a_promotion_of_the_watched_files_and_apps_counts() {
+        let dev = commit(1, "Promote dev\n\nPromoted-by: gitops-promote\nPromoted-files: envs/dev/values.yaml\nPromoted-apps: web-dev\n");
+        let prod = commit(2, "Promote prod\n\nPromoted-by: gitops-promote\nPromoted-files: envs/prod/values.yaml\nPromoted-apps: web-prod\n");
+        let mut old = commit(3, PROMOTION);
+        old.paths = vec!["envs/prod/values.yaml".into()];
+        let scoped = |files: &[&str], apps: &[&str], commits: &[LogCommit]| {
+            let mut s = Search {
+                scope: Scope {
+                    files: files.iter().map(|f| f.to_string()).collect(),
+                    apps: apps.iter().map(|a| a.to_string()).collect(),
+                    ..Scope::default()
+                },
+                ..Search::default()
+            };
+            for c in commits {
+                if s.visit(c) {
+                    break;
+                }
+            }
+            s.found.unwrap_or(Last::None)
+        };
+        let history = [dev.clone(), prod.clone()];
+        assert_eq!(
+            scoped(&["envs/prod/values.yaml"], &[], &history),
+            Last::Standing(prod.clone())
+        );
+        assert_eq!(
+            scoped(&["envs/dev/values.yaml"], &[], &history),
+            Last::Standing(dev.clone())
+        );
+        // The files match but the apps do not: not this guard's promotion.
+        assert_eq!(
+            scoped(
+                &["envs/prod/values.yaml"],
+                &["web-dev"],
+                std::slice::from_ref(&prod)
+            ),
+            Last::None
+        );
+        // A promotion from before the trailers is judged by the files it changed.
+        assert_eq!(
+            scoped(&["envs/prod/values.yaml"], &[], &[dev, old.clone()]),
+            Last::Standing(old)
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::clients::runtime::Runtime;
 use crate::clients::values;
 use crate::config::strategy::Action;
 use crate::config::{ArgoSettings, Config};
-use crate::steps::git::{clone, commit, push};
+use crate::steps::git::{claim_branch, clone, commit, push};
 use crate::steps::merge::{self, MergeRequest, Merged};
 use crate::steps::message::{commit_message, plan, render};
 use crate::steps::pr::open_pr;
@@ -185,6 +185,11 @@ impl Promotion<'_> {
     async fn propose(&mut self, ready: &Prepared) -> Result<Next<(String, PrRef)>, StepError> {
         let (cfg, base, edit) = (self.cfg, &ready.base, &ready.edit);
         let branch = render(cfg, &cfg.branch, base, edit);
+        self.timed(
+            "check branch",
+            claim_branch(&ready.checkout, &branch, &cfg.scope().key()),
+        )
+        .await?;
         let commit = self
             .timed("commit", commit(&ready.checkout, cfg, base, edit))
             .await?;

@@ -111,13 +111,7 @@ fn schema_beside(path: &str) -> String {
 
 /// Checks that `path` stays inside the repo: relative, no `..`, no empty parts.
 fn safe_repo_path(path: &str) -> Result<String, StepError> {
-    let bad = path.is_empty()
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path
-            .split('/')
-            .any(|p| p.is_empty() || p == "." || p == "..");
-    if bad {
+    if !crate::config::is_repo_path(path) {
         return Err(StepError::msg(
             "edit",
             ErrorKind::Config,

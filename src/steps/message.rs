@@ -6,22 +6,52 @@ use crate::clients::git;
 use crate::config::{Config, Template};
 
 /// The promotion's commit message: the `commit-message` template plus the trailers that make the
-/// base's history a deployment history (and let `guard` find the last promotion).
+/// base's history a deployment history: `guard` finds the last promotion of its files and apps by
+/// them, and a re-run knows its own branch by its key.
 pub fn commit_message(cfg: &Config, base: &str, edit: &Edit) -> String {
-    git::append_trailers(
-        &render(cfg, &cfg.commit_message, base, edit),
-        &[
-            ("Promoted-by", "gitops-promote"),
-            ("Promotion-run", &cfg.run.run_url),
-        ],
-    )
+    let scope = cfg.scope();
+    let mut trailers = vec![
+        ("Promoted-by", "gitops-promote".to_string()),
+        ("Promotion-run", cfg.run.run_url.clone()),
+        ("Promoted-files", changed_files(edit)),
+    ];
+    if !scope.apps.is_empty() {
+        trailers.push(("Promoted-apps", scope.apps.join(", ")));
+    }
+    trailers.push((PROMOTION_KEY, scope.key()));
+    let trailers: Vec<(&str, &str)> = trailers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    git::append_trailers(&render(cfg, &cfg.commit_message, base, edit), &trailers)
+}
+
+/// The trailer that names a promotion's change set ([`crate::config::Scope::key`]).
+pub const PROMOTION_KEY: &str = "Promotion-key";
+
+/// The files the edit changes, joined by `, ` (every file named when nothing changes).
+pub fn changed_files(edit: &Edit) -> String {
+    let changed: Vec<&str> = edit
+        .files
+        .iter()
+        .filter(|f| !f.changes.is_empty())
+        .map(|f| f.path.as_str())
+        .collect();
+    if changed.is_empty() {
+        edit.files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        changed.join(", ")
+    }
 }
 
 /// Renders a template input with this promotion's values.
 pub fn render(cfg: &Config, t: &Template, base: &str, edit: &Edit) -> String {
     let repo = cfg.repository.to_string();
     let changes = edit.describe();
-    t.render(&cfg.template_vars(&repo, base, &changes))
+    let files = changed_files(edit);
+    let key = cfg.scope().key();
+    t.render(&cfg.template_vars(&repo, base, &changes, &files, &key))
 }
 
 /// What a run would do, for `dry-run` and the summary.

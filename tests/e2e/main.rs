@@ -8,6 +8,7 @@ mod cancel;
 mod conditions;
 mod config;
 mod edit;
+mod environments;
 mod faults;
 mod git;
 mod github;

@@ -249,6 +249,45 @@ impl Checkout {
         }
     }
 
+    /// The message of `branch`'s head on the remote, `None` when there is no such branch: read
+    /// before a force-push, so that a branch that is not this promotion's is never overwritten.
+    ///
+    /// # Errors
+    /// Fetch errors as [`clone_base`].
+    pub fn branch_message(&mut self, branch: &str) -> Result<Option<String>, GitError> {
+        with_retries(self.remote.retry_budget, || {
+            self.branch_message_once(branch)
+        })
+    }
+
+    /// One attempt of [`Checkout::branch_message`]: `branch` fetched at depth 1 into a ref of its
+    /// own (a refspec that matches nothing leaves it absent).
+    fn branch_message_once(&mut self, branch: &str) -> Result<Option<String>, GitError> {
+        const PEEK: &str = "refs/gitops-promote/peek";
+        if let Ok(mut old) = self.repo.find_reference(PEEK) {
+            old.delete().map_err(local(format!("reset {PEEK}")))?;
+        }
+        let state = CallState::default();
+        let refspec = format!("+refs/heads/{branch}:{PEEK}");
+        let result = {
+            let mut remote = self.anonymous_remote()?;
+            let mut opts = FetchOptions::new();
+            opts.remote_callbacks(state.callbacks(&self.remote.token))
+                .depth(1)
+                .download_tags(git2::AutotagOption::None)
+                .update_fetchhead(false);
+            remote.fetch(&[refspec.as_str()], Some(&mut opts), None)
+        };
+        result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
+        let Ok(id) = self.repo.refname_to_id(PEEK) else {
+            return Ok(None);
+        };
+        let commit = self.read_commit(id)?;
+        Ok(Some(
+            String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+        ))
+    }
+
     /// Fetches the base branch again (at the current depth) and returns its new head.
     ///
     /// # Errors

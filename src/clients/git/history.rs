@@ -2,7 +2,8 @@
 //! revert.
 
 use super::checkout::{recorded_parents, Checkout, UNSHALLOW};
-use super::error::GitError;
+use super::error::{local, GitError};
+use super::revert::changed_paths;
 use super::validate::parse_sha;
 use git2::Oid;
 use std::collections::HashSet;
@@ -178,6 +179,8 @@ pub struct LogCommit {
     pub time: i64,
     /// The full message, trailers included.
     pub message: String,
+    /// The files it changed against its first parent (its whole tree for a root commit).
+    pub paths: Vec<String>,
 }
 
 impl Checkout {
@@ -194,28 +197,47 @@ impl Checkout {
     ) -> Result<Option<LogCommit>, GitError> {
         let mut id = self.base_sha;
         for _ in 0..max_commits {
-            let (entry, first_parent) = {
+            let first_parent = recorded_parents(&self.read_commit(id)?).first().copied();
+            // The shallow boundary hides the parent: fetch deeper until it is there, as the
+            // commit's changed files are read against it.
+            let mut parent_present = true;
+            if let Some(parent) = first_parent {
+                while self.repo.find_commit(parent).is_err() {
+                    if !self.deepen()? {
+                        parent_present = false;
+                        break;
+                    }
+                }
+            }
+            let entry = {
                 let commit = self.read_commit(id)?;
-                let entry = LogCommit {
-                    id,
-                    time: commit.committer().when().seconds(),
-                    message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                let new = self.tree_at(id)?;
+                let old = match first_parent.filter(|_| parent_present) {
+                    Some(p) => Some(self.tree_at(p)?),
+                    None => None,
                 };
-                (entry, recorded_parents(&commit).first().copied())
+                let empty = self
+                    .repo
+                    .treebuilder(None)
+                    .and_then(|b| b.write())
+                    .and_then(|t| self.repo.find_tree(t))
+                    .map_err(local("write the empty tree"))?;
+                let paths = changed_paths(&self.repo, old.as_ref().unwrap_or(&empty), &new)?;
+                let time = commit.committer().when().seconds();
+                LogCommit {
+                    id,
+                    time,
+                    message: String::from_utf8_lossy(commit.message_bytes()).into_owned(),
+                    paths: paths.into_iter().collect(),
+                }
             };
             if stop(&entry) {
                 return Ok(Some(entry));
             }
-            let Some(parent) = first_parent else {
-                return Ok(None);
-            };
-            // The shallow boundary hides the parent: fetch deeper until it is there.
-            while self.repo.find_commit(parent).is_err() {
-                if !self.deepen()? {
-                    return Ok(None);
-                }
+            match first_parent {
+                Some(parent) if parent_present => id = parent,
+                _ => return Ok(None),
             }
-            id = parent;
         }
         Ok(None)
     }

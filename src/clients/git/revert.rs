@@ -155,7 +155,7 @@ fn revert_trees(
 }
 
 /// The paths (old and new sides) that differ between two trees, sorted.
-fn changed_paths(
+pub(super) fn changed_paths(
     repo: &Repository,
     old: &git2::Tree<'_>,
     new: &git2::Tree<'_>,
