@@ -19,6 +19,7 @@ mod promote;
 mod protected;
 mod requests;
 mod rollback;
+mod rollouts;
 mod runner;
 mod secrets;
 mod strategy;

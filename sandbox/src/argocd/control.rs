@@ -35,6 +35,26 @@ impl ArgoCd {
         }
     }
 
+    /// Makes `app`'s workload an Argo Rollouts `Rollout` (or back to a `Deployment`): its health
+    /// then reads as a Rollout's (argo-rollouts pkg/apis health.lua: `Suspended` while paused at a
+    /// canary step, `Degraded` with `RolloutAborted: ...` once aborted); `false` for no such app.
+    pub fn set_workload(&self, app: &str, kind: &str) -> bool {
+        let found = {
+            let mut inner = self.inner.lock().unwrap();
+            match inner.apps.get_mut(app) {
+                Some(a) => {
+                    a.workload = kind.to_string();
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            self.changed(app);
+        }
+        found
+    }
+
     /// Turns the automated sync policy of `app` on or off.
     pub fn set_auto_sync(&self, app: &str, enabled: bool) -> bool {
         let ok = {

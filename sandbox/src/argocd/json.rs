@@ -33,17 +33,22 @@ impl ArgoCd {
                 "initiatedBy": {"username": "admin"},
             })).collect::<Vec<_>>(),
             "reconciledAt": a.reconciled_at,
+            // The API server fills each resource's health from its cache on Get, Watch and Sync,
+            // although the controller no longer persists it (Argo CD 3.0 upgrade notes,
+            // "Application resource health is no longer stored"; server/application
+            // getAppResources): clients read it here, without a resource-tree call.
             "resources": [
-                {"version": "v1", "kind": "Service", "namespace": a.name, "name": "app", "status": a.sync_status},
-                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": a.name, "name": "app", "status": a.sync_status},
+                {"version": "v1", "kind": "Service", "namespace": a.name, "name": "app", "status": a.sync_status,
+                 "health": {"status": "Healthy"}},
+                {"group": Self::workload_group(a), "version": "v1", "kind": a.workload, "namespace": a.name, "name": "app",
+                 "status": a.sync_status, "health": Self::workload_health(a)},
             ],
             "sourceType": "Helm",
             "summary": {"images": a.deployed_tag.iter().map(|t| format!("ghcr.io/acme/app:{t}")).collect::<Vec<_>>()},
             "controllerNamespace": "argocd",
         });
-        if let Some(m) = &a.health_msg {
-            status["health"]["message"] = json!(m);
-        }
+        // The app-level health message is empty in Argo CD 3.0 to 3.5 (controller/health.go
+        // setApplicationHealth keeps only the status): the reason is on the resource.
         if !a.conditions.is_empty() {
             status["conditions"] = a
                 .conditions
@@ -95,13 +100,27 @@ impl ArgoCd {
         app
     }
 
-    /// The resource tree: the Deployment carries the app's health, its Pod the image deployed.
-    pub(super) fn tree(&self, a: &App) -> Value {
-        let ns = &a.name;
-        let deploy_health = match a.health.as_str() {
+    /// The API group of the app's workload kind.
+    fn workload_group(a: &App) -> &'static str {
+        if a.workload == "Rollout" {
+            "argoproj.io"
+        } else {
+            "apps"
+        }
+    }
+
+    /// The workload's health: the app's, with its message.
+    fn workload_health(a: &App) -> Value {
+        match a.health.as_str() {
             "Healthy" => json!({"status": "Healthy"}),
             h => json!({"status": h, "message": a.health_msg.clone().unwrap_or_default()}),
-        };
+        }
+    }
+
+    /// The resource tree: the workload carries the app's health, its Pod the image deployed.
+    pub(super) fn tree(&self, a: &App) -> Value {
+        let ns = &a.name;
+        let deploy_health = Self::workload_health(a);
         let image = a
             .deployed_tag
             .as_ref()
@@ -109,14 +128,14 @@ impl ArgoCd {
             .unwrap_or_default();
         json!({
             "nodes": [
-                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": ns, "name": "app",
+                {"group": Self::workload_group(a), "version": "v1", "kind": a.workload, "namespace": ns, "name": "app",
                  "uid": format!("{}-d", a.uid), "resourceVersion": "1", "health": deploy_health,
                  "info": [{"name": "Revision", "value": format!("Rev:{}", a.history.len())}], "createdAt": a.created},
                 {"version": "v1", "kind": "Service", "namespace": ns, "name": "app", "uid": format!("{}-s", a.uid),
                  "resourceVersion": "1", "health": {"status": "Healthy"}, "createdAt": a.created},
                 {"version": "v1", "kind": "Pod", "namespace": ns, "name": "app-0", "uid": format!("{}-p", a.uid),
                  "resourceVersion": "1", "images": [image], "createdAt": a.created,
-                 "parentRefs": [{"group": "apps", "kind": "Deployment", "namespace": ns, "name": "app", "uid": format!("{}-d", a.uid)}],
+                 "parentRefs": [{"group": Self::workload_group(a), "kind": a.workload, "namespace": ns, "name": "app", "uid": format!("{}-d", a.uid)}],
                  "health": if a.health == "Degraded" { json!({"status": "Degraded", "message": "Back-off restarting failed container"}) } else { json!({"status": a.health}) }},
             ],
             "orphanedNodes": [],

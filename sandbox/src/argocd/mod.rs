@@ -136,6 +136,9 @@ struct App {
     /// `status.conditions` as `(type, message)`: set and cleared only when the controller
     /// compares, so one can outlive the commit that fixes it until the next comparison.
     conditions: Vec<(String, String)>,
+    /// The kind of the app's workload: `Deployment`, or `Rollout` (Argo Rollouts), which pauses
+    /// as `Suspended` and aborts as `Degraded` with `RolloutAborted: ...`.
+    workload: String,
 }
 
 struct Inner {
@@ -262,6 +265,7 @@ impl ArgoCd {
             last_auto: Some(sha),
             fail_next: None,
             conditions: Vec::new(),
+            workload: "Deployment".into(),
         };
         inner.apps.insert(new.name, app);
         Ok(())

@@ -270,7 +270,9 @@ fn argocd_bad_tag_goes_degraded_naming_the_deployment() {
         settled_at(&sha, "Progressing"),
     );
     let app = wait_app(&sb, &sw, "app", "Degraded", settled_at(&sha, "Degraded"));
-    assert!(app["status"]["health"]["message"]
+    // Argo CD 3.x: the app's health message is empty, the Deployment's is in status.resources.
+    assert!(app["status"]["health"]["message"].is_null(), "{app}");
+    assert!(app["status"]["resources"][1]["health"]["message"]
         .as_str()
         .unwrap()
         .contains("exceeded its progress deadline"));
@@ -682,7 +684,7 @@ fn argocd_control_routes_drive_the_emulator() {
         "Suspended by the rule",
         settled_at(&sha, "Suspended"),
     );
-    assert_eq!(a["status"]["health"]["message"], "paused");
+    assert_eq!(a["status"]["resources"][1]["health"]["message"], "paused");
 
     let fail = json!({"message": "hook failed"});
     assert_eq!(

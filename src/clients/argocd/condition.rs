@@ -18,6 +18,8 @@ pub enum Condition {
     Degraded(String),
     /// Will not get there (failed operation, terminal condition).
     Failed(String),
+    /// Unhealthy for good, with no grace to wait out: an aborted Argo Rollouts rollout.
+    Aborted(String),
 }
 
 /// What the wait waits for: the merge commit, and which revisions count as containing it.
@@ -198,14 +200,47 @@ pub(super) fn unchanged_at(app: &Application, target: &Target) -> bool {
     compared && st.sync.status == "Synced" && !running && !ours
 }
 
-/// The verdict from the app's health once it runs the target at `revision`.
+/// The verdict from the app's health once it runs the target at `revision`. The reason comes from
+/// the resources when the app's own message is empty (as it is in Argo CD 3.0 to 3.5): an Argo
+/// Rollouts rollout paused at a canary step shows `Suspended` (a wait, saying so), an aborted one
+/// `Degraded` with `RolloutAborted: ...` (argo-rollouts' health check), which no grace mends.
 pub(super) fn health_of(st: &ApplicationStatus, revision: String) -> Condition {
+    let resource = |health: &str| {
+        st.resources.iter().find_map(|r| {
+            let h = r.health.as_ref().filter(|h| h.status == health)?;
+            Some((r, h.message.clone().unwrap_or_default()))
+        })
+    };
+    let rollout = |health: &str| resource(health).filter(|(r, _)| r.kind == "Rollout");
     match st.health.status.as_str() {
         "Healthy" => Condition::Done(revision),
-        "Degraded" => Condition::Degraded(format!(
-            "Degraded: {}",
-            st.health.message.as_deref().unwrap_or("no message")
-        )),
+        "Degraded" => {
+            if let Some((r, m)) =
+                rollout("Degraded").filter(|(_, m)| m.starts_with("RolloutAborted"))
+            {
+                return Condition::Aborted(format!("Rollout/{}: {m}", r.name));
+            }
+            let reason = st
+                .health
+                .message
+                .clone()
+                .filter(|m| !m.is_empty())
+                .or_else(|| {
+                    resource("Degraded").map(|(r, m)| format!("{}/{}: {m}", r.kind, r.name))
+                })
+                .unwrap_or_else(|| "no message".into());
+            Condition::Degraded(format!("Degraded: {reason}"))
+        }
+        "Suspended" => {
+            match rollout("Suspended") {
+                Some((r, m)) => Condition::Pending(format!(
+                "rollout {} is paused at its step{}; it goes on when promoted (or its pause ends)",
+                r.name,
+                if m.is_empty() { String::new() } else { format!(" ({m})") }
+            )),
+                None => Condition::Pending("health Suspended".into()),
+            }
+        }
         h => Condition::Pending(format!("health {}", or_unknown(h))),
     }
 }

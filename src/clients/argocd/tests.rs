@@ -213,6 +213,53 @@ fn a_comparison_error_from_before_our_sync_is_pending_until_compared_again() {
     ));
 }
 
+/// An app whose workload is an Argo Rollouts Rollout, shaped as Argo CD 3.x shows it: the app's
+/// health message empty, the Rollout's health and message in `status.resources`.
+fn rollout_app(health: &str, message: &str) -> Application {
+    let mut a = healthy();
+    a.status.health.status = health.into();
+    a.status.health.message = None;
+    a.status.resources = serde_json::from_value(json!([
+        {"kind": "Service", "name": "app", "health": {"status": "Healthy"}},
+        {"group": "argoproj.io", "kind": "Rollout", "name": "web",
+         "health": {"status": health, "message": message}},
+    ]))
+    .unwrap();
+    a
+}
+
+#[test]
+fn a_paused_canary_is_a_wait_that_says_so_and_an_aborted_one_ends_it_at_once() {
+    match is_synced_healthy_at(
+        Some(&rollout_app("Suspended", "CanaryPauseStep")),
+        &Target::exact(SHA),
+    ) {
+        Condition::Pending(why) => {
+            assert!(
+                why.contains("rollout web is paused at its step (CanaryPauseStep)"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let aborted = rollout_app(
+        "Degraded",
+        "RolloutAborted: Rollout aborted update to revision 3",
+    );
+    assert_eq!(
+        is_synced_healthy_at(Some(&aborted), &Target::exact(SHA)),
+        Condition::Aborted(
+            "Rollout/web: RolloutAborted: Rollout aborted update to revision 3".into()
+        )
+    );
+    // Any other Degraded is named from its resource and waits out degraded-grace.
+    let degraded = rollout_app("Degraded", "ProgressDeadlineExceeded");
+    assert_eq!(
+        is_synced_healthy_at(Some(&degraded), &Target::exact(SHA)),
+        Condition::Degraded("Degraded: Rollout/web: ProgressDeadlineExceeded".into())
+    );
+}
+
 #[test]
 fn failed_and_error_phases_are_terminal_and_running_is_pending() {
     for (phase, failed) in [
@@ -314,6 +361,7 @@ fn recorded_sequence_reaches_done_only_when_healthy() {
         Condition::Pending(_) => "pending",
         Condition::Degraded(_) => "degraded",
         Condition::Failed(_) => "failed",
+        Condition::Aborted(_) => "aborted",
     };
     for (file, as_recorded, reconciled) in expect {
         let Some(mut app) = sample(file) else { return };

@@ -95,7 +95,10 @@ impl ArgoCd {
             let elapsed = started.elapsed();
             let why = match &cond {
                 Condition::Done(_) => "done".to_string(),
-                Condition::Pending(r) | Condition::Degraded(r) | Condition::Failed(r) => r.clone(),
+                Condition::Pending(r)
+                | Condition::Degraded(r)
+                | Condition::Failed(r)
+                | Condition::Aborted(r) => r.clone(),
             };
             let pending = Pending::new(state).with_tail(format!(
                 ", {resources}, waiting for {} ({why}), elapsed {}s, remaining {}s",
@@ -114,6 +117,9 @@ impl ArgoCd {
                     app: app.into(),
                     reason,
                 }),
+                Condition::Aborted(reason) => {
+                    Ok(Wait::Done(Ended::Degraded(Box::new(current), reason)))
+                }
                 Condition::Degraded(reason) => {
                     let since = *degraded_since.get_or_insert_with(Instant::now);
                     let left = opts.degraded_grace.saturating_sub(since.elapsed());
