@@ -443,7 +443,7 @@ impl Promotion<'_> {
     ) -> Result<(), StepError> {
         let start = Instant::now();
         let group = self.rt.group("sync");
-        let r = sync_apps(self.cfg, self.rt, argo, apps, revision).await;
+        let r = sync_apps(self.cfg, self.rt, argo, apps, revision, &self.record.base).await;
         drop(group);
         self.timeline
             .push("sync", start, r.as_ref().err().map(|e| e.kind));

@@ -418,7 +418,7 @@ async fn redeploy(
     };
     let argo = steps::connect_argocd(a).await?;
     let apps = rollback_apps(&argo, a, record).await?;
-    steps::sync_apps(cfg, rt, &argo, &apps, revert_sha).await?;
+    steps::sync_apps(cfg, rt, &argo, &apps, revert_sha, &record.base).await?;
     let target = steps::merge_target(checkout, revert_sha);
     let statuses = steps::wait_apps(cfg, rt, &argo, &apps, |_| target.clone()).await?;
     steps::app_outputs(rt, &statuses)

@@ -2,6 +2,7 @@
 //! Healthy, and write the app outputs.
 
 use crate::base::text::short;
+use crate::base::wait::{self, Pending, Wait};
 use crate::base::StepError;
 use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions};
 use crate::clients::runtime::Runtime;
@@ -10,13 +11,16 @@ use std::time::Duration;
 
 /// Syncs every app concurrently (DESIGN.md §2.9): auto-sync apps get a hard refresh (and with
 /// `sync: always` a sync without revision, as Argo CD refuses another one); the others a sync to
-/// `revision`.
+/// `revision`, named only when the app does not track `base` (the merge is then its head, and
+/// since Argo CD 3.3 a sync naming a revision may need the `override` right). A sync a deny window
+/// blocks is tried again until `health-timeout`.
 pub async fn sync_apps(
     cfg: &Config,
     rt: &Runtime,
     argo: &ArgoCd,
     apps: &[AppRef],
     revision: &str,
+    base: &str,
 ) -> Result<(), StepError> {
     if cfg.sync == SyncMode::Never {
         rt.info("sync: never, so only waiting");
@@ -34,18 +38,48 @@ pub async fn sync_apps(
                 .map(|_| ())
                 .map_err(|e| StepError::new("sync", &e))
         } else {
+            let tracks_base = app.target_revision == base
+                || (cfg.base.is_none() && matches!(app.target_revision.as_str(), "" | "HEAD"));
             let req = argocd::SyncRequest {
-                revision: (!app.auto_sync).then(|| revision.to_string()),
+                revision: (!app.auto_sync && !tracks_base).then(|| revision.to_string()),
                 prune: cfg.prune,
                 sync_options: cfg.sync_options.clone(),
             };
             rt.info(&format!("{}: syncing to {}", app.name, short(revision)));
-            argo.sync(app, &req)
-                .await
-                .map_err(|e| StepError::new("sync", &e))
+            sync_past_windows(cfg, rt, argo, app, &req).await
         }
     });
     futures_util::future::try_join_all(syncs).await.map(|_| ())
+}
+
+/// How often a sync a deny window blocks is tried again.
+const WINDOW_RETRY: Duration = Duration::from_secs(10);
+
+/// Syncs `app`, waiting out a deny sync window that ends within `health-timeout`.
+async fn sync_past_windows(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    app: &AppRef,
+    req: &argocd::SyncRequest,
+) -> Result<(), StepError> {
+    let observe = async || Ok::<_, StepError>(argo.sync(app, req).await);
+    let judge = |sent: Result<(), argocd::ArgoError>, elapsed: Duration| match sent {
+        Ok(()) => Ok(Wait::Done(())),
+        Err(e) if e.is_sync_window() && elapsed < cfg.health_timeout => Ok(Wait::Pending(
+            Pending::new(format!(
+                "{}: a sync window blocks syncs; trying again every {}s",
+                app.name,
+                WINDOW_RETRY.as_secs()
+            ))
+            .with_tail(format!(
+                ", {}s of health-timeout left",
+                cfg.health_timeout.saturating_sub(elapsed).as_secs()
+            )),
+        )),
+        Err(e) => Err(StepError::new("sync", &e)),
+    };
+    wait::until(WINDOW_RETRY, observe, judge, &|l: &str| rt.info(l)).await
 }
 
 /// Waits for every app concurrently until it is Synced at a revision containing `sha`, and Healthy.

@@ -55,3 +55,31 @@ fn a_promotion_that_fixes_a_broken_render_is_not_reverted_for_the_old_comparison
         "the comparison after the sync cleared it: {app}"
     );
 }
+
+/// Argo CD 3.3's `requireOverridePrivilegeForRevisionSync` with a token that lacks `override`: a
+/// sync naming a revision is refused, so an app tracking the base is synced without one (the
+/// merge is its head).
+#[test]
+fn an_app_tracking_the_base_is_synced_without_naming_a_revision() {
+    let ctx = Ctx::new();
+    ctx.sb.argocd.require_override_for_revision(true);
+    let run = ctx.main(&[("set", "image.tag=1.4.0")]);
+    run.assert_ok();
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.4.0"));
+}
+
+/// A deny sync window that ends within health-timeout is waited out, saying so.
+#[test]
+fn a_sync_window_that_ends_in_time_is_waited_out() {
+    let ctx = Ctx::new();
+    ctx.sb.argocd.block_syncs_for(4000);
+    let run = ctx.main(&[("set", "image.tag=1.5.0")]);
+    run.assert_ok();
+    assert!(
+        run.log()
+            .contains("app: a sync window blocks syncs; trying again every 10s"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.5.0"));
+}

@@ -35,6 +35,21 @@ impl ArgoCd {
         }
     }
 
+    /// Opens a deny sync window for `ms` milliseconds: the API server refuses every sync with
+    /// 403 "cannot sync: blocked by sync window" (server/application/application.go Sync) until
+    /// it ends; auto-sync waits too.
+    pub fn block_syncs_for(&self, ms: u64) {
+        self.inner.lock().unwrap().window_until =
+            Some(std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    }
+
+    /// Sets the project's `requireOverridePrivilegeForRevisionSync` (Argo CD 3.3) for a token
+    /// without the `override` right: a sync naming a revision other than the app's
+    /// `targetRevision` is refused with 403, a sync without one is allowed.
+    pub fn require_override_for_revision(&self, on: bool) {
+        self.inner.lock().unwrap().override_required = on;
+    }
+
     /// Makes `app`'s workload an Argo Rollouts `Rollout` (or back to a `Deployment`): its health
     /// then reads as a Rollout's (argo-rollouts pkg/apis health.lua: `Suspended` while paused at a
     /// canary step, `Degraded` with `RolloutAborted: ...` once aborted); `false` for no such app.

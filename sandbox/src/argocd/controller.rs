@@ -312,6 +312,10 @@ impl ArgoCd {
         {
             let mut inner = self.inner.lock().unwrap();
             let id = inner.next_id;
+            // A deny window holds auto-sync back too (controller/appcontroller.go autoSync).
+            let window = inner
+                .window_until
+                .is_some_and(|t| t > std::time::Instant::now());
             let Some(a) = inner.apps.get_mut(name) else {
                 return;
             };
@@ -358,6 +362,7 @@ impl ArgoCd {
                 }
             }
             if a.auto_sync
+                && !window
                 && !a.op_pending
                 && head != a.sync_revision
                 && a.last_auto.as_deref() != Some(head.as_str())

@@ -148,6 +148,11 @@ struct Inner {
     poll_ms: u64,
     next_id: u64,
     resource_version: u64,
+    /// A deny sync window of the project is active until then.
+    window_until: Option<std::time::Instant>,
+    /// The project sets `requireOverridePrivilegeForRevisionSync` and the token has no
+    /// `override` right (Argo CD 3.3).
+    override_required: bool,
 }
 
 /// Emulator state: applications, operations, health rules, sessions.
@@ -183,6 +188,8 @@ impl ArgoCd {
                 poll_ms: DEFAULT_POLL_MS,
                 next_id: 1,
                 resource_version: 1000,
+                window_until: None,
+                override_required: false,
             }),
             events,
             drop_watch: tokio::sync::watch::channel(0).0,

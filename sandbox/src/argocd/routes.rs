@@ -297,6 +297,7 @@ async fn sync_app(
     {
         let mut inner = a.inner.lock().unwrap();
         let id = inner.next_id;
+        let (window, override_required) = (inner.window_until, inner.override_required);
         let Some(app) = inner.apps.get_mut(&name) else {
             return permission_denied();
         };
@@ -304,6 +305,23 @@ async fn sync_app(
             return in_progress();
         }
         let revision = req.revision.clone().filter(|r| !r.is_empty());
+        // Checked by the API server before it starts anything (server/application/application.go
+        // Sync): an active deny window, then the 3.3 override rule for a sync that names a
+        // revision other than the app's own.
+        if window.is_some_and(|t| t > std::time::Instant::now()) {
+            return error(
+                StatusCode::FORBIDDEN,
+                7,
+                "cannot sync: blocked by sync window",
+            );
+        }
+        if override_required && revision.as_ref().is_some_and(|r| *r != app.target_revision) {
+            return error(
+                StatusCode::FORBIDDEN,
+                7,
+                &format!("permission denied: applications, override, default/{name}"),
+            );
+        }
         if app.auto_sync && !req.dry_run {
             if let Some(rev) = &revision {
                 if *rev != app.target_revision {

@@ -122,6 +122,9 @@ impl Classify for ArgoError {
             ArgoError::Api { status: 401, .. } => {
                 Some("check argocd-token (or argocd-username/argocd-password); it may have expired".into())
             }
+            ArgoError::Api { status: 403, action, .. } if action.starts_with("sync") => Some(
+                "Argo CD answers 403 when the app does not exist or the token lacks the sync right, when a deny sync window of the project is active (the step waits one out within health-timeout), and since 3.3 when the project requires the override right for a sync naming a revision (the step names one only for apps that do not track the base): check the app name, argocd-app-namespace, the account's RBAC and the project's sync windows".into(),
+            ),
             ArgoError::Api { status: 403, .. } => Some(
                 "Argo CD answers 403 both when the app does not exist and when the token lacks rights: check the app name, argocd-app-namespace and the account's RBAC".into(),
             ),
@@ -156,6 +159,12 @@ impl ArgoError {
             } => *d,
             _ => backoff(attempt),
         }
+    }
+
+    /// Whether the API server refused a sync for an active deny window of the project
+    /// (server/application/application.go Sync: "cannot sync: blocked by sync window").
+    pub fn is_sync_window(&self) -> bool {
+        matches!(self, ArgoError::Api { status: 403, message, .. } if message.contains("blocked by sync window"))
     }
 
     pub(super) fn is_in_progress(&self) -> bool {
