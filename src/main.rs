@@ -267,6 +267,8 @@ fn finish(rt: &mut Runtime, outcome: Outcome<Result<(), StepError>>, post: bool)
         Outcome::Finished(Ok(())) => ExitCode::SUCCESS,
         Outcome::Finished(Err(e)) => {
             rt.error(&e);
+            // Best effort: the annotation above is what matters if the output file is gone.
+            let _ = rt.output("error-type", e.kind.as_str());
             ExitCode::FAILURE
         }
         Outcome::Cancelled(c) => {

@@ -286,14 +286,19 @@ pub const OUTPUTS: &[OutputDef] = &[
     OutputDef { name: "changed", description: "true when the values changed and a PR was opened." },
     OutputDef { name: "pr-number", description: "Number of the promotion PR." },
     OutputDef { name: "pr-url", description: "URL of the promotion PR." },
+    OutputDef { name: "pr-operation", description: "What happened to the PR: created, updated (a re-run took over its own PR) or none (nothing to promote, or a dry run)." },
+    OutputDef { name: "head-branch", description: "The promotion's branch." },
+    OutputDef { name: "head-sha", description: "The commit pushed to the promotion's branch." },
     OutputDef { name: "merge-sha", description: "Commit the PR was merged as." },
     OutputDef { name: "synced-revision", description: "Revision the apps were synced to." },
     OutputDef { name: "health", description: "Health of the apps after the wait, e.g. Healthy." },
     OutputDef { name: "apps", description: "JSON list of the apps synced, with revision and health." },
     OutputDef { name: "revert-sha", description: "Commit that reverted the promotion, after a rollback." },
     OutputDef { name: "revert-pr-number", description: "Number of the revert PR, after a rollback." },
+    OutputDef { name: "revert-pr-url", description: "URL of the revert PR, after a rollback." },
     OutputDef { name: "rolled-back", description: "true when the promotion was rolled back." },
     OutputDef { name: "verification", description: "Verdict of the metrics gate: successful, failed or inconclusive (Argo Rollouts' analysis phases)." },
+    OutputDef { name: "error-type", description: "When the step fails: the failure's type as failure-strategy names it (config, timeout, health, ...), for a later step's if:." },
 ];
 
 /// The definition of an input by name.

@@ -1344,23 +1344,31 @@ mod tests {
         want.sort_unstable();
         have.sort_unstable();
         assert_eq!(have, want);
-        let outputs: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
-        assert_eq!(
-            outputs,
-            [
-                "changed",
-                "pr-number",
-                "pr-url",
-                "merge-sha",
-                "synced-revision",
-                "health",
-                "apps",
-                "revert-sha",
-                "revert-pr-number",
-                "rolled-back",
-                "verification"
-            ]
-        );
+        let fixed_outputs = [
+            "changed",
+            "pr-number",
+            "pr-url",
+            "merge-sha",
+            "synced-revision",
+            "health",
+            "apps",
+            "revert-sha",
+            "revert-pr-number",
+            "rolled-back",
+        ];
+        let output_additions = [
+            "pr-operation",
+            "head-branch",
+            "head-sha",
+            "revert-pr-url",
+            "verification",
+            "error-type",
+        ];
+        let mut want: Vec<&str> = fixed_outputs.into_iter().chain(output_additions).collect();
+        let mut outputs: Vec<&str> = OUTPUTS.iter().map(|o| o.name).collect();
+        want.sort_unstable();
+        outputs.sort_unstable();
+        assert_eq!(outputs, want);
     }
 
     #[test]

@@ -166,10 +166,12 @@ impl Promotion<'_> {
                 "every value is already set on {base}: nothing to promote"
             ));
             self.rt.output("changed", "false")?;
+            self.rt.output("pr-operation", "none")?;
             return Ok(Next::End);
         }
         self.rt.output("changed", "true")?;
         if cfg.dry_run {
+            self.rt.output("pr-operation", "none")?;
             self.rt.info(&plan(cfg, &base, &edit));
             return Ok(Next::End);
         }
@@ -203,6 +205,8 @@ impl Promotion<'_> {
         self.record.branch = branch.clone();
         self.record.phase = Some(Phase::Pushed);
         self.save()?;
+        self.rt.output("head-branch", &branch)?;
+        self.rt.output("head-sha", &commit.to_string())?;
 
         let gh = self.gh;
         let pr = self
@@ -213,6 +217,10 @@ impl Promotion<'_> {
         self.save()?;
         self.rt.output("pr-number", &pr.number.to_string())?;
         self.rt.output("pr-url", &pr.url)?;
+        self.rt.output(
+            "pr-operation",
+            if pr.created { "created" } else { "updated" },
+        )?;
         drop(section);
         for w in &pr.warnings {
             self.rt.warning("pull request", w);
@@ -510,6 +518,8 @@ impl Promotion<'_> {
         let base = self.record.base.clone();
         let commit = commit(checkout, cfg, &base, &edit).await?;
         push(checkout, commit, branch, true).await?;
+        // The runner keeps the last value written for a name.
+        self.rt.output("head-sha", &commit.to_string())?;
         let refreshed = self
             .gh
             .pr(pr.number)

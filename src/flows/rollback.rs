@@ -215,6 +215,7 @@ async fn revert(
     ));
     let pr = open_revert_pr(cfg, gh, record, &text).await?;
     rt.output("revert-pr-number", &pr.number.to_string())?;
+    rt.output("revert-pr-url", &pr.url)?;
     rt.info(&format!("opened {:?} as PR #{}", text.title, pr.number));
     // A merge in flight when the job is cancelled is let finish and recorded as rolled back.
     let section = crate::base::cancel::critical();

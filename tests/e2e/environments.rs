@@ -60,6 +60,8 @@ fn two_legs_of_one_matrix_job_get_a_branch_and_a_pr_each() {
     };
     let (p, d) = (view(&prod), view(&dev));
     assert_ne!(p.head_ref, d.head_ref);
+    assert_eq!(prod.output("head-branch"), p.head_ref);
+    assert_eq!(prod.output("pr-operation"), "created");
     // Each PR still holds its own leg's change, and says which file it promotes.
     assert!(file_on(&ctx, &p.head_ref, SEED_VALUES_PATH).contains("tag: \"2.0.0\""));
     assert!(file_on(&ctx, &d.head_ref, DEV).contains("tag: \"3.0.0\""));
@@ -71,6 +73,12 @@ fn two_legs_of_one_matrix_job_get_a_branch_and_a_pr_each() {
     let again = leg(SEED_VALUES_PATH, "2.0.0");
     again.assert_ok();
     assert_eq!(again.output("pr-number"), prod.output("pr-number"));
+    assert_eq!(again.output("pr-operation"), "updated");
+    let n: u64 = again.output("pr-number").parse().unwrap();
+    assert_eq!(
+        ctx.sb.github.pr_head(SEED_REPO, n).as_deref(),
+        Some(again.output("head-sha"))
+    );
 }
 
 #[test]
@@ -100,6 +108,7 @@ fn a_branch_name_two_legs_share_is_not_taken_over() {
     let head = ctx.sb.github.pr_head(SEED_REPO, n).unwrap();
     let dev = leg(DEV, "3.0.0");
     dev.assert_failed();
+    assert_eq!(dev.output("error-type"), "conflict");
     let errors = dev.errors().join("\n");
     assert!(errors.contains("holds another promotion"), "{errors}");
     assert!(errors.contains(SEED_VALUES_PATH), "{errors}");

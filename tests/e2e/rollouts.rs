@@ -53,5 +53,11 @@ fn an_aborted_rollout_fails_the_wait_at_once_and_is_rolled_back() {
     assert!(errors.contains("RolloutAborted"), "{errors}");
     assert!(!errors.contains("within"), "not a health timeout: {errors}");
     assert!(!run.output("revert-sha").is_empty(), "{}", run.log());
+    assert!(
+        run.output("revert-pr-url").contains("/pull/"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(run.output("error-type"), "health");
     assert_eq!(ctx.values_on_main(), before);
 }

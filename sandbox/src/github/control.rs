@@ -153,6 +153,12 @@ impl GitHub {
         };
     }
 
+    /// Sets the repository's "Allow GitHub Actions to create and approve pull requests"; off, the
+    /// token gets GitHub's 403 on opening a PR.
+    pub fn set_actions_may_open_prs(&self, allowed: bool) {
+        self.state.lock().unwrap().actions_may_open_prs = allowed;
+    }
+
     /// Whether the token may read classic branch protection (administration: read).
     pub fn set_admin_token(&self, admin: bool) {
         self.state.lock().unwrap().admin_token = admin;

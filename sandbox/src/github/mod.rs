@@ -178,6 +178,10 @@ struct State {
     /// Whether the token may read classic branch protection (administration: read). Off by
     /// default, as for `GITHUB_TOKEN` and most app tokens: GitHub then answers 403.
     admin_token: bool,
+    /// "Allow GitHub Actions to create and approve pull requests" (Settings → Actions → General
+    /// → Workflow permissions), which new repositories have off: the token, GITHUB_TOKEN, then
+    /// gets 403 on creating a PR. The seeded sandbox has it on, as a set-up repo would.
+    actions_may_open_prs: bool,
     methods: HashMap<String, MergeMethods>,
     /// Reads of `mergeable` answered null before it is computed (1 by default, as GitHub's first read).
     mergeable_reads: u32,
@@ -199,6 +203,7 @@ impl GitHub {
             api_url: Mutex::new("http://127.0.0.1".to_string()),
             state: Mutex::new(State {
                 mergeable_reads: 1,
+                actions_may_open_prs: true,
                 ..State::default()
             }),
             used: AtomicU64::new(0),

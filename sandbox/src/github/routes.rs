@@ -534,6 +534,14 @@ async fn pull_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Js
         return Err(validation("title wasn't supplied."));
     }
     let mut st = gh.state.lock().unwrap();
+    // peter-evans/create-pull-request#1175, #3979: the answer GITHUB_TOKEN gets with the
+    // repository's (or organization's) "Allow GitHub Actions to create and approve pull
+    // requests" off, the default of new repositories.
+    if !st.actions_may_open_prs {
+        let body = json!({"message": "GitHub Actions is not permitted to create or approve pull requests.",
+                          "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "403"});
+        return Err((StatusCode::FORBIDDEN, Json(body)).into_response());
+    }
     if st
         .pulls
         .iter()

@@ -180,6 +180,10 @@ impl Classify for GitHubError {
     }
 
     fn hint(&self) -> Option<String> {
+        if matches!(self, GitHubError::Api { message, .. } if message.contains("not permitted to create or approve pull requests"))
+        {
+            return Some("the repository (or its organization) does not let GitHub Actions open pull requests: turn on \"Allow GitHub Actions to create and approve pull requests\" under Settings → Actions → General → Workflow permissions, or pass a GitHub App token or a PAT as github-token".into());
+        }
         match self.kind() {
             ErrorKind::Authentication => Some("the token was refused: check the `github-token` input and that it has not expired".into()),
             ErrorKind::Authorization => Some(
