@@ -1,19 +1,16 @@
 //! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
+use crate::harness::sandbox;
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
 use sandbox::world::{SEED_BRANCH, SEED_CHART, SEED_REPO, SEED_VALUES, SEED_VALUES_PATH};
-use sandbox::{Options, Sandbox};
+use sandbox::Sandbox;
 use std::path::Path;
 use std::process::Command;
 
 const CHART_PATH: &str = "charts/app/Chart.yaml";
-
-fn start() -> Sandbox {
-    Sandbox::start(Options::default()).expect("sandbox starts")
-}
 
 fn remote(sb: &Sandbox) -> Remote {
     Remote {
@@ -164,7 +161,7 @@ fn push_revert(
 
 #[test]
 fn shallow_clone_fetches_only_the_base_head() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let first = head(&repo);
     let second = commit_in(
@@ -206,7 +203,7 @@ fn shallow_clone_fetches_only_the_base_head() {
 
 #[test]
 fn pushed_branch_is_what_git_sees_with_only_the_edited_file_changed() {
-    let sb = start();
+    let sb = sandbox();
     let mut co = clone(&sb, 1);
     let new_values = values_with_tag("1.2.3");
     let id = co
@@ -264,7 +261,7 @@ fn pushed_branch_is_what_git_sees_with_only_the_edited_file_changed() {
 
 #[test]
 fn bad_token_is_an_authentication_error_naming_the_url() {
-    let sb = start();
+    let sb = sandbox();
     let bad = Remote {
         token: "ghs_wrong".to_string(),
         ..remote(&sb)
@@ -278,7 +275,7 @@ fn bad_token_is_an_authentication_error_naming_the_url() {
 
 #[test]
 fn missing_base_branch_is_a_config_error_naming_it() {
-    let sb = start();
+    let sb = sandbox();
     let err = git::clone_base(&remote(&sb), "release", 1).unwrap_err();
     assert!(matches!(err, GitError::MissingBranch { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::Config);
@@ -307,7 +304,7 @@ fn missing_base_branch_is_a_config_error_naming_it() {
 
 #[test]
 fn non_fast_forward_push_is_a_conflict_and_force_on_our_branch_wins() {
-    let sb = start();
+    let sb = sandbox();
     let mut co = clone(&sb, 1);
     let branch = "gitops-promote/main/8-1";
     let ours = co
@@ -342,7 +339,7 @@ fn non_fast_forward_push_is_a_conflict_and_force_on_our_branch_wins() {
 
 #[test]
 fn force_push_to_the_base_is_refused_before_any_network_call() {
-    let sb = start();
+    let sb = sandbox();
     // No retries: the last push meets a host that is gone for good.
     let no_retries = Remote {
         retry_budget: std::time::Duration::ZERO,
@@ -371,7 +368,7 @@ fn force_push_to_the_base_is_refused_before_any_network_call() {
 
 #[test]
 fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let merge = merge_commit_shape(&repo);
     unrelated_later_commit(&repo);
@@ -424,7 +421,7 @@ fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
 
 #[test]
 fn revert_of_a_squash_merge_keeps_later_unrelated_commits() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let seed = head(&repo);
     let squash = commit_in(
@@ -466,7 +463,7 @@ fn revert_of_a_squash_merge_keeps_later_unrelated_commits() {
 
 #[test]
 fn revert_of_a_rebase_merge_reverts_every_commit_newest_first() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let seed = head(&repo);
     let first = commit_in(
@@ -523,7 +520,7 @@ fn revert_of_a_rebase_merge_reverts_every_commit_newest_first() {
 
 #[test]
 fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let merge = merge_commit_shape(&repo);
 
@@ -579,7 +576,7 @@ fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
 
 #[test]
 fn revert_conflict_names_the_file_and_writes_nothing() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let seed = head(&repo);
     let ours = commit_in(
@@ -612,7 +609,7 @@ fn revert_conflict_names_the_file_and_writes_nothing() {
 
 #[test]
 fn contains_accepts_descendants_only() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let seed = head(&repo);
     let unrelated = commit_in(
@@ -667,7 +664,7 @@ fn contains_accepts_descendants_only() {
 
 #[test]
 fn find_revert_of_reads_the_reverts_trailer() {
-    let sb = start();
+    let sb = sandbox();
     let repo = sb.world.open(SEED_REPO).unwrap();
     let seed = head(&repo);
     let merge = commit_in(
@@ -733,7 +730,7 @@ fn find_revert_of_reads_the_reverts_trailer() {
 
 #[test]
 fn no_token_anywhere_on_disk() {
-    let sb = start();
+    let sb = sandbox();
     let mut co = clone(&sb, 1);
     let id = co
         .commit_files(
@@ -781,7 +778,7 @@ fn no_token_anywhere_on_disk() {
 #[test]
 fn server_side_rejection_is_a_conflict_naming_the_branch() {
     use std::os::unix::fs::PermissionsExt;
-    let sb = start();
+    let sb = sandbox();
     let mut co = clone(&sb, 1);
     // As a protected branch does on GitHub: the server answers `ng <ref> <reason>` for the ref.
     let hook = sb.world.repo_path(SEED_REPO).join("hooks/pre-receive");
@@ -816,7 +813,7 @@ fn server_side_rejection_is_a_conflict_naming_the_branch() {
 /// clone whose base has history ("object not found"); every real release repo has history.
 #[test]
 fn r8_push_from_a_depth_1_clone_of_a_base_with_history() {
-    let sb = start();
+    let sb = sandbox();
     for i in 0..12 {
         sb.world
             .commit(

@@ -15,6 +15,17 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
 
 pub use crate::runner::{Job, Step};
 
+/// A fresh sandbox without Prometheus, for the client-level tests that call the library's APIs
+/// directly and so need no runner workspace.
+pub fn sandbox() -> Sandbox {
+    sandbox_with(Options::default())
+}
+
+/// [`sandbox`] with the given parts; the one place every e2e test's sandbox is started.
+pub fn sandbox_with(opts: Options) -> Sandbox {
+    Sandbox::start(opts).expect("sandbox starts")
+}
+
 /// A sandbox plus a runner workspace.
 pub struct Ctx {
     pub sb: Sandbox,
@@ -110,7 +121,7 @@ impl Ctx {
     /// A fresh sandbox with the given parts.
     pub fn with(opts: Options) -> Ctx {
         Ctx {
-            sb: Sandbox::start(opts).expect("sandbox starts"),
+            sb: sandbox_with(opts),
             dir: tempfile::tempdir().unwrap(),
             run_id: AtomicU32::new(1000),
         }
