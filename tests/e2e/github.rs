@@ -2,28 +2,16 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::run;
+use crate::harness::{github_client, run, sandbox};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
-use sandbox::{Fault, FaultRule, Options, Sandbox};
+use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const REPO: &str = "acme/deploy";
-
-fn start() -> Sandbox {
-    Sandbox::start(Options::default()).expect("sandbox")
-}
-
-/// The client under test; built inside the test's runtime, as octocrab requires.
-fn client(sb: &Sandbox) -> GitHub {
-    let mut gh = GitHub::new(&sb.github_api_url, &sb.world.token, REPO).unwrap();
-    gh.backoff = Duration::from_millis(20);
-    gh.retry_budget = Duration::from_secs(10);
-    gh
-}
 
 /// Creates `branch` from main with a commit setting the image tag, as the push step would.
 fn push_branch(sb: &Sandbox, branch: &str, tag: &str) -> String {
@@ -103,10 +91,10 @@ async fn raw(sb: &Sandbox, path: &str) -> serde_json::Value {
 
 #[test]
 fn opens_a_pr_with_labels_reviewers_assignees_and_reuses_it_on_rerun() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "gitops-promote/main/1-1", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let first = gh
             .open_or_reuse_pr(&new_pr("gitops-promote/main/1-1"))
             .await
@@ -146,11 +134,11 @@ fn opens_a_pr_with_labels_reviewers_assignees_and_reuses_it_on_rerun() {
 
 #[test]
 fn reviewer_who_is_not_a_collaborator_becomes_a_warning() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "mallory", "none");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let mut new = new_pr("b");
         new.reviewers = vec!["mallory".into()];
         let pr = gh.open_or_reuse_pr(&new).await.unwrap();
@@ -164,11 +152,11 @@ fn reviewer_who_is_not_a_collaborator_becomes_a_warning() {
 
 #[test]
 fn gate_waits_for_an_approval_added_later_through_the_control_api() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     let control = format!("{}/github/repos/{REPO}/pulls/1/reviews", sb.control_url());
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let (lines, progress) = collect();
         let (returned, approved) = (AtomicBool::new(false), AtomicBool::new(false));
@@ -222,10 +210,10 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
 
 #[test]
 fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
-    let sb = start();
+    let sb = sandbox();
     let old = push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", Some(&old))
@@ -247,11 +235,11 @@ fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
 
 #[test]
 fn approval_from_a_read_only_user_does_not_count() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "reader", "read");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.github
             .add_review(REPO, pr.number, "reader", "APPROVED", None)
@@ -266,10 +254,10 @@ fn approval_from_a_read_only_user_does_not_count() {
 
 #[test]
 fn changes_requested_fails_the_gate_with_kind_approval() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", None)
@@ -288,10 +276,10 @@ fn changes_requested_fails_the_gate_with_kind_approval() {
 
 #[test]
 fn gate_waits_for_pending_checks_then_passes_when_green() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let target = sandbox::github::Target::Pr(pr.number);
         sb.github
@@ -332,10 +320,10 @@ fn gate_waits_for_pending_checks_then_passes_when_green() {
 
 #[test]
 fn failing_check_fails_the_gate() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let target = sandbox::github::Target::Pr(pr.number);
         sb.github
@@ -359,9 +347,9 @@ fn parents(sb: &Sandbox, sha: &str) -> Vec<String> {
 
 #[test]
 fn merges_with_each_method_as_github_does() {
-    let sb = start();
+    let sb = sandbox();
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         for (i, method) in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase]
             .into_iter()
             .enumerate()
@@ -407,10 +395,10 @@ fn merges_with_each_method_as_github_does() {
 
 #[test]
 fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
-    let sb = start();
+    let sb = sandbox();
     let head = push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         gh.pr(pr.number).await.unwrap();
         gh.pr(pr.number).await.unwrap();
@@ -434,10 +422,10 @@ fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
 
 #[test]
 fn merge_with_a_moved_head_answers_head_modified() {
-    let sb = start();
+    let sb = sandbox();
     let old = push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         push_branch(&sb, "b", "2.0.1");
         assert_eq!(
@@ -451,7 +439,7 @@ fn merge_with_a_moved_head_answers_head_modified() {
 
 #[test]
 fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
-    let sb = start();
+    let sb = sandbox();
     let head = push_branch(&sb, "b", "2.0.0");
     sb.github.set_protection(
         REPO,
@@ -462,7 +450,7 @@ fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
         }),
     );
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let m = gh
             .merge(pr.number, MergeMethod::Merge, &head)
@@ -480,10 +468,10 @@ fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
 
 #[test]
 fn a_502_on_get_is_retried() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.faults.inject(FaultRule {
             service: "github".into(),
@@ -509,10 +497,10 @@ fn a_502_on_get_is_retried() {
 
 #[test]
 fn a_502_on_the_merge_put_is_read_back_and_merges_exactly_once() {
-    let sb = start();
+    let sb = sandbox();
     let head = push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.faults.inject(FaultRule {
             service: "github".into(),
@@ -558,10 +546,10 @@ fn a_502_on_the_merge_put_is_read_back_and_merges_exactly_once() {
 
 #[test]
 fn rate_limits_are_waited_out_as_retry_after_says() {
-    let sb = start();
+    let sb = sandbox();
     let head = push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.faults.inject(FaultRule {
             service: "github".into(),
@@ -609,7 +597,7 @@ fn rate_limits_are_waited_out_as_retry_after_says() {
 
 #[test]
 fn bad_token_is_an_authentication_error_and_unknown_repo_authorization() {
-    let sb = start();
+    let sb = sandbox();
     run(async {
         let bad = GitHub::new(&sb.github_api_url, "ghs_wrong", REPO).unwrap();
         let err = bad.default_branch().await.unwrap_err();
@@ -628,11 +616,11 @@ fn bad_token_is_an_authentication_error_and_unknown_repo_authorization() {
 
 #[test]
 fn comments_permissions_close_and_branch_deletion() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "dave", "read");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         assert_eq!(gh.default_branch().await.unwrap(), "main");
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let since = chrono::Utc::now() - chrono::Duration::seconds(1);
@@ -673,7 +661,7 @@ fn comments_permissions_close_and_branch_deletion() {
 
 #[test]
 fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     sb.github.set_protection(
         REPO,
@@ -684,7 +672,7 @@ fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
         }),
     );
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         let (lines, progress) = collect();
         let err = gh
@@ -705,10 +693,10 @@ fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
 
 #[test]
 fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.faults.clear_calls();
         let err = gh
@@ -734,10 +722,10 @@ fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
 
 #[test]
 fn a_lost_create_is_read_back_before_it_is_sent_again() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         sb.faults.inject(FaultRule {
             service: "github".into(),
             method: Some("POST".into()),
@@ -780,7 +768,7 @@ fn a_lost_create_is_read_back_before_it_is_sent_again() {
 /// though the answer would have come) and, with a budget, retried.
 #[test]
 fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
-    let sb = start();
+    let sb = sandbox();
     let slow = || FaultRule {
         service: "github".into(),
         method: Some("GET".into()),
@@ -789,7 +777,7 @@ fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
         fault: Fault::Delay { ms: 20_000 },
     };
     run(async {
-        let mut gh = client(&sb);
+        let mut gh = github_client(&sb);
         gh.call_timeout = Duration::from_millis(300);
         gh.retry_budget = Duration::ZERO;
         sb.faults.inject(slow());
@@ -804,10 +792,10 @@ fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
 
 #[test]
 fn a_comment_whose_post_failed_is_written_exactly_once() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.faults.inject(FaultRule {
             service: "github".into(),
@@ -829,10 +817,10 @@ fn a_comment_whose_post_failed_is_written_exactly_once() {
 
 #[test]
 fn a_token_that_cannot_read_permissions_falls_back_to_the_review_author_association() {
-    let sb = start();
+    let sb = sandbox();
     push_branch(&sb, "b", "2.0.0");
     run(async {
-        let gh = client(&sb);
+        let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", None)

@@ -26,6 +26,20 @@ pub fn sandbox_with(opts: Options) -> Sandbox {
     Sandbox::start(opts).expect("sandbox starts")
 }
 
+/// The GitHub client on the seeded repo, with short retry waits so that fault tests take
+/// milliseconds; build it inside the test's runtime, as octocrab requires.
+pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
+    let mut gh = gitops_promote::clients::github::GitHub::new(
+        &sb.github_api_url,
+        &sb.world.token,
+        sandbox::world::SEED_REPO,
+    )
+    .unwrap();
+    gh.backoff = Duration::from_millis(20);
+    gh.retry_budget = Duration::from_secs(10);
+    gh
+}
+
 /// A sandbox plus a runner workspace.
 pub struct Ctx {
     pub sb: Sandbox,

@@ -307,12 +307,7 @@ fn a_merge_the_state_never_recorded_is_still_reverted() {
     // What the killed main step had done, and its state had not recorded.
     let head = ctx.sb.github.pr_head(REPO, pr).unwrap();
     let merged = crate::harness::run(async {
-        let gh = gitops_promote::clients::github::GitHub::new(
-            &ctx.sb.github_api_url,
-            &ctx.sb.world.token,
-            REPO,
-        )
-        .unwrap();
+        let gh = crate::harness::github_client(&ctx.sb);
         gh.merge(pr, gitops_promote::base::MergeMethod::Squash, &head)
             .await
             .unwrap()
