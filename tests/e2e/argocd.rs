@@ -1,6 +1,6 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
-use crate::harness::run;
+use crate::harness::{push_tag, run};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
@@ -15,20 +15,6 @@ fn config(sb: &Sandbox) -> ArgoConfig {
         token: Some(sb.argocd.token().to_string()),
         ..Default::default()
     }
-}
-
-/// Commits `tag` as `image.tag` on `main`, as a merged promotion would; returns the commit SHA.
-fn push_tag(sb: &Sandbox, tag: &str) -> String {
-    let values = sandbox::world::SEED_VALUES.replace("\"1.0.0\"", &format!("\"{tag}\""));
-    sb.world
-        .commit(
-            "acme/deploy",
-            "main",
-            &[("charts/app/values.yaml", &values)],
-            &format!("Promote {tag}"),
-        )
-        .unwrap()
-        .to_string()
 }
 
 /// `rev` is `merge` or a descendant of it, answered with git as the product's caller does.
@@ -83,7 +69,7 @@ fn sync_at(rev: &str) -> SyncRequest {
 fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
     let sb = Sandbox::start(Options::default()).unwrap();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
-    let sha = push_tag(&sb, "1.1.0");
+    let sha = push_tag(&sb, "main", "1.1.0");
     let (lines, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -127,7 +113,7 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
 #[test]
 fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    let sha = push_tag(&sb, "1.2.0");
+    let sha = push_tag(&sb, "main", "1.2.0");
     let (_, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -149,7 +135,7 @@ fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
 #[test]
 fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    let sha = push_tag(&sb, "1.3.0-bad");
+    let sha = push_tag(&sb, "main", "1.3.0-bad");
     let (_, progress) = recorder();
     let err = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -170,7 +156,7 @@ fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
 #[test]
 fn argocd_failed_operation_is_a_sync_error() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    let sha = push_tag(&sb, "1.4.0");
+    let sha = push_tag(&sb, "main", "1.4.0");
     assert!(sb
         .argocd
         .fail_next_sync("app", "one or more objects failed to apply"));
@@ -194,7 +180,7 @@ fn argocd_failed_operation_is_a_sync_error() {
 #[test]
 fn argocd_operation_in_progress_at_the_start_is_waited_out() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    let sha = push_tag(&sb, "1.5.0");
+    let sha = push_tag(&sb, "main", "1.5.0");
     assert!(sb.argocd.start_long_operation("app", 3000));
     let (_, progress) = recorder();
     let status = run(async {
@@ -223,8 +209,8 @@ fn argocd_operation_in_progress_at_the_start_is_waited_out() {
 #[test]
 fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
     let sb = Sandbox::start(Options::default()).unwrap();
-    let merge = push_tag(&sb, "1.6.0");
-    let newer = push_tag(&sb, "1.6.1");
+    let merge = push_tag(&sb, "main", "1.6.0");
+    let newer = push_tag(&sb, "main", "1.6.1");
     let (_, progress) = recorder();
     run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -236,7 +222,7 @@ fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
             .unwrap();
         assert_eq!(st.revision, newer);
         // The app now runs `newer`; waiting for a later commit must not accept it.
-        let later = push_tag(&sb, "1.6.2");
+        let later = push_tag(&sb, "main", "1.6.2");
         let err = argo
             .wait("app", &target(&sb, &later), &opts(2), &progress)
             .await
@@ -356,7 +342,7 @@ fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
         times: 10,
         fault: Fault::Reset,
     });
-    let sha = push_tag(&sb, "1.7.0");
+    let sha = push_tag(&sb, "main", "1.7.0");
     let (lines, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -401,7 +387,7 @@ fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
 fn argocd_rollback_to_history_redeploys_the_old_revision() {
     let sb = Sandbox::start(Options::default()).unwrap();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
-    let sha = push_tag(&sb, "1.8.0");
+    let sha = push_tag(&sb, "main", "1.8.0");
     let (_, progress) = recorder();
     run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -432,7 +418,7 @@ fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
         message: None,
         healthy_after_ms: None,
     });
-    let sha = push_tag(&sb, "1.9.0");
+    let sha = push_tag(&sb, "main", "1.9.0");
     let (lines, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -478,7 +464,7 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
         times: 1,
         fault: Fault::Reset,
     });
-    let sha = push_tag(&sb, "2.1.0");
+    let sha = push_tag(&sb, "main", "2.1.0");
     let (_, progress) = recorder();
     let app = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -558,7 +544,7 @@ fn flaky_rule(sb: &Sandbox) {
 fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
     let sb = Sandbox::start(Options::default()).unwrap();
     flaky_rule(&sb);
-    let sha = push_tag(&sb, "2.2.0-flaky");
+    let sha = push_tag(&sb, "main", "2.2.0-flaky");
     let (lines, progress) = recorder();
     let status = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
@@ -584,7 +570,7 @@ fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
 fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
     let sb = Sandbox::start(Options::default()).unwrap();
     flaky_rule(&sb);
-    let sha = push_tag(&sb, "2.3.0-flaky");
+    let sha = push_tag(&sb, "main", "2.3.0-flaky");
     let (_, progress) = recorder();
     let err = run(async {
         let argo = ArgoCd::connect(&config(&sb)).await.unwrap();

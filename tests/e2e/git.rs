@@ -1,7 +1,7 @@
 //! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
-use crate::harness::sandbox;
+use crate::harness::{sandbox, values_with_tag};
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
@@ -47,11 +47,6 @@ fn git_cli(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// The seeded values file with its tag set to `tag`.
-fn values_with_tag(tag: &str) -> String {
-    SEED_VALUES.replace("tag: \"1.0.0\"", &format!("tag: \"{tag}\""))
 }
 
 /// Writes a commit with `parents` (tree: the first parent's plus `files`) in the bare repo, and moves

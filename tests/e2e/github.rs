@@ -2,7 +2,7 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::{github_client, run, sandbox};
+use crate::harness::{github_client, push_tag, run, sandbox};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
@@ -12,43 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const REPO: &str = "acme/deploy";
-
-/// Creates `branch` from main with a commit setting the image tag, as the push step would.
-fn push_branch(sb: &Sandbox, branch: &str, tag: &str) -> String {
-    let repo = sb.world.open(REPO).unwrap();
-    if repo
-        .find_reference(&format!("refs/heads/{branch}"))
-        .is_err()
-    {
-        let main = repo.refname_to_id("refs/heads/main").unwrap();
-        repo.reference(&format!("refs/heads/{branch}"), main, false, "branch")
-            .unwrap();
-    }
-    let values = sb
-        .world
-        .read_file(REPO, branch, "charts/app/values.yaml")
-        .unwrap()
-        .unwrap();
-    let values: String = values
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("tag: ") {
-                format!("  tag: \"{tag}\"\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    sb.world
-        .commit(
-            REPO,
-            branch,
-            &[("charts/app/values.yaml", &values)],
-            &format!("Promote app to {tag}"),
-        )
-        .unwrap()
-        .to_string()
-}
 
 fn new_pr(branch: &str) -> NewPr {
     NewPr {
@@ -92,7 +55,7 @@ async fn raw(sb: &Sandbox, path: &str) -> serde_json::Value {
 #[test]
 fn opens_a_pr_with_labels_reviewers_assignees_and_reuses_it_on_rerun() {
     let sb = sandbox();
-    push_branch(&sb, "gitops-promote/main/1-1", "2.0.0");
+    push_tag(&sb, "gitops-promote/main/1-1", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let first = gh
@@ -135,7 +98,7 @@ fn opens_a_pr_with_labels_reviewers_assignees_and_reuses_it_on_rerun() {
 #[test]
 fn reviewer_who_is_not_a_collaborator_becomes_a_warning() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "mallory", "none");
     run(async {
         let gh = github_client(&sb);
@@ -153,7 +116,7 @@ fn reviewer_who_is_not_a_collaborator_becomes_a_warning() {
 #[test]
 fn gate_waits_for_an_approval_added_later_through_the_control_api() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     let control = format!("{}/github/repos/{REPO}/pulls/1/reviews", sb.control_url());
     run(async {
         let gh = github_client(&sb);
@@ -211,14 +174,14 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
 #[test]
 fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
     let sb = sandbox();
-    let old = push_branch(&sb, "b", "2.0.0");
+    let old = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", Some(&old))
             .unwrap();
-        push_branch(&sb, "b", "2.0.1");
+        push_tag(&sb, "b", "2.0.1");
         let (lines, progress) = collect();
         let err = gh
             .wait_ready(&pr, &gate(1, 400, false), &progress)
@@ -236,7 +199,7 @@ fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
 #[test]
 fn approval_from_a_read_only_user_does_not_count() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "reader", "read");
     run(async {
         let gh = github_client(&sb);
@@ -255,7 +218,7 @@ fn approval_from_a_read_only_user_does_not_count() {
 #[test]
 fn changes_requested_fails_the_gate_with_kind_approval() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -277,7 +240,7 @@ fn changes_requested_fails_the_gate_with_kind_approval() {
 #[test]
 fn gate_waits_for_pending_checks_then_passes_when_green() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -321,7 +284,7 @@ fn gate_waits_for_pending_checks_then_passes_when_green() {
 #[test]
 fn failing_check_fails_the_gate() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -355,8 +318,8 @@ fn merges_with_each_method_as_github_does() {
             .enumerate()
         {
             let branch = format!("b{i}");
-            push_branch(&sb, &branch, &format!("2.{i}.0"));
-            let head = push_branch(&sb, &branch, &format!("2.{i}.1"));
+            push_tag(&sb, &branch, &format!("2.{i}.0"));
+            let head = push_tag(&sb, &branch, &format!("2.{i}.1"));
             let base_before = sb.world.resolve(REPO, "main").unwrap().to_string();
             let pr = gh.open_or_reuse_pr(&new_pr(&branch)).await.unwrap();
             let Merge::Merged { sha, commits } = gh.merge(pr.number, method, &head).await.unwrap()
@@ -396,7 +359,7 @@ fn merges_with_each_method_as_github_does() {
 #[test]
 fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
     let sb = sandbox();
-    let head = push_branch(&sb, "b", "2.0.0");
+    let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -423,11 +386,11 @@ fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
 #[test]
 fn merge_with_a_moved_head_answers_head_modified() {
     let sb = sandbox();
-    let old = push_branch(&sb, "b", "2.0.0");
+    let old = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
-        push_branch(&sb, "b", "2.0.1");
+        push_tag(&sb, "b", "2.0.1");
         assert_eq!(
             gh.merge(pr.number, MergeMethod::Squash, &old)
                 .await
@@ -440,7 +403,7 @@ fn merge_with_a_moved_head_answers_head_modified() {
 #[test]
 fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
     let sb = sandbox();
-    let head = push_branch(&sb, "b", "2.0.0");
+    let head = push_tag(&sb, "b", "2.0.0");
     sb.github.set_protection(
         REPO,
         "main",
@@ -469,7 +432,7 @@ fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
 #[test]
 fn a_502_on_get_is_retried() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -498,7 +461,7 @@ fn a_502_on_get_is_retried() {
 #[test]
 fn a_502_on_the_merge_put_is_read_back_and_merges_exactly_once() {
     let sb = sandbox();
-    let head = push_branch(&sb, "b", "2.0.0");
+    let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -547,7 +510,7 @@ fn a_502_on_the_merge_put_is_read_back_and_merges_exactly_once() {
 #[test]
 fn rate_limits_are_waited_out_as_retry_after_says() {
     let sb = sandbox();
-    let head = push_branch(&sb, "b", "2.0.0");
+    let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -617,7 +580,7 @@ fn bad_token_is_an_authentication_error_and_unknown_repo_authorization() {
 #[test]
 fn comments_permissions_close_and_branch_deletion() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     sb.github.set_permission(REPO, "dave", "read");
     run(async {
         let gh = github_client(&sb);
@@ -662,7 +625,7 @@ fn comments_permissions_close_and_branch_deletion() {
 #[test]
 fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     sb.github.set_protection(
         REPO,
         "main",
@@ -694,7 +657,7 @@ fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
 #[test]
 fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -723,7 +686,7 @@ fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
 #[test]
 fn a_lost_create_is_read_back_before_it_is_sent_again() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         sb.faults.inject(FaultRule {
@@ -793,7 +756,7 @@ fn a_call_slower_than_the_timeout_is_abandoned_and_retried() {
 #[test]
 fn a_comment_whose_post_failed_is_written_exactly_once() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
@@ -818,7 +781,7 @@ fn a_comment_whose_post_failed_is_written_exactly_once() {
 #[test]
 fn a_token_that_cannot_read_permissions_falls_back_to_the_review_author_association() {
     let sb = sandbox();
-    push_branch(&sb, "b", "2.0.0");
+    push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();

@@ -40,6 +40,52 @@ pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
     gh
 }
 
+/// `values` with the `image.tag` line set to `tag`, its indentation and comment kept, as the
+/// product's edit leaves it.
+pub fn with_tag(values: &str, tag: &str) -> String {
+    values
+        .lines()
+        .map(|l| match l.split_once("tag: \"") {
+            Some((indent, rest)) if indent.trim().is_empty() => {
+                let after = rest.split_once('"').map_or("", |(_, after)| after);
+                format!("{indent}tag: \"{tag}\"{after}\n")
+            }
+            _ => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// The seeded values file with its tag set to `tag`.
+pub fn values_with_tag(tag: &str) -> String {
+    with_tag(sandbox::world::SEED_VALUES, tag)
+}
+
+/// Commits `tag` into the values file on `branch` of the seeded repo, creating the branch from
+/// `main` first, as a push step (or, on `main`, a merged promotion) would; returns the commit.
+pub fn push_tag(sb: &Sandbox, branch: &str, tag: &str) -> String {
+    use sandbox::world::{SEED_REPO, SEED_VALUES_PATH};
+    let repo = sb.world.open(SEED_REPO).unwrap();
+    let name = format!("refs/heads/{branch}");
+    if repo.find_reference(&name).is_err() {
+        let main = repo.refname_to_id("refs/heads/main").unwrap();
+        repo.reference(&name, main, false, "branch").unwrap();
+    }
+    let values = sb
+        .world
+        .read_file(SEED_REPO, branch, SEED_VALUES_PATH)
+        .unwrap()
+        .expect("the values file");
+    sb.world
+        .commit(
+            SEED_REPO,
+            branch,
+            &[(SEED_VALUES_PATH, &with_tag(&values, tag))],
+            &format!("Promote app to {tag}"),
+        )
+        .unwrap()
+        .to_string()
+}
+
 /// A sandbox plus a runner workspace.
 pub struct Ctx {
     pub sb: Sandbox,
