@@ -1,21 +1,13 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
-use crate::harness::{push_tag, run};
+use crate::harness::{argocd_client, argocd_config, push_tag, run, sandbox};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
-use sandbox::{Fault, FaultRule, Options, Sandbox};
+use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-fn config(sb: &Sandbox) -> ArgoConfig {
-    ArgoConfig {
-        server: sb.argocd_url.clone(),
-        token: Some(sb.argocd.token().to_string()),
-        ..Default::default()
-    }
-}
 
 /// `rev` is `merge` or a descendant of it, answered with git as the product's caller does.
 fn target(sb: &Sandbox, merge: &str) -> Target {
@@ -67,12 +59,12 @@ fn sync_at(rev: &str) -> SyncRequest {
 
 #[test]
 fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.1.0");
     let (lines, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         assert!(!app.auto_sync);
         assert_eq!(app.synced_revision.as_deref(), Some(seed.as_str()));
@@ -112,11 +104,11 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
 
 #[test]
 fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.2.0");
     let (_, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app-auto").await;
         assert!(app.auto_sync);
         assert_eq!(app.target_revision, "main");
@@ -134,11 +126,11 @@ fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
 
 #[test]
 fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.3.0-bad");
     let (_, progress) = recorder();
     let err = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -155,14 +147,14 @@ fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
 
 #[test]
 fn argocd_failed_operation_is_a_sync_error() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.4.0");
     assert!(sb
         .argocd
         .fail_next_sync("app", "one or more objects failed to apply"));
     let (_, progress) = recorder();
     let err = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -179,12 +171,12 @@ fn argocd_failed_operation_is_a_sync_error() {
 
 #[test]
 fn argocd_operation_in_progress_at_the_start_is_waited_out() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.5.0");
     assert!(sb.argocd.start_long_operation("app", 3000));
     let (_, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -208,12 +200,12 @@ fn argocd_operation_in_progress_at_the_start_is_waited_out() {
 
 #[test]
 fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let merge = push_tag(&sb, "main", "1.6.0");
     let newer = push_tag(&sb, "main", "1.6.1");
     let (_, progress) = recorder();
     run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&newer)).await.unwrap();
         let st = argo
@@ -239,7 +231,7 @@ fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
 
 #[test]
 fn argocd_session_login_with_username_and_password() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     run(async {
         let cfg = ArgoConfig {
             server: sb.argocd_url.clone(),
@@ -264,11 +256,11 @@ fn argocd_session_login_with_username_and_password() {
 
 #[test]
 fn argocd_bad_token_is_authentication_and_missing_app_is_authorization() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     run(async {
         let cfg = ArgoConfig {
             token: Some("not-a-token".into()),
-            ..config(&sb)
+            ..argocd_config(&sb)
         };
         let argo = ArgoCd::connect(&cfg).await.unwrap();
         let err = argo.resolve_apps(&["app".into()], None).await.unwrap_err();
@@ -276,7 +268,7 @@ fn argocd_bad_token_is_authentication_and_missing_app_is_authorization() {
         assert!(err.to_string().contains("no session information"), "{err}");
         assert!(!format!("{err} {err:?}").contains("not-a-token"));
 
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let err = argo.resolve_apps(&["nope".into()], None).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Authorization);
         assert!(err.hint().unwrap().contains("does not exist"));
@@ -285,9 +277,9 @@ fn argocd_bad_token_is_authentication_and_missing_app_is_authorization() {
 
 #[test]
 fn argocd_selector_resolves_labelled_apps() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let apps = argo.resolve_apps(&[], Some("team=shop")).await.unwrap();
         let names: Vec<&str> = apps.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["app", "app-auto"]);
@@ -301,7 +293,7 @@ fn argocd_selector_resolves_labelled_apps() {
 
 #[test]
 fn argocd_gets_are_retried_after_502_and_reset() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     for fault in [
         Fault::Status {
             status: 502,
@@ -317,14 +309,7 @@ fn argocd_gets_are_retried_after_502_and_reset() {
             times: 2,
             fault,
         });
-        let app = run(async {
-            ArgoCd::connect(&config(&sb))
-                .await
-                .unwrap()
-                .get("app")
-                .await
-                .unwrap()
-        });
+        let app = run(async { argocd_client(&sb).await.get("app").await.unwrap() });
         assert_eq!(app.metadata.name, "app");
         let calls = sb.faults.calls(Some("argocd"));
         assert_eq!(calls.iter().filter(|c| c.injected).count(), 2);
@@ -334,7 +319,7 @@ fn argocd_gets_are_retried_after_502_and_reset() {
 
 #[test]
 fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     sb.faults.inject(FaultRule {
         service: "argocd".into(),
         method: Some("GET".into()),
@@ -345,7 +330,7 @@ fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
     let sha = push_tag(&sb, "main", "1.7.0");
     let (lines, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -362,11 +347,11 @@ fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
 
 #[test]
 fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let err = run(async {
         let cfg = ArgoConfig {
             server: sb.git_url().to_string(),
-            ..config(&sb)
+            ..argocd_config(&sb)
         };
         ArgoCd::connect(&cfg)
             .await
@@ -385,12 +370,12 @@ fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
 
 #[test]
 fn argocd_rollback_to_history_redeploys_the_old_revision() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.8.0");
     let (_, progress) = recorder();
     run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -408,7 +393,7 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
 
 #[test]
 fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     // Healthy only after 4 s, so the stream is dropped while the app is still Progressing.
     sb.argocd.add_rule(sandbox::argocd::HealthRule {
         app: Some("app".into()),
@@ -421,7 +406,7 @@ fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
     let sha = push_tag(&sb, "main", "1.9.0");
     let (lines, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         let dropper = async {
@@ -456,7 +441,7 @@ fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
 
 #[test]
 fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     sb.faults.inject(FaultRule {
         service: "argocd".into(),
         method: Some("POST".into()),
@@ -467,7 +452,7 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
     let sha = push_tag(&sb, "main", "2.1.0");
     let (_, progress) = recorder();
     let app = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
@@ -494,7 +479,7 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
 /// time is a `timeout` error once the budget is spent; when it answers again, so does the client.
 #[test]
 fn argocd_a_silent_server_is_retried_then_a_timeout_once_the_retry_budget_is_spent() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let silent = |times| FaultRule {
         service: "argocd".into(),
         method: Some("GET".into()),
@@ -506,7 +491,7 @@ fn argocd_a_silent_server_is_retried_then_a_timeout_once_the_retry_budget_is_spe
         let argo = ArgoCd::connect(&ArgoConfig {
             call_timeout: Some(Duration::from_millis(300)),
             retry_budget: Some(Duration::from_secs(3)),
-            ..config(&sb)
+            ..argocd_config(&sb)
         })
         .await
         .unwrap();
@@ -542,12 +527,12 @@ fn flaky_rule(sb: &Sandbox) {
 
 #[test]
 fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     flaky_rule(&sb);
     let sha = push_tag(&sb, "main", "2.2.0-flaky");
     let (lines, progress) = recorder();
     let status = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         let o = WaitOptions {
@@ -568,12 +553,12 @@ fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
 
 #[test]
 fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     flaky_rule(&sb);
     let sha = push_tag(&sb, "main", "2.3.0-flaky");
     let (_, progress) = recorder();
     let err = run(async {
-        let argo = ArgoCd::connect(&config(&sb)).await.unwrap();
+        let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
         argo.sync(&app, &sync_at(&sha)).await.unwrap();
         let o = WaitOptions {
@@ -590,11 +575,11 @@ fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
 
 #[test]
 fn argocd_a_json_api_that_is_not_argo_cd_is_a_config_error() {
-    let sb = Sandbox::start(Options::default()).unwrap();
+    let sb = sandbox();
     let err = run(async {
         let cfg = ArgoConfig {
             server: sb.github_api_url.clone(),
-            ..config(&sb)
+            ..argocd_config(&sb)
         };
         ArgoCd::connect(&cfg)
             .await

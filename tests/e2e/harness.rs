@@ -40,6 +40,23 @@ pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
     gh
 }
 
+/// Settings of an Argo CD client on the sandbox's emulator, with its token; tests that need
+/// another login or server start from these.
+pub fn argocd_config(sb: &Sandbox) -> gitops_promote::clients::argocd::ArgoConfig {
+    gitops_promote::clients::argocd::ArgoConfig {
+        server: sb.argocd_url.clone(),
+        token: Some(sb.argocd.token().to_string()),
+        ..Default::default()
+    }
+}
+
+/// The Argo CD client on the sandbox's emulator, connected with [`argocd_config`].
+pub async fn argocd_client(sb: &Sandbox) -> gitops_promote::clients::argocd::ArgoCd {
+    gitops_promote::clients::argocd::ArgoCd::connect(&argocd_config(sb))
+        .await
+        .expect("the Argo CD client connects")
+}
+
 /// `values` with the `image.tag` line set to `tag`, its indentation and comment kept, as the
 /// product's edit leaves it.
 pub fn with_tag(values: &str, tag: &str) -> String {
