@@ -1,12 +1,12 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
-use crate::harness::{argocd_client, argocd_config, push_tag, run, sandbox};
+use crate::harness::{argocd_client, argocd_config, progress, push_tag, run, sandbox};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
 use sandbox::{Fault, FaultRule, Sandbox};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `rev` is `merge` or a descendant of it, answered with git as the product's caller does.
@@ -34,14 +34,6 @@ fn opts(timeout_s: u64) -> WaitOptions {
     }
 }
 
-type Lines = Arc<Mutex<Vec<String>>>;
-
-fn recorder() -> (Lines, impl Fn(&str) + Send + Sync) {
-    let lines: Lines = Arc::default();
-    let l = lines.clone();
-    (lines, move |s: &str| l.lock().unwrap().push(s.to_string()))
-}
-
 async fn app_ref(argo: &ArgoCd, name: &str) -> AppRef {
     argo.resolve_apps(&[name.to_string()], None)
         .await
@@ -62,7 +54,7 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
     let sb = sandbox();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.1.0");
-    let (lines, progress) = recorder();
+    let (lines, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -106,7 +98,7 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
 fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
     let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.2.0");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app-auto").await;
@@ -128,7 +120,7 @@ fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
 fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
     let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.3.0-bad");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let err = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -152,7 +144,7 @@ fn argocd_failed_operation_is_a_sync_error() {
     assert!(sb
         .argocd
         .fail_next_sync("app", "one or more objects failed to apply"));
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let err = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -174,7 +166,7 @@ fn argocd_operation_in_progress_at_the_start_is_waited_out() {
     let sb = sandbox();
     let sha = push_tag(&sb, "main", "1.5.0");
     assert!(sb.argocd.start_long_operation("app", 3000));
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -203,7 +195,7 @@ fn argocd_newer_descendant_satisfies_the_wait_and_an_older_revision_does_not() {
     let sb = sandbox();
     let merge = push_tag(&sb, "main", "1.6.0");
     let newer = push_tag(&sb, "main", "1.6.1");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -328,7 +320,7 @@ fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
         fault: Fault::Reset,
     });
     let sha = push_tag(&sb, "main", "1.7.0");
-    let (lines, progress) = recorder();
+    let (lines, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -373,7 +365,7 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
     let sb = sandbox();
     let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.8.0");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -404,7 +396,7 @@ fn argocd_wait_continues_by_polling_when_the_watch_stream_drops() {
         healthy_after_ms: None,
     });
     let sha = push_tag(&sb, "main", "1.9.0");
-    let (lines, progress) = recorder();
+    let (lines, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -450,7 +442,7 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
         fault: Fault::Reset,
     });
     let sha = push_tag(&sb, "main", "2.1.0");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let app = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -530,7 +522,7 @@ fn argocd_degraded_within_the_grace_period_may_still_become_healthy() {
     let sb = sandbox();
     flaky_rule(&sb);
     let sha = push_tag(&sb, "main", "2.2.0-flaky");
-    let (lines, progress) = recorder();
+    let (lines, progress) = progress();
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
@@ -556,7 +548,7 @@ fn argocd_degraded_past_the_grace_period_fails_even_if_it_would_recover() {
     let sb = sandbox();
     flaky_rule(&sb);
     let sha = push_tag(&sb, "main", "2.3.0-flaky");
-    let (_, progress) = recorder();
+    let (_, progress) = progress();
     let err = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;

@@ -2,13 +2,12 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::{github_client, push_tag, run, sandbox};
+use crate::harness::{github_client, progress, push_tag, run, sandbox};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
 use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const REPO: &str = "acme/deploy";
@@ -33,12 +32,6 @@ fn gate(approvals: u32, timeout_ms: u64, checks: bool) -> Gate {
         wait_for_checks: checks,
         poll: Duration::from_millis(50),
     }
-}
-
-fn collect() -> (Arc<Mutex<Vec<String>>>, impl Fn(&str)) {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = lines.clone();
-    (lines, move |s: &str| l.lock().unwrap().push(s.to_string()))
 }
 
 /// Reads a raw body from the emulator, as a user looking at the PR page would.
@@ -121,7 +114,7 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
-        let (lines, progress) = collect();
+        let (lines, progress) = progress();
         let (returned, approved) = (AtomicBool::new(false), AtomicBool::new(false));
         let approve = async {
             // Approve once the gate has reported that it waits; if it returns first, that is the bug.
@@ -182,7 +175,7 @@ fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
             .add_review(REPO, pr.number, "alice", "APPROVED", Some(&old))
             .unwrap();
         push_tag(&sb, "b", "2.0.1");
-        let (lines, progress) = collect();
+        let (lines, progress) = progress();
         let err = gh
             .wait_ready(&pr, &gate(1, 400, false), &progress)
             .await
@@ -247,7 +240,7 @@ fn gate_waits_for_pending_checks_then_passes_when_green() {
         let target = sandbox::github::Target::Pr(pr.number);
         sb.github
             .set_check_run(REPO, &target, "ci", "in_progress", None);
-        let (lines, progress) = collect();
+        let (lines, progress) = progress();
         let (returned, finished) = (AtomicBool::new(false), AtomicBool::new(false));
         let finish = async {
             // Until the gate reports the check pending; if it returns first, that is the bug.
@@ -637,7 +630,7 @@ fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
     run(async {
         let gh = github_client(&sb);
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
-        let (lines, progress) = collect();
+        let (lines, progress) = progress();
         let err = gh
             .wait_ready(&pr, &gate(0, 800, true), &progress)
             .await

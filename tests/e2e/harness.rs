@@ -40,6 +40,17 @@ pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
     gh
 }
 
+/// The lines a client's progress callback printed, shared with the callback.
+pub type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A progress callback for a client under test and the lines it records, so a test can assert
+/// what a user would have seen in the log.
+pub fn progress() -> (Lines, impl Fn(&str) + Send + Sync) {
+    let lines: Lines = Lines::default();
+    let l = lines.clone();
+    (lines, move |s: &str| l.lock().unwrap().push(s.to_string()))
+}
+
 /// Settings of an Argo CD client on the sandbox's emulator, with its token; tests that need
 /// another login or server start from these.
 pub fn argocd_config(sb: &Sandbox) -> gitops_promote::clients::argocd::ArgoConfig {
