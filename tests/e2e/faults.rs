@@ -1242,28 +1242,6 @@ fn git_faults() {
 // ---------------------------------------------------------------------------------------------
 // Faults on the metrics gate's Prometheus queries, through the binary.
 
-/// Waits (up to 60 s) until Prometheus has scraped the exporter enough for `rate()` on `app`.
-fn wait_for_metrics(sb: &sandbox::Sandbox, app: &str) {
-    use gitops_promote::clients::verify::{self, VerifyConfig};
-    let probe = VerifyConfig {
-        prometheus_url: sb.prometheus.as_ref().unwrap().url.clone(),
-        queries: verify::parse_queries(&format!(
-            r#"sum(rate(http_requests_total{{app="{app}"}}[10s]))"#
-        ))
-        .unwrap(),
-        count: 1,
-        ..VerifyConfig::default()
-    };
-    crate::harness::wait_until(
-        "Prometheus data",
-        std::time::Duration::from_secs(60),
-        || {
-            sb.block_on(verify::run(&probe, &|_| {}))
-                .is_ok_and(|r| r.verdict == verify::Verdict::Successful)
-        },
-    );
-}
-
 /// Each Prometheus query answered 502, dropped, delayed past `request-timeout` or throttled (429,
 /// 403 with Retry-After) once, or 503 throughout: the gate retries or
 /// counts error measurements, and the run ends promoted or reverted, never half-way.
@@ -1315,8 +1293,7 @@ fn prometheus_faults() {
         ),
     ] {
         let started = Instant::now();
-        let ctx = Ctx::with(sandbox::Options { prometheus: true });
-        wait_for_metrics(&ctx.sb, "app");
+        let ctx = Ctx::with_metrics("app");
         let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
         let base0 = ctx.main_sha();
         ctx.sb.faults.clear_calls();

@@ -5,38 +5,14 @@
 //! after `grace` naming the app that lags.
 
 use crate::harness::{wait_until, Ctx};
-use gitops_promote::clients::verify::{self, Verdict, VerifyConfig};
 use sandbox::world::SEED_REPO;
-use sandbox::Options;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The 5xx ratio of `app` over the last 5 s (scraped every second).
 fn ratio(app: &str) -> String {
     format!(
         r#"sum(rate(http_requests_total{{app="{app}",code="500"}}[5s])) / sum(rate(http_requests_total{{app="{app}"}}[5s]))"#
     )
-}
-
-/// Waits (up to 60 s) until Prometheus has a rate for `app`, so the gate measures, not "no data".
-fn wait_for_data(ctx: &Ctx, app: &str) {
-    let probe = VerifyConfig {
-        prometheus_url: ctx.sb.prometheus.as_ref().unwrap().url.clone(),
-        queries: verify::parse_queries(&format!(
-            r#"sum(rate(http_requests_total{{app="{app}"}}[5s]))"#
-        ))
-        .unwrap(),
-        count: 1,
-        ..VerifyConfig::default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = ctx.sb.block_on(verify::run(&probe, &|_| {}));
-        if r.is_ok_and(|r| r.verdict == Verdict::Successful) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no scrape after 60 s");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// An Alertmanager webhook body, as a relay puts it in a repository_dispatch's client_payload.
@@ -61,8 +37,7 @@ fn now() -> i64 {
 /// One `-errors` promotion (30% errors): a lenient gate keeps it, the real one (under 5%) reverts it.
 #[test]
 fn guard_keeps_a_promotion_that_passes_the_gate_and_reverts_one_that_fails_it() {
-    let ctx = Ctx::with(Options { prometheus: true });
-    wait_for_data(&ctx, "app");
+    let ctx = Ctx::with_metrics("app");
     let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
     let query = ratio("app");
     let guard = |condition: &str| {

@@ -114,6 +114,33 @@ pub fn push_tag(sb: &Sandbox, branch: &str, tag: &str) -> String {
         .to_string()
 }
 
+/// Waits (up to 60 s) until Prometheus has scraped the exporter enough for `rate()` on `app`, so
+/// that a gate measures instead of finding no data. The probe's 5 s window is the shortest any
+/// test queries: where it has two samples, every longer window has them too.
+pub fn wait_for_metrics(sb: &Sandbox, app: &str) {
+    use gitops_promote::clients::verify::{self, Verdict, VerifyConfig};
+    let probe = VerifyConfig {
+        prometheus_url: sb.prometheus.as_ref().expect("Prometheus").url.clone(),
+        queries: verify::parse_queries(&format!(
+            r#"sum(rate(http_requests_total{{app="{app}"}}[5s]))"#
+        ))
+        .unwrap(),
+        count: 1,
+        ..VerifyConfig::default()
+    };
+    wait_until("Prometheus data", Duration::from_secs(60), || {
+        sb.block_on(verify::run(&probe, &|_| {}))
+            .is_ok_and(|r| r.verdict == Verdict::Successful)
+    });
+}
+
+/// A fresh sandbox with Prometheus, once it has data for `app` ([`wait_for_metrics`]).
+pub fn sandbox_with_metrics(app: &str) -> Sandbox {
+    let sb = sandbox_with(Options { prometheus: true });
+    wait_for_metrics(&sb, app);
+    sb
+}
+
 /// A sandbox plus a runner workspace.
 pub struct Ctx {
     pub sb: Sandbox,
@@ -213,6 +240,13 @@ impl Ctx {
             dir: tempfile::tempdir().unwrap(),
             run_id: AtomicU32::new(1000),
         }
+    }
+
+    /// A fresh sandbox with Prometheus, once it has data for `app` ([`wait_for_metrics`]).
+    pub fn with_metrics(app: &str) -> Ctx {
+        let ctx = Ctx::with(Options { prometheus: true });
+        wait_for_metrics(&ctx.sb, app);
+        ctx
     }
 
     /// Inputs every promote needs in this sandbox: repo, token, Argo CD server and token, file.

@@ -2,7 +2,7 @@
 //! passes, a `-bad` one fails after `failure-limit` failed measurements, no data counts as `no-data`
 //! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
 
-use crate::harness::Ctx;
+use crate::harness::{sandbox_with, sandbox_with_metrics, Ctx};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
@@ -37,34 +37,6 @@ fn run(
     (r, seen.into_inner().unwrap())
 }
 
-/// Starts the sandbox with Prometheus and waits until it has data for `app` ([`wait_for_data`]).
-fn sandbox_with_data(app: &str) -> Sandbox {
-    let sb = Sandbox::start(Options { prometheus: true }).unwrap();
-    wait_for_data(&sb, app);
-    sb
-}
-
-/// Waits (on the data, up to 60 s) until `rate()` over the exporter has samples for `app`.
-fn wait_for_data(sb: &Sandbox, app: &str) {
-    let url = sb.prometheus.as_ref().unwrap().url.clone();
-    let probe = VerifyConfig {
-        success_condition: None,
-        count: 1,
-        ..gate(
-            &url,
-            &format!(r#"sum(rate(http_requests_total{{app="{app}"}}[10s]))"#),
-        )
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while run(sb, &probe).0.unwrap().verdict != Verdict::Successful {
-        assert!(
-            Instant::now() < deadline,
-            "no scrape of the exporter after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// Pins the tag the exporter considers deployed for `app` (until the Argo CD emulator reports it).
 fn pin_tag(sb: &Sandbox, app: &str, tag: &str) {
     let addr = sb.exporter_url.trim_start_matches("http://");
@@ -85,7 +57,7 @@ fn pin_tag(sb: &Sandbox, app: &str, tag: &str) {
 
 #[test]
 fn good_version_passes_and_no_data_follows_the_input() {
-    let sb = sandbox_with_data("app");
+    let sb = sandbox_with_metrics("app");
     let url = sb.prometheus.as_ref().unwrap().url.clone();
     let cfg = VerifyConfig {
         count: 3,
@@ -150,7 +122,7 @@ fn good_version_passes_and_no_data_follows_the_input() {
 
 #[test]
 fn bad_version_fails_after_failure_limit_measurements() {
-    let sb = sandbox_with_data("app");
+    let sb = sandbox_with_metrics("app");
     let url = sb.prometheus.as_ref().unwrap().url.clone();
     pin_tag(&sb, "app", "2.0.0-bad");
     let cfg = VerifyConfig {
@@ -174,7 +146,7 @@ fn bad_version_fails_after_failure_limit_measurements() {
 
 #[test]
 fn bad_promql_is_a_config_error_with_prometheus_message() {
-    let sb = Sandbox::start(Options { prometheus: true }).unwrap();
+    let sb = sandbox_with(Options { prometheus: true });
     let url = sb.prometheus.as_ref().unwrap().url.clone();
     let (r, seen) = run(&sb, &gate(&url, "sum(http_requests_total{"));
     let e = r.unwrap_err();
@@ -227,7 +199,7 @@ fn bad_condition_fails_before_any_call() {
 #[test]
 fn prometheus_faults_are_error_measurements_until_it_recovers() {
     use sandbox::{Fault, FaultRule};
-    let sb = sandbox_with_data("app");
+    let sb = sandbox_with_metrics("app");
     let url = sb.prometheus.as_ref().unwrap().url.clone();
     let rule = |times, fault| FaultRule {
         service: "prometheus".into(),
@@ -346,8 +318,7 @@ fn the_token_reaches_prometheus_as_a_bearer_header() {
 
 #[test]
 fn verify_command_reports_each_measurement_and_the_verdict() {
-    let ctx = Ctx::with(Options { prometheus: true });
-    wait_for_data(&ctx.sb, "app");
+    let ctx = Ctx::with_metrics("app");
     let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
     let query = ratio("app");
     let inputs = [
@@ -442,8 +413,7 @@ fn initial_delay_is_waited_before_the_first_query() {
 /// DESIGN §9: a `-errors` tag is Healthy to Argo CD, so only the gate can catch it.
 #[test]
 fn promote_of_an_errors_version_fails_the_gate_and_rolls_back() {
-    let ctx = Ctx::with(Options { prometheus: true });
-    wait_for_data(&ctx.sb, "app");
+    let ctx = Ctx::with_metrics("app");
     let before = ctx.values_on_main();
     let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
     let query = ratio("app");
