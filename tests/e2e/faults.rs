@@ -1248,7 +1248,7 @@ fn git_faults() {
 /// Recorded to `target/tmp/prometheus-faults.json` for the doc.
 #[test]
 fn prometheus_faults() {
-    let query = r#"sum(rate(http_requests_total{app="app",code="500"}[10s])) / sum(rate(http_requests_total{app="app"}[10s]))"#;
+    let query = crate::harness::error_ratio("app", "10s");
     let mut out = Vec::new();
     for (label, fault, times) in [
         (
@@ -1307,7 +1307,7 @@ fn prometheus_faults() {
         let mut inputs = case_inputs();
         inputs.extend([
             ("prometheus-url", url.as_str()),
-            ("query", query),
+            ("query", query.as_str()),
             ("success-condition", "result < 0.05"),
             ("interval", "1s"),
             ("count", "3"),

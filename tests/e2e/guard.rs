@@ -4,16 +4,9 @@
 //! there is none; status passes when every app is Synced at the base head and Healthy, and fails
 //! after `grace` naming the app that lags.
 
-use crate::harness::{wait_until, Ctx};
+use crate::harness::{error_ratio, wait_until, Ctx};
 use sandbox::world::SEED_REPO;
 use std::time::Duration;
-
-/// The 5xx ratio of `app` over the last 5 s (scraped every second).
-fn ratio(app: &str) -> String {
-    format!(
-        r#"sum(rate(http_requests_total{{app="{app}",code="500"}}[5s])) / sum(rate(http_requests_total{{app="{app}"}}[5s]))"#
-    )
-}
 
 /// An Alertmanager webhook body, as a relay puts it in a repository_dispatch's client_payload.
 fn alert(status: &str) -> String {
@@ -39,7 +32,8 @@ fn now() -> i64 {
 fn guard_keeps_a_promotion_that_passes_the_gate_and_reverts_one_that_fails_it() {
     let ctx = Ctx::with_metrics("app");
     let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
-    let query = ratio("app");
+    // Scraped every second, so 5 s holds enough samples.
+    let query = error_ratio("app", "5s");
     let guard = |condition: &str| {
         ctx.main(&[
             ("command", "guard"),

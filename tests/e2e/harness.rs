@@ -134,6 +134,14 @@ pub fn wait_for_metrics(sb: &Sandbox, app: &str) {
     });
 }
 
+/// PromQL for the share of `app`'s requests answered 500 over `window`: what the exporter raises
+/// for `-bad` and `-errors` tags, so the metrics gate tests judge versions by it.
+pub fn error_ratio(app: &str, window: &str) -> String {
+    format!(
+        r#"sum(rate(http_requests_total{{app="{app}",code="500"}}[{window}])) / sum(rate(http_requests_total{{app="{app}"}}[{window}]))"#
+    )
+}
+
 /// A fresh sandbox with Prometheus, once it has data for `app` ([`wait_for_metrics`]).
 pub fn sandbox_with_metrics(app: &str) -> Sandbox {
     let sb = sandbox_with(Options { prometheus: true });

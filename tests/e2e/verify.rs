@@ -2,7 +2,7 @@
 //! passes, a `-bad` one fails after `failure-limit` failed measurements, no data counts as `no-data`
 //! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
 
-use crate::harness::{sandbox_with, sandbox_with_metrics, Ctx};
+use crate::harness::{error_ratio, sandbox_with, sandbox_with_metrics, Ctx};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
@@ -10,10 +10,9 @@ use std::io::{Read, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The error ratio every gate here judges by.
 fn ratio(app: &str) -> String {
-    format!(
-        r#"sum(rate(http_requests_total{{app="{app}",code="500"}}[10s])) / sum(rate(http_requests_total{{app="{app}"}}[10s]))"#
-    )
+    error_ratio(app, "10s")
 }
 
 fn gate(prometheus_url: &str, query: &str) -> VerifyConfig {
