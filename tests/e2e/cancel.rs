@@ -3,10 +3,10 @@
 //! killed 2.5 s after that (actions/runner `src/Runner.Sdk/ProcessInvoker.cs:32-33`, `:443-465`).
 //! A PID 1 without handlers ignores both signals, so these tests fail for a binary that has none.
 
-use crate::harness::{wait_until, Ctx, Job, Run, Step};
+use crate::harness::{wait_until, Ctx, Job, Run, Spawned, Step};
 use sandbox::argocd::HealthRule;
 use std::collections::BTreeMap;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const REPO: &str = "acme/deploy";
@@ -19,19 +19,12 @@ const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 
 /// A main step started as its container would be: PID 1 of a new PID namespace.
-struct Pid1 {
-    child: Child,
-    work: std::path::PathBuf,
-}
+struct Pid1(Spawned);
 
 impl Pid1 {
     fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Pid1 {
-        let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
-        let mut all = ctx.base_inputs();
-        for (k, v) in inputs {
-            all.retain(|(bk, _)| bk != k);
-            all.push((k.to_string(), v.to_string()));
-        }
+        let work = ctx.workspace();
+        let all = ctx.inputs(inputs);
         let state = BTreeMap::new();
         let launch = ctx.launch(Step::Main, Job::Success, &all, &state, &work);
         let inner = launch.command();
@@ -42,29 +35,22 @@ impl Pid1 {
             .args(inner.get_args())
             .env_clear()
             .current_dir(inner.get_current_dir().unwrap())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(work.join("stdout")).unwrap())
-            .stderr(std::fs::File::create(work.join("stderr")).unwrap());
+            .stdin(std::process::Stdio::null());
         for (k, v) in inner.get_envs() {
             if let Some(v) = v {
                 cmd.env(k, v);
             }
         }
-        Pid1 {
-            child: cmd.spawn().expect("unshare starts"),
-            work,
-        }
+        Pid1(Spawned::spawn(cmd, work))
     }
 
     fn state(&self) -> BTreeMap<String, String> {
-        crate::harness::parse_command_file(
-            &std::fs::read_to_string(self.work.join("state")).unwrap_or_default(),
-        )
+        self.0.state()
     }
 
     /// The host's pid of the namespace's PID 1 (unshare's only child).
     fn pid1(&self) -> i32 {
-        let me = self.child.id();
+        let me = self.0.child.id();
         let path = format!("/proc/{me}/task/{me}/children");
         let mut pid = 0;
         wait_until("the step to start", Duration::from_secs(10), || {
@@ -86,7 +72,7 @@ impl Pid1 {
         unsafe { kill(pid, SIGINT) };
         let mut term_sent = false;
         let killed = loop {
-            if self.child.try_wait().unwrap().is_some() {
+            if self.0.child.try_wait().unwrap().is_some() {
                 break false;
             }
             let t = start.elapsed();
@@ -98,18 +84,12 @@ impl Pid1 {
                 // The runner kills only the docker CLI; the container would go on. Here the test
                 // ends it, and reports that the step did not stop.
                 unsafe { kill(pid, SIGKILL) };
-                self.child.wait().unwrap();
+                self.0.child.wait().unwrap();
                 break true;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        let status = self.child.wait().unwrap();
-        let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
-        let code = status.code().unwrap_or(-1);
-        (
-            Run::read(code, read("stdout"), read("stderr"), &self.work),
-            killed,
-        )
+        (self.0.finish(), killed)
     }
 }
 

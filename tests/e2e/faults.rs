@@ -18,7 +18,7 @@
 //! it, `FAULT_MATRIX_THREADS` sets how many run at once (3), and `FAULT_MATRIX_VERBOSE=1` prints
 //! each case's logs.
 
-use crate::harness::{Ctx, Job, Run, Step};
+use crate::harness::{Ctx, Run, Spawned, Step};
 use sandbox::{Fault, FaultRule};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -733,79 +733,6 @@ fn pop_front<T>(queue: &Mutex<Vec<T>>) -> Option<T> {
 // ---------------------------------------------------------------------------------------------
 // Killing the main step between steps.
 
-/// A main step started in the background, as the runner starts it (the harness's environment),
-/// with `TMPDIR` inside its workspace so temp files it leaves behind can be found.
-pub struct Spawned {
-    pub child: std::process::Child,
-    pub work: std::path::PathBuf,
-}
-
-impl Spawned {
-    /// Starts the main step with `ctx.base_inputs()` plus `inputs`.
-    pub fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Spawned {
-        Spawned::start(ctx, false, inputs, &Default::default())
-    }
-
-    /// Starts the main step, or the post step (`post`) with `state` as `STATE_*`.
-    pub fn start(
-        ctx: &Ctx,
-        post: bool,
-        inputs: &[(&str, &str)],
-        state: &std::collections::BTreeMap<String, String>,
-    ) -> Spawned {
-        Spawned::start_via(ctx, post, inputs, state, ctx.sb.git_url())
-    }
-
-    /// As [`Spawned::start`], with git reached at `git_url` (a faulting proxy).
-    pub fn start_via(
-        ctx: &Ctx,
-        post: bool,
-        inputs: &[(&str, &str)],
-        state: &std::collections::BTreeMap<String, String>,
-        git_url: &str,
-    ) -> Spawned {
-        let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
-        let tmp = work.join("tmp");
-        std::fs::create_dir_all(&tmp).unwrap();
-        let mut all = ctx.base_inputs();
-        for (k, v) in inputs {
-            all.retain(|(bk, _)| bk != k);
-            all.push((k.to_string(), v.to_string()));
-        }
-        let (step, job) = if post {
-            (Step::Post, Job::Failure)
-        } else {
-            (Step::Main, Job::Success)
-        };
-        let mut launch = ctx.launch(step, job, &all, state, &work);
-        launch.server_url = git_url;
-        let mut cmd = launch.command();
-        // The temp clone goes where the test can watch it being cleaned up.
-        cmd.env("TMPDIR", &tmp)
-            .stdout(std::fs::File::create(work.join("stdout")).unwrap())
-            .stderr(std::fs::File::create(work.join("stderr")).unwrap());
-        Spawned {
-            child: cmd.spawn().expect("binary starts"),
-            work,
-        }
-    }
-
-    /// The state the step has written so far.
-    pub fn state(&self) -> std::collections::BTreeMap<String, String> {
-        crate::harness::parse_command_file(
-            &std::fs::read_to_string(self.work.join("state")).unwrap_or_default(),
-        )
-    }
-
-    /// Waits for the step to end and reads what it left, as the harness's `Run`.
-    pub fn finish(mut self) -> Run {
-        let status = self.child.wait().unwrap();
-        let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
-        let code = status.code().unwrap_or(-1);
-        Run::read(code, read("stdout"), read("stderr"), &self.work)
-    }
-}
-
 /// Starts a promotion, holds the call after `phase` was recorded with a long delay, kills the
 /// process there (SIGKILL: no cleanup of its own), and runs the post step with the state it left.
 fn kill_at(phase: &str, service: &str, method: &str, path: &str) -> (Ctx, String, Run) {
@@ -1186,20 +1113,20 @@ fn git_faults() {
                     Flow::Promote => {
                         let base0 = ctx.main_sha();
                         proxy.set(pattern, fault, times);
-                        let m =
-                            Spawned::start_via(&ctx, false, &inputs, &none, &proxy.url).finish();
+                        let m = Spawned::start_via(&ctx, Step::Main, &inputs, &none, &proxy.url)
+                            .finish();
                         (m, base0)
                     }
                     Flow::Rollback => {
-                        let m =
-                            Spawned::start_via(&ctx, false, &inputs, &none, &proxy.url).finish();
+                        let m = Spawned::start_via(&ctx, Step::Main, &inputs, &none, &proxy.url)
+                            .finish();
                         m.assert_ok();
                         proxy.set(pattern, fault, times);
                         (m, ctx.main_sha())
                     }
                 };
                 let post = (flow == Flow::Rollback || main.code != 0).then(|| {
-                    Spawned::start_via(&ctx, true, &inputs, &main.state, &proxy.url).finish()
+                    Spawned::start_via(&ctx, Step::Post, &inputs, &main.state, &proxy.url).finish()
                 });
                 proxy.set("", GitFault::Reset, 0);
                 let lasting = times > 1;

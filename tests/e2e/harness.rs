@@ -6,7 +6,7 @@
 
 use sandbox::{Options, Sandbox};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -235,6 +235,77 @@ impl Run {
     }
 }
 
+/// A step started in the background, its stdout and stderr going to files of its workspace, so a
+/// test can act while it runs (hold a call, kill it, read the state it has written so far).
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub work: PathBuf,
+}
+
+impl Spawned {
+    /// Starts the main step with `ctx.base_inputs()` plus `inputs`.
+    pub fn main(ctx: &Ctx, inputs: &[(&str, &str)]) -> Spawned {
+        Spawned::start(ctx, Step::Main, inputs, &BTreeMap::new())
+    }
+
+    /// Starts `step` (the post step as a failed job's) with `state` as `STATE_*`.
+    pub fn start(
+        ctx: &Ctx,
+        step: Step,
+        inputs: &[(&str, &str)],
+        state: &BTreeMap<String, String>,
+    ) -> Spawned {
+        Spawned::start_via(ctx, step, inputs, state, ctx.sb.git_url())
+    }
+
+    /// As [`Spawned::start`], with git reached at `git_url` (a faulting proxy), and `TMPDIR` inside
+    /// the workspace so that temp files the step leaves behind can be found.
+    pub fn start_via(
+        ctx: &Ctx,
+        step: Step,
+        inputs: &[(&str, &str)],
+        state: &BTreeMap<String, String>,
+        git_url: &str,
+    ) -> Spawned {
+        let work = ctx.workspace();
+        let tmp = work.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        let all = ctx.inputs(inputs);
+        let job = match step {
+            Step::Main => Job::Success,
+            Step::Post => Job::Failure,
+        };
+        let mut launch = ctx.launch(step, job, &all, state, &work);
+        launch.server_url = git_url;
+        let mut cmd = launch.command();
+        cmd.env("TMPDIR", &tmp);
+        Spawned::spawn(cmd, work)
+    }
+
+    /// Spawns `cmd` (a step's process, or one that wraps it) with its output going to `work`.
+    pub fn spawn(mut cmd: std::process::Command, work: PathBuf) -> Spawned {
+        cmd.stdout(std::fs::File::create(work.join("stdout")).unwrap())
+            .stderr(std::fs::File::create(work.join("stderr")).unwrap());
+        Spawned {
+            child: cmd.spawn().expect("the step starts"),
+            work,
+        }
+    }
+
+    /// The state the step has written so far.
+    pub fn state(&self) -> BTreeMap<String, String> {
+        parse_command_file(&std::fs::read_to_string(self.work.join("state")).unwrap_or_default())
+    }
+
+    /// Waits for the step to end (at once if it was already waited for) and reads what it left.
+    pub fn finish(mut self) -> Run {
+        let status = self.child.wait().unwrap();
+        let read = |f: &str| std::fs::read_to_string(self.work.join(f)).unwrap_or_default();
+        let code = status.code().unwrap_or(-1);
+        Run::read(code, read("stdout"), read("stderr"), &self.work)
+    }
+}
+
 impl Ctx {
     /// A fresh sandbox without Prometheus.
     pub fn new() -> Ctx {
@@ -274,13 +345,20 @@ impl Ctx {
         .collect()
     }
 
+    /// `base_inputs()` overridden and extended by `inputs`: the `with:` of a step.
+    pub fn inputs(&self, inputs: &[(&str, &str)]) -> Vec<(String, String)> {
+        merge(self.base_inputs(), inputs)
+    }
+
+    /// A new runner workspace for one step; kept after the step, so that a test can scan
+    /// everything every step left behind.
+    pub fn workspace(&self) -> PathBuf {
+        tempfile::tempdir_in(self.dir.path()).unwrap().keep()
+    }
+
     /// Runs the main step with `base_inputs()` overridden and extended by `inputs`.
     pub fn main(&self, inputs: &[(&str, &str)]) -> Run {
-        self.run(
-            Step::Main,
-            &merge(self.base_inputs(), inputs),
-            &BTreeMap::new(),
-        )
+        self.run(Step::Main, &self.inputs(inputs), &BTreeMap::new())
     }
 
     /// Runs the post step of a failed job with the state a main step left, as the runner does.
@@ -301,8 +379,7 @@ impl Ctx {
             return None;
         }
         let n = self.next_run_id();
-        let inputs = merge(self.base_inputs(), inputs);
-        Some(self.run_job(Step::Post, job, &inputs, state, n, 1))
+        Some(self.run_job(Step::Post, job, &self.inputs(inputs), state, n, 1))
     }
 
     /// A new run id, so each run gets its own branch as a new workflow run would.
@@ -312,8 +389,13 @@ impl Ctx {
 
     /// Runs the main step as attempt `attempt` of workflow run `run_id` (a re-run keeps the id).
     pub fn main_attempt(&self, run_id: u32, attempt: u32, inputs: &[(&str, &str)]) -> Run {
-        let inputs = merge(self.base_inputs(), inputs);
-        self.run_as(Step::Main, &inputs, &BTreeMap::new(), run_id, attempt)
+        self.run_as(
+            Step::Main,
+            &self.inputs(inputs),
+            &BTreeMap::new(),
+            run_id,
+            attempt,
+        )
     }
 
     /// Runs the binary as the runner does for `step`, with exactly these inputs and state.
@@ -378,7 +460,7 @@ impl Ctx {
         n: u32,
         attempt: u32,
     ) -> Run {
-        let work = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
+        let work = self.workspace();
         let mut launch = self.launch(step, job, inputs, state, &work);
         (launch.run_id, launch.attempt) = (n, attempt);
         launch.run()

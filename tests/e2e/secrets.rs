@@ -2,8 +2,7 @@
 //! the step summary, its HOME, its TMPDIR with any clone or temp file left behind) holds none of
 //! the tokens and passwords it was given; and TLS to Argo CD is verified unless `argocd-insecure`.
 
-use crate::faults::Spawned;
-use crate::harness::Ctx;
+use crate::harness::{Ctx, Spawned, Step};
 use std::path::Path;
 
 /// Every regular file under `dir`, recursively (symlinks not followed).
@@ -95,7 +94,7 @@ fn no_secret_in_anything_the_binary_writes() {
     let bad = Spawned::main(&ctx, &pw).finish();
     bad.assert_failed();
     assert_eq!(bad.output("rolled-back"), "true", "{}", bad.log());
-    let post = Spawned::start(&ctx, true, &pw, &bad.state).finish();
+    let post = Spawned::start(&ctx, Step::Post, &pw, &bad.state).finish();
     post.assert_ok();
     // A run that fails on a refused token prints its error, not the token.
     let refused = Spawned::main(

@@ -75,7 +75,7 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
         .as_sequence()
         .unwrap_or_else(|| panic!("no steps in job {job}"))
         .clone();
-    let work = tempfile::tempdir_in(ctx.dir.path()).unwrap().keep();
+    let work = ctx.workspace();
     let workspace = work.join("workspace");
     std::fs::create_dir_all(&workspace).unwrap();
     for (path, content) in &env.files {
