@@ -242,14 +242,6 @@ fn app_health(ctx: &Ctx, app: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Branches of ours (`gitops-promote/...`) on the release repo.
-fn our_branches(ctx: &Ctx) -> Vec<String> {
-    let repo = ctx.sb.world.open(REPO).unwrap();
-    let refs = repo.references_glob("refs/heads/gitops-promote/*").unwrap();
-    refs.filter_map(|r| r.ok()?.shorthand().ok().map(str::to_string))
-        .collect()
-}
-
 /// Checks the end state against the allowed ones and the never-rules.
 fn classify(
     ctx: &Ctx,
@@ -343,7 +335,7 @@ fn classify(
             v.push(format!("PR #{} left open without a comment", p.number));
         }
     }
-    for br in our_branches(ctx) {
+    for br in ctx.our_branches() {
         let open_pr = prs.iter().any(|p| p.head_ref == br && p.state == "open");
         // A merged PR whose branch GitHub would not delete: allowed when the PR says so.
         let explained = prs.iter().any(|p| {
@@ -788,7 +780,7 @@ fn assert_back_to(ctx: &Ctx, values_before: &str) {
 fn assert_clean(ctx: &Ctx) {
     let prs = ctx.sb.github.prs(REPO);
     assert!(prs.iter().all(|p| p.state == "closed"), "{prs:?}");
-    assert!(our_branches(ctx).is_empty(), "{:?}", our_branches(ctx));
+    assert!(ctx.our_branches().is_empty(), "{:?}", ctx.our_branches());
 }
 
 #[test]
@@ -936,7 +928,7 @@ fn two_promotions_of_the_same_app_at_once_end_consistent() {
             .all(|p| p.state == "closed" || !p.comments.is_empty()),
         "{prs:?}"
     );
-    assert!(our_branches(&ctx).is_empty(), "{:?}", our_branches(&ctx));
+    assert!(ctx.our_branches().is_empty(), "{:?}", ctx.our_branches());
 }
 
 /// Ports and commit SHAs out of an error (`127.0.0.1:PORT`, `SHA`), so the doc does not change

@@ -479,6 +479,14 @@ impl Ctx {
             .expect("values file on main")
     }
 
+    /// Branches of ours (`gitops-promote/...`) left on the release repo: a clean end leaves none.
+    pub fn our_branches(&self) -> Vec<String> {
+        let repo = self.sb.world.open(sandbox::world::SEED_REPO).unwrap();
+        let refs = repo.references_glob("refs/heads/gitops-promote/*").unwrap();
+        refs.filter_map(|r| r.ok()?.shorthand().ok().map(str::to_string))
+            .collect()
+    }
+
     /// The SHA `main` points at.
     pub fn main_sha(&self) -> String {
         self.sb

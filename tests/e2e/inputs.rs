@@ -37,12 +37,7 @@ fn assert_refused(ctx: &Ctx, b: &Before, run: &Run, input: &str, also: &str) {
         prs.iter().all(|p| p.state == "closed" && !p.merged),
         "{input}: a PR is open or merged: {prs:?}"
     );
-    let repo = ctx.sb.world.open(REPO).unwrap();
-    let ours: Vec<String> = repo
-        .references_glob("refs/heads/gitops-promote/*")
-        .unwrap()
-        .filter_map(|r| r.ok()?.name().ok().map(str::to_string))
-        .collect();
+    let ours = ctx.our_branches();
     assert!(ours.is_empty(), "{input}: branches left: {ours:?}");
     assert_eq!(ctx.sb.argocd.deployed_tag("app"), b.deployed);
     // The post step the runner then runs changes nothing either.
