@@ -2,11 +2,10 @@
 //! files. Checks the generated files are current, invalid inputs stop the run before anything is
 //! done, secrets are masked first, and the post entrypoint is chosen by file name.
 
+use crate::harness::BIN;
 use gitops_promote::config::{self, INPUTS};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
 
 /// A runner-like environment: temp `GITHUB_OUTPUT`, `GITHUB_STATE` and summary files.
 struct Runner {

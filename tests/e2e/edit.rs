@@ -2,19 +2,12 @@
 //! run it. Fixtures: `tests/fixtures/values/NN-*.yaml`, the sets to apply in `NN-*.sets` (a first
 //! line `# flags: ...` adds flags) and the exact bytes expected in `NN-*.expected.yaml`.
 
+use crate::harness::{Run, BIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/values")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 fn edit(file: &Path, args: &[&str]) -> Run {
@@ -25,11 +18,7 @@ fn edit(file: &Path, args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("run gitops-promote");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::outside(&out)
 }
 
 /// A temp dir holding `values.yaml` with `content`.

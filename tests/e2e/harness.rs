@@ -192,6 +192,19 @@ impl Run {
         )
     }
 
+    /// [`Run::read`] for the binary run outside the runner (as `edit` is), which has no
+    /// file-command files to leave.
+    pub fn outside(out: &std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: BTreeMap::new(),
+            state: BTreeMap::new(),
+            summary: String::new(),
+        }
+    }
+
     /// Everything the step printed, stdout then stderr.
     pub fn log(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
