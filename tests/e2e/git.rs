@@ -1,7 +1,7 @@
 //! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
-use crate::harness::{sandbox, values_with_tag};
+use crate::harness::{checked, sandbox, values_with_tag};
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
@@ -35,18 +35,12 @@ fn cli_url(sb: &Sandbox) -> String {
 }
 
 fn git_cli(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    checked(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_TERMINAL_PROMPT", "0"),
+    )
 }
 
 /// Writes a commit with `parents` (tree: the first parent's plus `files`) in the bare repo, and moves

@@ -594,6 +594,54 @@ impl Ctx {
     }
 }
 
+/// Runs a helper tool (`git`, `openssl`) to its end and returns its stdout, or panics with its
+/// stderr: a tool that fails is the test's setup breaking, never a finding.
+pub fn checked(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("the tool runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A loopback port nothing listens on (bound, then released): for a server the test starts, or
+/// for a URL that must refuse connections.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A helper server a test runs (openssl, lighttpd), killed when dropped so that a failing test
+/// leaves none behind.
+pub struct Daemon {
+    child: std::process::Child,
+}
+
+impl Daemon {
+    /// Spawns `cmd` and waits (up to 20 s) until it accepts connections on `port`.
+    pub fn start(what: &str, cmd: &mut std::process::Command, port: u16) -> Daemon {
+        let d = Daemon {
+            child: cmd.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}")),
+        };
+        wait_until(what, Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        d
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs an async test body on a runtime of its own (the sandbox has another).
 pub fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -2,7 +2,7 @@
 //! the step summary, its HOME, its TMPDIR with any clone or temp file left behind) holds none of
 //! the tokens and passwords it was given; and TLS to Argo CD is verified unless `argocd-insecure`.
 
-use crate::harness::{Ctx, Spawned, Step};
+use crate::harness::{checked, free_port, Ctx, Daemon, Spawned, Step};
 use std::path::Path;
 
 /// Every regular file under `dir`, recursively (symlinks not followed).
@@ -139,59 +139,43 @@ fn no_secret_in_anything_the_binary_writes() {
 
 /// A self-signed HTTPS server (`openssl s_server`) on a free loopback port; killed when dropped.
 struct TlsServer {
-    child: std::process::Child,
+    _server: Daemon,
     url: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn tls_server() -> TlsServer {
     let dir = tempfile::tempdir().unwrap();
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-        ])
-        .current_dir(dir.path())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "openssl req");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new("openssl")
-        .args([
-            "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
-        ])
-        .args(["-accept", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    crate::harness::wait_until(
+    checked(
+        std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+            ])
+            .current_dir(dir.path()),
+    );
+    let port = free_port();
+    let server = Daemon::start(
         "openssl s_server",
-        std::time::Duration::from_secs(20),
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        std::process::Command::new("openssl")
+            .args([
+                "s_server", "-quiet", "-www", "-cert", "cert.pem", "-key", "key.pem",
+            ])
+            .args(["-accept", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        port,
     );
     TlsServer {
-        child,
+        _server: server,
         url: format!("https://127.0.0.1:{port}"),
         _dir: dir,
     }

@@ -2,37 +2,20 @@
 //! Argo CD emulator with a leaf certificate signed by a CA made here. Without the CA the promotion
 //! stops on the certificate before anything is pushed; with it, it promotes.
 
-use crate::harness::{wait_until, Ctx};
+use crate::harness::{checked, free_port, Ctx, Daemon};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 /// lighttpd proxying `https://127.0.0.1:PORT` to the emulator; stopped on drop.
 struct TlsFront {
-    child: Child,
+    _server: Daemon,
     url: String,
     ca: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for TlsFront {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    checked(Command::new("openssl").args(args).current_dir(dir));
 }
 
 /// A CA, and a leaf for 127.0.0.1 it signed (rustls refuses a CA certificate as the server's).
@@ -100,11 +83,7 @@ fn certificates(dir: &Path) {
 fn tls_front(upstream: &str) -> TlsFront {
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let up = upstream.trim_start_matches("http://");
     let (up_host, up_port) = up.split_once(':').unwrap();
     let conf = format!(
@@ -122,18 +101,17 @@ proxy.server = ( "" => (( "host" => "{up_host}", "port" => {up_port} )) )
         d = dir.path().display()
     );
     std::fs::write(dir.path().join("lighttpd.conf"), conf).unwrap();
-    let child = Command::new("/usr/sbin/lighttpd")
-        .args(["-D", "-f"])
-        .arg(dir.path().join("lighttpd.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("lighttpd starts (Debian's lighttpd and lighttpd-mod-openssl)");
-    wait_until("the TLS front", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let server = Daemon::start(
+        "the TLS front (Debian's lighttpd and lighttpd-mod-openssl)",
+        Command::new("/usr/sbin/lighttpd")
+            .args(["-D", "-f"])
+            .arg(dir.path().join("lighttpd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+        port,
+    );
     TlsFront {
-        child,
+        _server: server,
         url: format!("https://127.0.0.1:{port}"),
         ca: dir.path().join("ca.pem"),
         _dir: dir,

@@ -2,7 +2,7 @@
 //! passes, a `-bad` one fails after `failure-limit` failed measurements, no data counts as `no-data`
 //! says, bad PromQL is a config error and an unreachable Prometheus a connectivity error.
 
-use crate::harness::{error_ratio, sandbox_with, sandbox_with_metrics, Ctx};
+use crate::harness::{error_ratio, free_port, sandbox_with, sandbox_with_metrics, Ctx};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::verify::{self, NoData, Phase, Verdict, VerifyConfig};
 use sandbox::{Options, Sandbox};
@@ -157,11 +157,7 @@ fn bad_promql_is_a_config_error_with_prometheus_message() {
 #[test]
 fn unreachable_prometheus_is_a_connectivity_error() {
     // Bind then drop a port so nothing listens on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = VerifyConfig {
         interval: Duration::from_millis(50),
         ..gate(&format!("http://127.0.0.1:{port}"), "up")
