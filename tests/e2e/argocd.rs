@@ -1,6 +1,6 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
-use crate::harness::{argocd_client, argocd_config, progress, push_tag, run, sandbox};
+use crate::harness::{argocd_client, argocd_config, progress, push_tag, run, sandbox, REPO};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// `rev` is `merge` or a descendant of it, answered with git as the product's caller does.
 fn target(sb: &Sandbox, merge: &str) -> Target {
-    let path = sb.world.repo_path("acme/deploy");
+    let path = sb.world.repo_path(REPO);
     let merge_oid = git2::Oid::from_str(merge).unwrap();
     Target {
         merge_sha: merge.to_string(),
@@ -52,7 +52,7 @@ fn sync_at(rev: &str) -> SyncRequest {
 #[test]
 fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
     let sb = sandbox();
-    let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
+    let seed = sb.world.resolve(REPO, "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.1.0");
     let (lines, progress) = progress();
     let status = run(async {
@@ -363,7 +363,7 @@ fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
 #[test]
 fn argocd_rollback_to_history_redeploys_the_old_revision() {
     let sb = sandbox();
-    let seed = sb.world.resolve("acme/deploy", "main").unwrap().to_string();
+    let seed = sb.world.resolve(REPO, "main").unwrap().to_string();
     let sha = push_tag(&sb, "main", "1.8.0");
     let (_, progress) = progress();
     run(async {

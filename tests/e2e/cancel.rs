@@ -3,13 +3,11 @@
 //! killed 2.5 s after that (actions/runner `src/Runner.Sdk/ProcessInvoker.cs:32-33`, `:443-465`).
 //! A PID 1 without handlers ignores both signals, so these tests fail for a binary that has none.
 
-use crate::harness::{wait_until, Ctx, Job, Run, Spawned, Step};
+use crate::harness::{wait_until, Ctx, Job, Run, Spawned, Step, REPO};
 use sandbox::argocd::HealthRule;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const REPO: &str = "acme/deploy";
 
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;

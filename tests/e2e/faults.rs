@@ -18,14 +18,13 @@
 //! it, `FAULT_MATRIX_THREADS` sets how many run at once (3), and `FAULT_MATRIX_VERBOSE=1` prints
 //! each case's logs.
 
-use crate::harness::{Ctx, Run, Spawned, Step};
+use crate::harness::{Ctx, Run, Spawned, Step, REPO};
 use sandbox::{Fault, FaultRule};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Instant;
 
-const REPO: &str = "acme/deploy";
 /// The tag every case promotes; the seed runs 1.0.0.
 const NEW_TAG: &str = "1.1.0";
 const OLD_TAG: &str = "1.0.0";

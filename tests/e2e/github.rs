@@ -2,15 +2,13 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::{github_client, progress, push_tag, run, sandbox};
+use crate::harness::{github_client, progress, push_tag, run, sandbox, REPO};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
 use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-const REPO: &str = "acme/deploy";
 
 fn new_pr(branch: &str) -> NewPr {
     NewPr {

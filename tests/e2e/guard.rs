@@ -4,8 +4,7 @@
 //! there is none; status passes when every app is Synced at the base head and Healthy, and fails
 //! after `grace` naming the app that lags.
 
-use crate::harness::{error_ratio, wait_until, Ctx};
-use sandbox::world::SEED_REPO;
+use crate::harness::{error_ratio, wait_until, Ctx, REPO};
 use std::time::Duration;
 
 /// An Alertmanager webhook body, as a relay puts it in a repository_dispatch's client_payload.
@@ -17,7 +16,7 @@ fn alert(status: &str) -> String {
 
 /// Committer time of `main`'s head, in seconds.
 fn head_time(ctx: &Ctx) -> i64 {
-    let repo = ctx.sb.world.open(SEED_REPO).unwrap();
+    let repo = ctx.sb.world.open(REPO).unwrap();
     let head = repo.refname_to_id("refs/heads/main").unwrap();
     let t = repo.find_commit(head).unwrap().committer().when().seconds();
     t
@@ -70,7 +69,7 @@ fn guard_keeps_a_promotion_that_passes_the_gate_and_reverts_one_that_fails_it() 
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
     // The revert names the promotion's PR, found from its merge commit.
     let revert_pr: u64 = run.output("revert-pr-number").parse().unwrap();
-    let title = ctx.sb.github.pr_view(SEED_REPO, revert_pr).unwrap().title;
+    let title = ctx.sb.github.pr_view(REPO, revert_pr).unwrap().title;
     assert!(title.starts_with(&format!("Revert #{pr}: ")), "{title}");
     assert!(
         run.log().contains("::warning") && run.log().contains("rolling back"),
@@ -164,7 +163,7 @@ fn guard_reverts_only_the_newest_of_two_promotions() {
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.6.0"));
     let pr = second.output("pr-number");
     let revert_pr: u64 = run.output("revert-pr-number").parse().unwrap();
-    let title = ctx.sb.github.pr_view(SEED_REPO, revert_pr).unwrap().title;
+    let title = ctx.sb.github.pr_view(REPO, revert_pr).unwrap().title;
     assert!(title.starts_with(&format!("Revert #{pr}: ")), "{title}");
 }
 
@@ -174,12 +173,7 @@ fn guard_without_a_promotion_has_nothing_to_roll_back() {
     // Someone else's commit: no trailers, so not a promotion.
     ctx.sb
         .world
-        .commit(
-            SEED_REPO,
-            "main",
-            &[("README.md", "hello\n")],
-            "Add a README",
-        )
+        .commit(REPO, "main", &[("README.md", "hello\n")], "Add a README")
         .unwrap();
     let head = ctx.main_sha();
     let firing = alert("firing");
@@ -188,7 +182,7 @@ fn guard_without_a_promotion_has_nothing_to_roll_back() {
     assert_eq!(run.output("rolled-back"), "false");
     assert_eq!(ctx.main_sha(), head);
     assert!(run.log().contains("no promotion"), "{}", run.log());
-    assert!(ctx.sb.github.prs(SEED_REPO).is_empty(), "no revert PR");
+    assert!(ctx.sb.github.prs(REPO).is_empty(), "no revert PR");
 }
 
 #[test]
@@ -245,7 +239,7 @@ fn status_fails_after_grace_naming_the_app_that_lags() {
     ctx.sb
         .world
         .commit(
-            SEED_REPO,
+            REPO,
             "main",
             &[(sandbox::world::SEED_VALUES_PATH, values.as_str())],
             "Tune the values",

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The release repository every test promotes in: the sandbox's seeded one.
+pub const REPO: &str = sandbox::world::SEED_REPO;
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_gitops-promote");
 
@@ -29,12 +32,9 @@ pub fn sandbox_with(opts: Options) -> Sandbox {
 /// The GitHub client on the seeded repo, with short retry waits so that fault tests take
 /// milliseconds; build it inside the test's runtime, as octocrab requires.
 pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
-    let mut gh = gitops_promote::clients::github::GitHub::new(
-        &sb.github_api_url,
-        &sb.world.token,
-        sandbox::world::SEED_REPO,
-    )
-    .unwrap();
+    let mut gh =
+        gitops_promote::clients::github::GitHub::new(&sb.github_api_url, &sb.world.token, REPO)
+            .unwrap();
     gh.backoff = Duration::from_millis(20);
     gh.retry_budget = Duration::from_secs(10);
     gh
@@ -91,8 +91,8 @@ pub fn values_with_tag(tag: &str) -> String {
 /// Commits `tag` into the values file on `branch` of the seeded repo, creating the branch from
 /// `main` first, as a push step (or, on `main`, a merged promotion) would; returns the commit.
 pub fn push_tag(sb: &Sandbox, branch: &str, tag: &str) -> String {
-    use sandbox::world::{SEED_REPO, SEED_VALUES_PATH};
-    let repo = sb.world.open(SEED_REPO).unwrap();
+    use sandbox::world::SEED_VALUES_PATH;
+    let repo = sb.world.open(REPO).unwrap();
     let name = format!("refs/heads/{branch}");
     if repo.find_reference(&name).is_err() {
         let main = repo.refname_to_id("refs/heads/main").unwrap();
@@ -100,12 +100,12 @@ pub fn push_tag(sb: &Sandbox, branch: &str, tag: &str) -> String {
     }
     let values = sb
         .world
-        .read_file(SEED_REPO, branch, SEED_VALUES_PATH)
+        .read_file(REPO, branch, SEED_VALUES_PATH)
         .unwrap()
         .expect("the values file");
     sb.world
         .commit(
-            SEED_REPO,
+            REPO,
             branch,
             &[(SEED_VALUES_PATH, &with_tag(&values, tag))],
             &format!("Promote app to {tag}"),
@@ -345,7 +345,7 @@ impl Ctx {
     pub fn base_inputs(&self) -> Vec<(String, String)> {
         [
             ("github-token", self.sb.world.token.as_str()),
-            ("repository", sandbox::world::SEED_REPO),
+            ("repository", REPO),
             ("file", sandbox::world::SEED_VALUES_PATH),
             ("argocd-server", self.sb.argocd_url.as_str()),
             ("argocd-token", self.sb.argocd.token()),
@@ -483,18 +483,14 @@ impl Ctx {
     pub fn values_on_main(&self) -> String {
         self.sb
             .world
-            .read_file(
-                sandbox::world::SEED_REPO,
-                "refs/heads/main",
-                sandbox::world::SEED_VALUES_PATH,
-            )
+            .read_file(REPO, "refs/heads/main", sandbox::world::SEED_VALUES_PATH)
             .unwrap()
             .expect("values file on main")
     }
 
     /// Branches of ours (`gitops-promote/...`) left on the release repo: a clean end leaves none.
     pub fn our_branches(&self) -> Vec<String> {
-        let repo = self.sb.world.open(sandbox::world::SEED_REPO).unwrap();
+        let repo = self.sb.world.open(REPO).unwrap();
         let refs = repo.references_glob("refs/heads/gitops-promote/*").unwrap();
         refs.filter_map(|r| r.ok()?.shorthand().ok().map(str::to_string))
             .collect()
@@ -504,7 +500,7 @@ impl Ctx {
     pub fn main_sha(&self) -> String {
         self.sb
             .world
-            .resolve(sandbox::world::SEED_REPO, "refs/heads/main")
+            .resolve(REPO, "refs/heads/main")
             .unwrap()
             .to_string()
     }
@@ -570,7 +566,7 @@ impl Ctx {
             n = self
                 .sb
                 .github
-                .prs(sandbox::world::SEED_REPO)
+                .prs(REPO)
                 .last()
                 .map(|p| p.number)
                 .unwrap_or(0);
@@ -587,7 +583,7 @@ impl Ctx {
             || {
                 self.sb
                     .github
-                    .pr_view(sandbox::world::SEED_REPO, n)
+                    .pr_view(REPO, n)
                     .is_some_and(|p| p.comments.iter().any(|(_, b)| b.contains(text)))
             },
         );

@@ -2,10 +2,8 @@
 //! one `::error` annotation naming the input, and nothing changed: the base branch, the PRs, our
 //! branches and the app are as before.
 
-use crate::harness::{Ctx, Run};
+use crate::harness::{Ctx, Run, REPO};
 use sandbox::{Fault, FaultRule};
-
-const REPO: &str = "acme/deploy";
 
 /// What the world looked like before the run.
 struct Before {

@@ -1,7 +1,9 @@
 //! The promote flow end to end (issue #4): the built binary run as the runner runs it, against the
 //! sandbox; every assertion is something a user would see (the repo, the PR, the app, the outputs).
 
-use crate::harness::Ctx;
+use crate::harness::{while_running, Ctx, REPO};
+use sandbox::github::Target;
+use std::time::Duration;
 
 /// Only the target scalar's bytes changed between two versions of the seeded values file.
 fn assert_only_tag_changed(before: &str, after: &str, tag: &str) {
@@ -42,12 +44,7 @@ fn promotes_with_each_merge_method_and_waits_for_healthy() {
         assert_eq!(run.output("health"), "Healthy");
         assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
         let pr: u64 = run.output("pr-number").parse().unwrap();
-        let labels = ctx
-            .sb
-            .github
-            .pr_view("acme/deploy", pr)
-            .expect("PR exists")
-            .labels;
+        let labels = ctx.sb.github.pr_view(REPO, pr).expect("PR exists").labels;
         assert_eq!(
             labels,
             vec!["deploy".to_string(), "prod".to_string()],
@@ -64,12 +61,6 @@ fn promotes_with_each_merge_method_and_waits_for_healthy() {
         // fails it must revert: covered in rollback tests.
     }
 }
-
-use crate::harness::while_running;
-use sandbox::github::Target;
-use std::time::Duration;
-
-const REPO: &str = "acme/deploy";
 
 #[test]
 fn approval_gate_waits_for_an_approval_added_later() {
@@ -466,7 +457,7 @@ fn an_auto_sync_app_the_merge_leaves_unchanged_counts_as_deployed() {
     ctx.sb
         .world
         .commit(
-            sandbox::world::SEED_REPO,
+            REPO,
             "main",
             &[
                 ("envs/staging/values.yaml", values.as_str()),

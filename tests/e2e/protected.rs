@@ -3,12 +3,10 @@
 //! protection endpoint. The gate learns the required check from what such a token may read, and a
 //! merge a rule still refuses is a wait, not a conflict that rolls back a good promotion.
 
-use crate::harness::{wait_until, while_running, Ctx};
+use crate::harness::{wait_until, while_running, Ctx, REPO};
 use sandbox::github::{Protection, Target};
 use sandbox::{Fault, FaultRule};
 use std::time::Duration;
-
-const REPO: &str = "acme/deploy";
 
 fn require_check(ctx: &Ctx, check: &str) {
     ctx.sb.github.set_ruleset(

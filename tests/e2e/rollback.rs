@@ -1,10 +1,9 @@
 //! Rollback end to end (issue #5): in the main step by the failure strategy, in the post step from
 //! `STATE_*` as the runner hands it over, and standalone.
 
-use crate::harness::Ctx;
+use crate::harness::{Ctx, REPO};
 use std::collections::BTreeMap;
 
-const REPO: &str = "acme/deploy";
 const VALUES: &str = sandbox::world::SEED_VALUES_PATH;
 
 /// A bad tag goes Degraded: the main step reverts at once, fails, and the values are as before.
@@ -30,7 +29,7 @@ fn a_degraded_promotion_is_reverted_and_healthy_again() {
     );
     // The original PR says what happened; the revert PR is titled after it.
     let pr: u64 = run.output("pr-number").parse().unwrap();
-    let original = ctx.sb.github.pr_view("acme/deploy", pr).unwrap();
+    let original = ctx.sb.github.pr_view(REPO, pr).unwrap();
     assert!(
         original
             .comments
@@ -39,7 +38,7 @@ fn a_degraded_promotion_is_reverted_and_healthy_again() {
         "{original:?}"
     );
     let revert_pr: u64 = run.output("revert-pr-number").parse().unwrap();
-    let revert = ctx.sb.github.pr_view("acme/deploy", revert_pr).unwrap();
+    let revert = ctx.sb.github.pr_view(REPO, revert_pr).unwrap();
     assert!(
         revert.title.starts_with(&format!("Revert #{pr}: ")),
         "{}",
@@ -95,7 +94,7 @@ fn nothing_pushed_means_nothing_to_undo() {
     let post = ctx.post(&[], &run.state);
     post.assert_ok();
     assert_eq!(ctx.main_sha(), head);
-    assert!(ctx.sb.github.prs("acme/deploy").is_empty());
+    assert!(ctx.sb.github.prs(REPO).is_empty());
 }
 
 /// A PR opened but not merged (the gate failed): post closes it with a comment and deletes the branch.
@@ -110,7 +109,7 @@ fn an_unmerged_pr_is_closed_with_a_comment_and_its_branch_deleted() {
     state.insert("on-failure".into(), "rollback".into());
     let post = ctx.post(&[], &state);
     post.assert_ok();
-    let view = ctx.sb.github.pr_view("acme/deploy", pr).unwrap();
+    let view = ctx.sb.github.pr_view(REPO, pr).unwrap();
     assert_eq!(view.state, "closed");
     assert!(!view.merged);
     assert!(
@@ -119,7 +118,7 @@ fn an_unmerged_pr_is_closed_with_a_comment_and_its_branch_deleted() {
             .any(|(_, b)| b.contains("nothing was deployed")),
         "{view:?}"
     );
-    let repo = ctx.sb.world.open("acme/deploy").unwrap();
+    let repo = ctx.sb.world.open(REPO).unwrap();
     assert!(
         repo.find_reference(&format!("refs/heads/{}", view.head_ref))
             .is_err(),

@@ -1,10 +1,8 @@
 //! The failure strategy end to end (issue #5, DESIGN.md §6): retry, ignore, abort and a maintainer's
 //! decision, each judged by what it leaves in the repo, the PR and the app.
 
-use crate::harness::{while_running, Ctx};
+use crate::harness::{while_running, Ctx, REPO};
 use sandbox::{Fault, FaultRule};
-
-const REPO: &str = "acme/deploy";
 
 fn manual(then: &str, timeout: &str) -> String {
     format!("- on: [health]\n  action: manual\n  timeout: {timeout}\n  then: {then}\n")

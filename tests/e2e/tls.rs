@@ -2,7 +2,7 @@
 //! Argo CD emulator with a leaf certificate signed by a CA made here. Without the CA the promotion
 //! stops on the certificate before anything is pushed; with it, it promotes.
 
-use crate::harness::{checked, free_port, Ctx, Daemon};
+use crate::harness::{checked, free_port, Ctx, Daemon, REPO};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -132,7 +132,7 @@ fn argocd_behind_a_private_ca_needs_its_certificate_and_then_promotes() {
         "{errors}"
     );
     assert_eq!(ctx.main_sha(), head, "refused before anything was pushed");
-    assert!(ctx.sb.github.prs("acme/deploy").is_empty());
+    assert!(ctx.sb.github.prs(REPO).is_empty());
 
     let ca = tls.ca.to_str().unwrap();
     let run = ctx.main(&[
