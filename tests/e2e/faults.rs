@@ -768,9 +768,9 @@ fn kill_held(
     (state, s.finish())
 }
 
-/// The post step put everything back: the old values on main, the app Healthy on the old tag.
-fn assert_back_to(ctx: &Ctx, values_before: &str) {
-    assert_eq!(ctx.values_on_main(), values_before);
+/// The post step put everything back: the seeded values on main, the app Healthy on the old tag.
+fn assert_back(ctx: &Ctx) {
+    assert_eq!(ctx.values_on_main(), sandbox::world::SEED_VALUES);
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some(OLD_TAG));
     assert_eq!(app_health(ctx, "app"), "Healthy");
 }
@@ -802,7 +802,6 @@ fn killed_at_the_gate_the_post_step_closes_the_pr_with_a_comment() {
 
 #[test]
 fn killed_after_the_merge_the_post_step_reverts() {
-    let before = Ctx::new().values_on_main();
     let (ctx, base0, post) = kill_at("merged", "argocd", "GET", "/api/v1/applications/*");
     post.assert_ok();
     assert_ne!(
@@ -810,13 +809,12 @@ fn killed_after_the_merge_the_post_step_reverts() {
         base0,
         "the merge is on main, then its revert"
     );
-    assert_back_to(&ctx, &before);
+    assert_back(&ctx);
     assert_clean(&ctx);
 }
 
 #[test]
 fn killed_while_waiting_for_health_the_post_step_reverts() {
-    let before = Ctx::new().values_on_main();
     let ctx = Ctx::new();
     // The sync is the last call before the wait's watch, which is held.
     let (state, _) = kill_held(
@@ -835,7 +833,7 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
     );
     let post = ctx.post(&case_inputs(), &state);
     post.assert_ok();
-    assert_back_to(&ctx, &before);
+    assert_back(&ctx);
     assert_clean(&ctx);
 }
 
@@ -844,7 +842,6 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
 /// revert PR, the old values on main, the app Healthy on them.
 #[test]
 fn killed_during_the_in_step_rollback_the_post_step_finishes_it() {
-    let before = Ctx::new().values_on_main();
     let ctx = Ctx::new();
     // The default request-timeout (30 s) keeps the held merge in flight until the kill.
     let mut inputs = case_inputs();
@@ -868,7 +865,7 @@ fn killed_during_the_in_step_rollback_the_post_step_finishes_it() {
     );
     let post = ctx.post(&inputs, &state);
     post.assert_ok();
-    assert_back_to(&ctx, &before);
+    assert_back(&ctx);
     let prs = ctx.sb.github.prs(REPO);
     assert_eq!(prs.len(), 2, "the promotion and one revert PR: {prs:?}");
     assert!(prs.iter().all(|p| p.merged), "{prs:?}");
