@@ -1,7 +1,7 @@
 //! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
-use crate::harness::{checked, sandbox, values_with_tag};
+use crate::harness::{checked, file_at, sandbox, values_with_tag};
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
@@ -145,7 +145,7 @@ fn push_revert(
         )
         .unwrap();
     co.push_branch(id, branch, false).unwrap();
-    sb.world.read_file(SEED_REPO, branch, path).unwrap()
+    file_at(sb, branch, path)
 }
 
 #[test]
@@ -386,24 +386,15 @@ fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
         Some(SEED_VALUES)
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, "charts/api/values.yaml")
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
         Some("replicas: 3\n")
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, "charts/db/values.yaml")
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, "charts/db/values.yaml").as_deref(),
         Some("size: 1\n")
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, CHART_PATH)
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, CHART_PATH).as_deref(),
         Some(SEED_CHART)
     );
 }
@@ -434,10 +425,7 @@ fn revert_of_a_squash_merge_keeps_later_unrelated_commits() {
         Some(SEED_VALUES)
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, "charts/api/values.yaml")
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
         Some("replicas: 3\n")
     );
 
@@ -492,17 +480,11 @@ fn revert_of_a_rebase_merge_reverts_every_commit_newest_first() {
         Some(SEED_VALUES)
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, CHART_PATH)
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, CHART_PATH).as_deref(),
         Some(SEED_CHART)
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, "charts/api/values.yaml")
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
         Some("replicas: 3\n")
     );
 }
@@ -532,17 +514,11 @@ fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
         Some(SEED_VALUES)
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, "charts/db/values.yaml")
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, "charts/db/values.yaml").as_deref(),
         Some("size: 1\n")
     );
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, CHART_PATH)
-            .unwrap()
-            .as_deref(),
+        file_at(&sb, branch, CHART_PATH).as_deref(),
         Some(SEED_CHART)
     );
 
@@ -828,9 +804,7 @@ fn r8_push_from_a_depth_1_clone_of_a_base_with_history() {
     let branch = "gitops-promote/main/8-1";
     co.push_branch(id, branch, false).unwrap();
     assert_eq!(
-        sb.world
-            .read_file(SEED_REPO, branch, SEED_VALUES_PATH)
-            .unwrap(),
+        file_at(&sb, branch, SEED_VALUES_PATH),
         Some(values_with_tag("8.0.0"))
     );
 }

@@ -2,7 +2,7 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::{github_client, progress, push_tag, run, sandbox, REPO};
+use crate::harness::{file_at, github_client, progress, push_tag, run, sandbox, REPO};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
@@ -318,11 +318,7 @@ fn merges_with_each_method_as_github_does() {
                 panic!("{method:?} did not merge");
             };
             assert_eq!(sb.world.resolve(REPO, "main").unwrap().to_string(), sha);
-            let tag = sb
-                .world
-                .read_file(REPO, "main", "charts/app/values.yaml")
-                .unwrap()
-                .unwrap();
+            let tag = file_at(&sb, "main", "charts/app/values.yaml").unwrap();
             assert!(tag.contains(&format!("tag: \"2.{i}.1\"")), "{method:?}");
             match method {
                 MergeMethod::Merge => {

@@ -29,6 +29,11 @@ pub fn sandbox_with(opts: Options) -> Sandbox {
     Sandbox::start(opts).expect("sandbox starts")
 }
 
+/// The file at `path` on `rev` (a branch, ref or SHA) of the release repo, `None` when absent.
+pub fn file_at(sb: &Sandbox, rev: &str, path: &str) -> Option<String> {
+    sb.world.read_file(REPO, rev, path).unwrap()
+}
+
 /// The GitHub client on the seeded repo, with short retry waits so that fault tests take
 /// milliseconds; build it inside the test's runtime, as octocrab requires.
 pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
@@ -98,11 +103,7 @@ pub fn push_tag(sb: &Sandbox, branch: &str, tag: &str) -> String {
         let main = repo.refname_to_id("refs/heads/main").unwrap();
         repo.reference(&name, main, false, "branch").unwrap();
     }
-    let values = sb
-        .world
-        .read_file(REPO, branch, SEED_VALUES_PATH)
-        .unwrap()
-        .expect("the values file");
+    let values = file_at(sb, branch, SEED_VALUES_PATH).expect("the values file");
     sb.world
         .commit(
             REPO,
@@ -481,11 +482,12 @@ impl Ctx {
 
     /// The values file on the base branch right now.
     pub fn values_on_main(&self) -> String {
-        self.sb
-            .world
-            .read_file(REPO, "refs/heads/main", sandbox::world::SEED_VALUES_PATH)
-            .unwrap()
-            .expect("values file on main")
+        file_at(
+            &self.sb,
+            "refs/heads/main",
+            sandbox::world::SEED_VALUES_PATH,
+        )
+        .expect("values file on main")
     }
 
     /// Branches of ours (`gitops-promote/...`) left on the release repo: a clean end leaves none.

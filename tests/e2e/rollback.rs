@@ -1,7 +1,7 @@
 //! Rollback end to end (issue #5): in the main step by the failure strategy, in the post step from
 //! `STATE_*` as the runner hands it over, and standalone.
 
-use crate::harness::{Ctx, REPO};
+use crate::harness::{file_at, Ctx, REPO};
 use std::collections::BTreeMap;
 
 const VALUES: &str = sandbox::world::SEED_VALUES_PATH;
@@ -166,11 +166,7 @@ fn each_merge_method_is_reverted_keeping_later_unrelated_commits() {
         let post = ctx.post(&[("merge-method", method)], &run.state);
         post.assert_ok();
         assert_eq!(ctx.values_on_main(), before, "{method}: values as before");
-        let api = ctx
-            .sb
-            .world
-            .read_file(REPO, "refs/heads/main", "charts/api/values.yaml")
-            .unwrap();
+        let api = file_at(&ctx.sb, "refs/heads/main", "charts/api/values.yaml");
         assert_eq!(
             api.as_deref(),
             Some("replicas: 3\n"),
