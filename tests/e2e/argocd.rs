@@ -1,6 +1,8 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
-use crate::harness::{argocd_client, argocd_config, progress, push_tag, run, sandbox, REPO};
+use crate::harness::{
+    argocd_client, argocd_config, calls_to, progress, push_tag, run, sandbox, REPO,
+};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
     AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
@@ -85,13 +87,7 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
             .any(|l| l.contains("remaining") && l.contains("resources")),
         "{lines:#?}"
     );
-    let sync_calls: Vec<_> = sb
-        .faults
-        .calls(Some("argocd"))
-        .into_iter()
-        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
-        .collect();
-    assert_eq!(sync_calls.len(), 1);
+    assert_eq!(calls_to(&sb, "argocd", "POST", "/sync").len(), 1);
 }
 
 #[test]
@@ -176,11 +172,8 @@ fn argocd_operation_in_progress_at_the_start_is_waited_out() {
             .unwrap()
     });
     assert_eq!(status.revision, sha);
-    let syncs: Vec<u16> = sb
-        .faults
-        .calls(Some("argocd"))
-        .into_iter()
-        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+    let syncs: Vec<u16> = calls_to(&sb, "argocd", "POST", "/sync")
+        .iter()
         .map(|c| c.status)
         .collect();
     assert_eq!(
@@ -452,11 +445,8 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
             .unwrap();
         argo.get("app").await.unwrap()
     });
-    let syncs: Vec<u16> = sb
-        .faults
-        .calls(Some("argocd"))
-        .into_iter()
-        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
+    let syncs: Vec<u16> = calls_to(&sb, "argocd", "POST", "/sync")
+        .iter()
         .map(|c| c.status)
         .collect();
     assert_eq!(syncs, [0, 200], "the reset POST is sent again once");

@@ -18,7 +18,7 @@
 //! it, `FAULT_MATRIX_THREADS` sets how many run at once (3), and `FAULT_MATRIX_VERBOSE=1` prints
 //! each case's logs.
 
-use crate::harness::{Ctx, Run, Spawned, Step, REPO};
+use crate::harness::{calls_to, Ctx, Run, Spawned, Step, REPO};
 use sandbox::{Fault, FaultRule};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -822,13 +822,7 @@ fn killed_while_waiting_for_health_the_post_step_reverts() {
         ("argocd", "GET", "/api/v1/stream/applications"),
         &case_inputs(),
         "the sync",
-        |_| {
-            ctx.sb
-                .faults
-                .calls(Some("argocd"))
-                .iter()
-                .any(|c| c.method == "POST" && c.path.ends_with("/sync"))
-        },
+        |_| !calls_to(&ctx.sb, "argocd", "POST", "/sync").is_empty(),
         300,
     );
     let post = ctx.post(&case_inputs(), &state);

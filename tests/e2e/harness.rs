@@ -34,6 +34,14 @@ pub fn file_at(sb: &Sandbox, rev: &str, path: &str) -> Option<String> {
     sb.world.read_file(REPO, rev, path).unwrap()
 }
 
+/// The calls made to `service` with `method` on a path ending in `suffix`, in the order they were
+/// answered: what tests of retries and waits count and time.
+pub fn calls_to(sb: &Sandbox, service: &str, method: &str, suffix: &str) -> Vec<sandbox::Call> {
+    let mut calls = sb.faults.calls(Some(service));
+    calls.retain(|c| c.method == method && c.path.ends_with(suffix));
+    calls
+}
+
 /// The GitHub client on the seeded repo, with short retry waits so that fault tests take
 /// milliseconds; build it inside the test's runtime, as octocrab requires.
 pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {

@@ -1,7 +1,7 @@
 //! The promote flow end to end (issue #4): the built binary run as the runner runs it, against the
 //! sandbox; every assertion is something a user would see (the repo, the PR, the app, the outputs).
 
-use crate::harness::{while_running, Ctx, REPO};
+use crate::harness::{calls_to, while_running, Ctx, REPO};
 use sandbox::github::Target;
 use std::time::Duration;
 
@@ -101,23 +101,17 @@ fn wait_for_call(ctx: &Ctx, method: &str, suffix: &str, since_ms: u64) {
         &format!("{method} …{suffix}"),
         Duration::from_secs(60),
         || {
-            ctx.sb
-                .faults
-                .calls(Some("github"))
+            calls_to(&ctx.sb, "github", method, suffix)
                 .iter()
-                .any(|c| c.method == method && c.path.ends_with(suffix) && c.at_ms >= since_ms)
+                .any(|c| c.at_ms >= since_ms)
         },
     );
 }
 
 /// When the product last called `method` on a GitHub path ending in `suffix`, if it did.
 fn last_call_at(ctx: &Ctx, method: &str, suffix: &str) -> Option<u64> {
-    ctx.sb
-        .faults
-        .calls(Some("github"))
-        .iter()
-        .rev()
-        .find(|c| c.method == method && c.path.ends_with(suffix))
+    calls_to(&ctx.sb, "github", method, suffix)
+        .last()
         .map(|c| c.at_ms)
 }
 

@@ -1,7 +1,7 @@
 //! The failure strategy end to end (issue #5, DESIGN.md §6): retry, ignore, abort and a maintainer's
 //! decision, each judged by what it leaves in the repo, the PR and the app.
 
-use crate::harness::{while_running, Ctx, REPO};
+use crate::harness::{calls_to, while_running, Ctx, REPO};
 use sandbox::{Fault, FaultRule};
 
 fn manual(then: &str, timeout: &str) -> String {
@@ -26,13 +26,7 @@ fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
     let run = ctx.main(&[("set", "image.tag=1.1.0"), ("failure-strategy", strategy)]);
     run.assert_ok();
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
-    let syncs: Vec<_> = ctx
-        .sb
-        .faults
-        .calls(Some("argocd"))
-        .into_iter()
-        .filter(|c| c.method == "POST" && c.path.ends_with("/sync"))
-        .collect();
+    let syncs = calls_to(&ctx.sb, "argocd", "POST", "/sync");
     assert_eq!(syncs.len(), 2, "one failed sync, one retried: {syncs:?}");
     assert!(syncs[0].injected && !syncs[1].injected);
 }
