@@ -162,13 +162,9 @@ fn unreachable_prometheus_is_a_connectivity_error() {
         interval: Duration::from_millis(50),
         ..gate(&format!("http://127.0.0.1:{port}"), "up")
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let seen = Mutex::new(Vec::new());
     let progress = |m: &verify::Measurement| seen.lock().unwrap().push(m.phase);
-    let e = rt.block_on(verify::run(&cfg, &progress)).unwrap_err();
+    let e = crate::harness::run(verify::run(&cfg, &progress)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Connectivity, "{e}");
     assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     assert_eq!(
@@ -254,6 +250,10 @@ fn prometheus_faults_are_error_measurements_until_it_recovers() {
     assert!(seen.is_empty());
 }
 
+/// A Prometheus answer to a scalar query that passes `result < 0.05`.
+const SCALAR_OK: &str =
+    r#"{"status":"success","data":{"resultType":"scalar","result":[1795297704.369,"0.01"]}}"#;
+
 /// Serves one recorded answer to the first request on a fresh port and hands back that request.
 fn capture_one_request(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -292,18 +292,12 @@ fn capture_one_request(answer: &'static str) -> (String, std::thread::JoinHandle
 
 #[test]
 fn the_token_reaches_prometheus_as_a_bearer_header() {
-    const ANSWER: &str =
-        r#"{"status":"success","data":{"resultType":"scalar","result":[1795297704.369,"0.01"]}}"#;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (url, server) = capture_one_request(ANSWER);
+    let (url, server) = capture_one_request(SCALAR_OK);
     let cfg = VerifyConfig {
         bearer_token: Some(gitops_promote::base::Secret::new("s3cret")),
         ..gate(&url, "scalar(up)")
     };
-    let report = rt.block_on(verify::run(&cfg, &|_| {})).unwrap();
+    let report = crate::harness::run(verify::run(&cfg, &|_| {})).unwrap();
     assert_eq!(report.verdict, Verdict::Successful);
     let req = server.join().unwrap().to_ascii_lowercase();
     assert!(req.starts_with("post /api/v1/query "), "{req}");
@@ -378,24 +372,17 @@ fn verify_command_reports_each_measurement_and_the_verdict() {
 
 #[test]
 fn initial_delay_is_waited_before_the_first_query() {
-    const ANSWER: &str =
-        r#"{"status":"success","data":{"resultType":"scalar","result":[1795297704.369,"0.01"]}}"#;
-    let (url, server) = capture_one_request(ANSWER);
+    let (url, server) = capture_one_request(SCALAR_OK);
     let cfg = VerifyConfig {
         initial_delay: Duration::from_millis(400),
         ..gate(&url, "scalar(up)")
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let started = Instant::now();
     let first = Mutex::new(None);
-    let report = rt
-        .block_on(verify::run(&cfg, &|_| {
-            first.lock().unwrap().get_or_insert(started.elapsed());
-        }))
-        .unwrap();
+    let report = crate::harness::run(verify::run(&cfg, &|_| {
+        first.lock().unwrap().get_or_insert(started.elapsed());
+    }))
+    .unwrap();
     server.join().unwrap();
     assert_eq!(report.verdict, Verdict::Successful);
     let first = first.into_inner().unwrap().expect("one measurement");
