@@ -1,7 +1,7 @@
 //! `gitops_promote::clients::git` against the sandbox's real git host (lighttpd + `git http-backend`): shallow
 //! clones, pushes checked with the git CLI, and reverts of each merge shape GitHub produces.
 
-use crate::harness::{checked, file_at, sandbox, values_with_tag};
+use crate::harness::{checked, commit_on_main, file_at, sandbox, values_with_tag};
 use git2::{Oid, Repository};
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::git::{self, Checkout, GitError, Identity, Remote, Revert};
@@ -604,12 +604,9 @@ fn contains_accepts_descendants_only() {
 
     let mut co = clone(&sb, 1);
     // Argo CD may report a commit pushed after our clone.
-    let newer = sb
-        .world
-        .commit(SEED_REPO, SEED_BRANCH, &[("log.txt", "new\n")], "Newer")
-        .unwrap();
+    let newer = commit_on_main(&sb, &[("log.txt", "new\n")], "Newer");
     assert!(
-        co.contains(&sha(newer), &sha(ours)).unwrap(),
+        co.contains(&newer, &sha(ours)).unwrap(),
         "descendant 16 commits later"
     );
     assert!(
@@ -624,7 +621,7 @@ fn contains_accepts_descendants_only() {
         !co.contains(&sha(unrelated), &sha(ours)).unwrap(),
         "a commit on another branch"
     );
-    assert_eq!(co.base_sha(), newer);
+    assert_eq!(sha(co.base_sha()), newer);
 }
 
 #[test]
@@ -707,9 +704,7 @@ fn no_token_anywhere_on_disk() {
         .unwrap();
     co.push_branch(id, "gitops-promote/main/10-1", false)
         .unwrap();
-    sb.world
-        .commit(SEED_REPO, SEED_BRANCH, &[("README.md", "x\n")], "x")
-        .unwrap();
+    commit_on_main(&sb, &[("README.md", "x\n")], "x");
     co.fetch_base().unwrap();
     co.ensure_commit(&sha(co.base_sha()), Some(1)).unwrap();
 
@@ -780,14 +775,11 @@ fn server_side_rejection_is_a_conflict_naming_the_branch() {
 fn r8_push_from_a_depth_1_clone_of_a_base_with_history() {
     let sb = sandbox();
     for i in 0..12 {
-        sb.world
-            .commit(
-                SEED_REPO,
-                SEED_BRANCH,
-                &[(CHART_PATH, &format!("{SEED_CHART}# {i}\n"))],
-                &format!("chart {i}"),
-            )
-            .unwrap();
+        commit_on_main(
+            &sb,
+            &[(CHART_PATH, &format!("{SEED_CHART}# {i}\n"))],
+            &format!("chart {i}"),
+        );
     }
     let mut co = clone(&sb, 1);
     let id = co

@@ -2,7 +2,9 @@
 //! approval and checks gate, the three merge methods with real git, GitHub's 405/409 outcomes, and
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
-use crate::harness::{file_at, github_client, progress, push_tag, run, sandbox, REPO};
+use crate::harness::{
+    commit_on_main, file_at, github_client, progress, push_tag, run, sandbox, REPO,
+};
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
@@ -352,9 +354,7 @@ fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
         let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
         gh.pr(pr.number).await.unwrap();
         gh.pr(pr.number).await.unwrap();
-        sb.world
-            .commit(REPO, "main", &[("README.md", "hi\n")], "someone else")
-            .unwrap();
+        commit_on_main(&sb, &[("README.md", "hi\n")], "someone else");
         assert_eq!(
             gh.merge(pr.number, MergeMethod::Merge, &head)
                 .await

@@ -4,7 +4,7 @@
 //! there is none; status passes when every app is Synced at the base head and Healthy, and fails
 //! after `grace` naming the app that lags.
 
-use crate::harness::{error_ratio, wait_until, Ctx, REPO};
+use crate::harness::{commit_on_main, error_ratio, wait_until, Ctx, REPO};
 use std::time::Duration;
 
 /// An Alertmanager webhook body, as a relay puts it in a repository_dispatch's client_payload.
@@ -171,10 +171,7 @@ fn guard_reverts_only_the_newest_of_two_promotions() {
 fn guard_without_a_promotion_has_nothing_to_roll_back() {
     let ctx = Ctx::new();
     // Someone else's commit: no trailers, so not a promotion.
-    ctx.sb
-        .world
-        .commit(REPO, "main", &[("README.md", "hello\n")], "Add a README")
-        .unwrap();
+    commit_on_main(&ctx.sb, &[("README.md", "hello\n")], "Add a README");
     let head = ctx.main_sha();
     let firing = alert("firing");
     let run = ctx.main(&[("command", "guard"), ("alert", firing.as_str())]);
@@ -236,15 +233,11 @@ fn status_fails_after_grace_naming_the_app_that_lags() {
     // catches up during grace. (A push elsewhere would leave both Synced at the new head, as Argo
     // CD compares the path, not the commit.)
     let values = format!("{}# tuned by hand\n", ctx.values_on_main());
-    ctx.sb
-        .world
-        .commit(
-            REPO,
-            "main",
-            &[(sandbox::world::SEED_VALUES_PATH, values.as_str())],
-            "Tune the values",
-        )
-        .unwrap();
+    commit_on_main(
+        &ctx.sb,
+        &[(sandbox::world::SEED_VALUES_PATH, values.as_str())],
+        "Tune the values",
+    );
     let run = ctx.main(&[
         ("command", "status"),
         ("argocd-app", "app\napp-auto"),

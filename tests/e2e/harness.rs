@@ -34,6 +34,14 @@ pub fn file_at(sb: &Sandbox, rev: &str, path: &str) -> Option<String> {
     sb.world.read_file(REPO, rev, path).unwrap()
 }
 
+/// Commits `files` on `main` of the release repo, as someone else pushing would; returns the commit.
+pub fn commit_on_main(sb: &Sandbox, files: &[(&str, &str)], message: &str) -> String {
+    sb.world
+        .commit(REPO, "main", files, message)
+        .unwrap()
+        .to_string()
+}
+
 /// The calls made to `service` with `method` on a path ending in `suffix`, in the order they were
 /// answered: what tests of retries and waits count and time.
 pub fn calls_to(sb: &Sandbox, service: &str, method: &str, suffix: &str) -> Vec<sandbox::Call> {

@@ -2,7 +2,7 @@
 //! one `::error` annotation naming the input, and nothing changed: the base branch, the PRs, our
 //! branches and the app are as before.
 
-use crate::harness::{Ctx, Run, REPO};
+use crate::harness::{commit_on_main, Ctx, Run, REPO};
 use sandbox::{Fault, FaultRule};
 
 /// What the world looked like before the run.
@@ -56,23 +56,16 @@ fn refused(inputs: &[(&str, &str)], prep: impl FnOnce(&Ctx), input: &str, also: 
     run
 }
 
-fn commit(ctx: &Ctx, path: &str, content: &str) {
-    ctx.sb
-        .world
-        .commit(REPO, "main", &[(path, content)], "test fixture")
-        .unwrap();
-}
-
 #[test]
 fn malformed_yaml_in_the_values_file() {
     refused(
         &[("file", "charts/app/broken.yaml")],
         |ctx| {
-            commit(
-                ctx,
-                "charts/app/broken.yaml",
-                "image:\n  tag: \"1.0.0\n  x: [\n",
-            )
+            commit_on_main(
+                &ctx.sb,
+                &[("charts/app/broken.yaml", "image:\n  tag: \"1.0.0\n  x: [\n")],
+                "test fixture",
+            );
         },
         "charts/app/broken.yaml",
         "malformed",
@@ -96,7 +89,9 @@ fn a_yaml_bomb_is_refused_not_expanded() {
     let t = std::time::Instant::now();
     refused(
         &[("file", "charts/app/bomb.yaml")],
-        |ctx| commit(ctx, "charts/app/bomb.yaml", &bomb),
+        |ctx| {
+            commit_on_main(&ctx.sb, &[("charts/app/bomb.yaml", &bomb)], "test fixture");
+        },
         "charts/app/bomb.yaml",
         "alias",
     );

@@ -1,7 +1,7 @@
 //! The promote flow end to end (issue #4): the built binary run as the runner runs it, against the
 //! sandbox; every assertion is something a user would see (the repo, the PR, the app, the outputs).
 
-use crate::harness::{calls_to, while_running, Ctx, REPO};
+use crate::harness::{calls_to, commit_on_main, while_running, Ctx, REPO};
 use sandbox::github::Target;
 use std::time::Duration;
 
@@ -360,19 +360,8 @@ fn dry_run_prints_the_diff_and_plan_and_changes_nothing() {
 #[test]
 fn a_promotion_on_a_base_with_history_pushes_from_the_shallow_clone() {
     let ctx = Ctx::new();
-    ctx.sb
-        .world
-        .commit(REPO, "main", &[("README.md", "deploy repo\n")], "docs")
-        .unwrap();
-    ctx.sb
-        .world
-        .commit(
-            REPO,
-            "main",
-            &[("README.md", "deploy repo!\n")],
-            "docs again",
-        )
-        .unwrap();
+    commit_on_main(&ctx.sb, &[("README.md", "deploy repo\n")], "docs");
+    commit_on_main(&ctx.sb, &[("README.md", "deploy repo!\n")], "docs again");
     let first = ctx.main(&[("set", "image.tag=1.1.0")]);
     first.assert_ok();
     let second = ctx.main(&[("set", "image.tag=1.2.0")]);
@@ -397,17 +386,11 @@ fn a_conflict_with_a_newer_base_rebuilds_our_branch_and_merges() {
             let pr = ctx.wait_for_pr();
             let first_head = ctx.sb.github.pr_head(REPO, pr).unwrap();
             let theirs = ctx.values_on_main().replace("\"1.0.0\"", "\"1.9.0\"");
-            other = ctx
-                .sb
-                .world
-                .commit(
-                    REPO,
-                    "main",
-                    &[(sandbox::world::SEED_VALUES_PATH, theirs.as_str())],
-                    "hotfix 1.9.0",
-                )
-                .unwrap()
-                .to_string();
+            other = commit_on_main(
+                &ctx.sb,
+                &[(sandbox::world::SEED_VALUES_PATH, theirs.as_str())],
+                "hotfix 1.9.0",
+            );
             crate::harness::wait_until("our branch rebuilt", Duration::from_secs(60), || {
                 ctx.sb
                     .github
@@ -448,18 +431,14 @@ fn a_conflict_with_a_newer_base_rebuilds_our_branch_and_merges() {
 fn an_auto_sync_app_the_merge_leaves_unchanged_counts_as_deployed() {
     let ctx = Ctx::new();
     let values = ctx.values_on_main();
-    ctx.sb
-        .world
-        .commit(
-            REPO,
-            "main",
-            &[
-                ("envs/staging/values.yaml", values.as_str()),
-                ("envs/prod/values.yaml", values.as_str()),
-            ],
-            "Add the environments",
-        )
-        .unwrap();
+    commit_on_main(
+        &ctx.sb,
+        &[
+            ("envs/staging/values.yaml", values.as_str()),
+            ("envs/prod/values.yaml", values.as_str()),
+        ],
+        "Add the environments",
+    );
     for env in ["staging", "prod"] {
         ctx.sb
             .argocd

@@ -1,7 +1,7 @@
 //! Rollback end to end (issue #5): in the main step by the failure strategy, in the post step from
 //! `STATE_*` as the runner hands it over, and standalone.
 
-use crate::harness::{file_at, Ctx, REPO};
+use crate::harness::{commit_on_main, file_at, Ctx, REPO};
 use std::collections::BTreeMap;
 
 const VALUES: &str = sandbox::world::SEED_VALUES_PATH;
@@ -154,15 +154,11 @@ fn each_merge_method_is_reverted_keeping_later_unrelated_commits() {
         let run = ctx.main(&[("set", "image.tag=1.7.0"), ("merge-method", method)]);
         run.assert_ok();
         // Someone else lands an unrelated change after ours.
-        ctx.sb
-            .world
-            .commit(
-                REPO,
-                "main",
-                &[("charts/api/values.yaml", "replicas: 3\n")],
-                "api: 3 replicas",
-            )
-            .unwrap();
+        commit_on_main(
+            &ctx.sb,
+            &[("charts/api/values.yaml", "replicas: 3\n")],
+            "api: 3 replicas",
+        );
         let post = ctx.post(&[("merge-method", method)], &run.state);
         post.assert_ok();
         assert_eq!(ctx.values_on_main(), before, "{method}: values as before");
@@ -189,10 +185,7 @@ fn a_revert_conflict_pushes_nothing_and_history_fallback_restores_the_app() {
         let run = ctx.main(&[("set", "image.tag=1.8.0")]);
         run.assert_ok();
         let theirs = ctx.values_on_main().replace("\"1.8.0\"", "\"1.9.0\"");
-        ctx.sb
-            .world
-            .commit(REPO, "main", &[(VALUES, theirs.as_str())], "hotfix: 1.9.0")
-            .unwrap();
+        commit_on_main(&ctx.sb, &[(VALUES, theirs.as_str())], "hotfix: 1.9.0");
         let head = ctx.main_sha();
         let prs = ctx.sb.github.prs(REPO).len();
         let post = ctx.post(
