@@ -1,7 +1,7 @@
 //! `gitops_promote::clients::argocd` against the sandbox's Argo CD emulator: sync, wait, errors, retries.
 
 use crate::harness::{
-    argocd_client, argocd_config, calls_to, progress, push_tag, run, sandbox, REPO,
+    argocd_client, argocd_config, calls_to, main_sha, progress, push_tag, run, sandbox, REPO,
 };
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
@@ -54,7 +54,7 @@ fn sync_at(rev: &str) -> SyncRequest {
 #[test]
 fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
     let sb = sandbox();
-    let seed = sb.world.resolve(REPO, "main").unwrap().to_string();
+    let seed = main_sha(&sb);
     let sha = push_tag(&sb, "main", "1.1.0");
     let (lines, progress) = progress();
     let status = run(async {
@@ -356,7 +356,7 @@ fn argocd_a_server_that_is_not_argo_cd_is_a_config_error() {
 #[test]
 fn argocd_rollback_to_history_redeploys_the_old_revision() {
     let sb = sandbox();
-    let seed = sb.world.resolve(REPO, "main").unwrap().to_string();
+    let seed = main_sha(&sb);
     let sha = push_tag(&sb, "main", "1.8.0");
     let (_, progress) = progress();
     run(async {

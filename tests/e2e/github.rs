@@ -3,7 +3,7 @@
 //! the retry rules (GETs retried, merges read back, Retry-After honoured).
 
 use crate::harness::{
-    commit_on_main, file_at, github_client, progress, push_tag, run, sandbox, REPO,
+    commit_on_main, file_at, github_client, main_sha, progress, push_tag, run, sandbox, REPO,
 };
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
@@ -313,13 +313,13 @@ fn merges_with_each_method_as_github_does() {
             let branch = format!("b{i}");
             push_tag(&sb, &branch, &format!("2.{i}.0"));
             let head = push_tag(&sb, &branch, &format!("2.{i}.1"));
-            let base_before = sb.world.resolve(REPO, "main").unwrap().to_string();
+            let base_before = main_sha(&sb);
             let pr = gh.open_or_reuse_pr(&new_pr(&branch)).await.unwrap();
             let Merge::Merged { sha, commits } = gh.merge(pr.number, method, &head).await.unwrap()
             else {
                 panic!("{method:?} did not merge");
             };
-            assert_eq!(sb.world.resolve(REPO, "main").unwrap().to_string(), sha);
+            assert_eq!(main_sha(&sb), sha);
             let tag = file_at(&sb, "main", "charts/app/values.yaml").unwrap();
             assert!(tag.contains(&format!("tag: \"2.{i}.1\"")), "{method:?}");
             match method {

@@ -34,6 +34,14 @@ pub fn file_at(sb: &Sandbox, rev: &str, path: &str) -> Option<String> {
     sb.world.read_file(REPO, rev, path).unwrap()
 }
 
+/// The SHA `main` of the release repo points at.
+pub fn main_sha(sb: &Sandbox) -> String {
+    sb.world
+        .resolve(REPO, "refs/heads/main")
+        .unwrap()
+        .to_string()
+}
+
 /// Commits `files` on `main` of the release repo, as someone else pushing would; returns the commit.
 pub fn commit_on_main(sb: &Sandbox, files: &[(&str, &str)], message: &str) -> String {
     sb.world
@@ -516,11 +524,7 @@ impl Ctx {
 
     /// The SHA `main` points at.
     pub fn main_sha(&self) -> String {
-        self.sb
-            .world
-            .resolve(REPO, "refs/heads/main")
-            .unwrap()
-            .to_string()
+        main_sha(&self.sb)
     }
 }
 
