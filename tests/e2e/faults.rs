@@ -349,6 +349,47 @@ fn classify(
     (end, v, notes)
 }
 
+/// The violation of a case whose fault no call ever met: it ran clean and checked nothing.
+const NOT_DELIVERED: &str = "the fault never reached the product";
+
+/// Whether the case's fault met a call of the product. The call log shows every fault that did,
+/// except a delay whose call the product abandoned (not logged); a `delay` fault is known spent
+/// when a probe of the same call is answered at once. Call it after the end state was read: a
+/// probe that gets through is a real call to the emulator.
+fn fault_delivered(ctx: &Ctx, call: &CallPattern, delay: bool) -> bool {
+    use std::io::{Read, Write};
+    let logged = ctx.sb.faults.calls(Some(&call.service)).iter().any(|c| {
+        c.injected && c.method == call.method && sandbox::faults::path_matches(&call.path, &c.path)
+    });
+    if logged || !delay {
+        return logged;
+    }
+    let base = match call.service.as_str() {
+        "github" => ctx.sb.github_api_url.clone(),
+        "argocd" => ctx.sb.argocd_url.clone(),
+        "prometheus" => ctx.sb.prometheus.as_ref().expect("Prometheus").url.clone(),
+        other => panic!("no probe for {other}"),
+    };
+    let addr = base.trim_start_matches("http://").to_string();
+    let path: Vec<&str> = call
+        .path
+        .split('/')
+        .map(|seg| if seg.starts_with('*') { "0" } else { seg })
+        .collect();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(TIMEOUT_DELAY_MS / 2)))
+        .unwrap();
+    write!(
+        s,
+        "{} {} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        call.method,
+        path.join("/")
+    )
+    .unwrap();
+    let mut first = [0u8; 1];
+    matches!(s.read(&mut first), Ok(1))
+}
+
 /// The message of the error the job shows: the failed post step's, else the main step's.
 fn first_error(main: &Run, post: Option<&Run>) -> Option<String> {
     let last = post.filter(|p| p.code != 0).unwrap_or(main);
@@ -387,7 +428,6 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
         Flow::Promote => None,
         Flow::Rollback => Some(ctx.post(&inputs, &main.state)),
     };
-    ctx.sb.faults.clear();
     if std::env::var_os("FAULT_MATRIX_VERBOSE").is_some() {
         eprintln!("--- main\n{}", main.log());
         if let Some(p) = &post {
@@ -402,7 +442,7 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
         }
     }
     let lasting = matches!(kind, Kind::Persistent502);
-    let (end, violations, notes) = classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
+    let (end, mut violations, notes) = classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
     let sends = ctx
         .sb
         .faults
@@ -410,6 +450,11 @@ fn run_case(flow: Flow, call: &CallPattern, kind: Kind) -> Outcome {
         .iter()
         .filter(|c| c.method == call.method && sandbox::faults::path_matches(&call.path, &c.path))
         .count();
+    // Last: the probe of a delay reaches the emulator once the fault is spent.
+    if !fault_delivered(&ctx, call, matches!(kind, Kind::Timeout)) {
+        violations.push(NOT_DELIVERED.into());
+    }
+    ctx.sb.faults.clear();
     let error = first_error(&main, post.as_ref());
     Outcome {
         flow,
@@ -976,6 +1021,8 @@ struct GitProxy {
     /// Stalled requests the client hung up on before the proxy would have answered: proof that
     /// libgit2 honours `request-timeout` instead of hanging the job.
     gave_up: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Requests that got the fault: none means the case ran clean and checked nothing.
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl GitProxy {
@@ -989,11 +1036,12 @@ impl GitProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let rule: std::sync::Arc<Mutex<Option<(String, GitFault, u32)>>> = Default::default();
         let gave_up: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
-        let (r, g) = (rule.clone(), gave_up.clone());
+        let hits: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let (r, g, h) = (rule.clone(), gave_up.clone(), hits.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut client) = conn else { break };
-                let (r, g, upstream) = (r.clone(), g.clone(), upstream.clone());
+                let (r, g, h, upstream) = (r.clone(), g.clone(), h.clone(), upstream.clone());
                 std::thread::spawn(move || {
                     let mut head = vec![0u8; 2048];
                     let n = client.read(&mut head).unwrap_or(0);
@@ -1007,6 +1055,7 @@ impl GitProxy {
                         match g.as_mut() {
                             Some((p, f, t)) if *t > 0 && line.contains(p.as_str()) => {
                                 *t -= 1;
+                                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                 Some(*f)
                             }
                             _ => None,
@@ -1060,7 +1109,12 @@ impl GitProxy {
                 });
             }
         });
-        GitProxy { url, rule, gave_up }
+        GitProxy {
+            url,
+            rule,
+            gave_up,
+            hits,
+        }
     }
 
     fn set(&self, pattern: &str, fault: GitFault, times: u32) {
@@ -1119,8 +1173,11 @@ fn git_faults() {
                         "{call}: the stalled request was not abandoned (request-timeout ignored)"
                     );
                 }
-                let (end, violations, notes) =
+                let (end, mut violations, notes) =
                     classify(&ctx, flow, &base0, &main, post.as_ref(), lasting);
+                if proxy.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    violations.push(NOT_DELIVERED.into());
+                }
                 let error = first_error(&main, post.as_ref());
                 eprintln!(
                     "{} | {call} | {label} -> {end:?} {violations:?}",
@@ -1206,6 +1263,7 @@ fn prometheus_faults() {
         let url = ctx.sb.prometheus.as_ref().unwrap().url.clone();
         let base0 = ctx.main_sha();
         ctx.sb.faults.clear_calls();
+        let delay = matches!(fault, Fault::Delay { .. });
         ctx.sb.faults.inject(FaultRule {
             service: "prometheus".into(),
             method: None,
@@ -1223,11 +1281,19 @@ fn prometheus_faults() {
         ]);
         let main = ctx.main(&inputs);
         let post = (main.code != 0).then(|| ctx.post(&inputs, &main.state));
-        ctx.sb.faults.clear();
-        let (end, violations, notes) =
+        let (end, mut violations, notes) =
             classify(&ctx, Flow::Promote, &base0, &main, post.as_ref(), times > 1);
         let error = first_error(&main, post.as_ref());
         let sends = ctx.sb.faults.calls(Some("prometheus")).len();
+        let query_call = CallPattern {
+            service: "prometheus".into(),
+            method: "POST".into(),
+            path: "/api/v1/query".into(),
+        };
+        if !fault_delivered(&ctx, &query_call, delay) {
+            violations.push(NOT_DELIVERED.into());
+        }
+        ctx.sb.faults.clear();
         eprintln!("prometheus | {label} -> {end:?} {violations:?} {error:?}");
         if times == 1 {
             assert_eq!(
