@@ -7,7 +7,7 @@ use crate::harness::{
 };
 use gitops_promote::base::MergeMethod;
 use gitops_promote::base::{Classify, ErrorKind};
-use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr};
+use gitops_promote::clients::github::{Gate, GitHub, GitHubError, Merge, NewPr, PrRef};
 use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,6 +23,11 @@ fn new_pr(branch: &str) -> NewPr {
         assignees: vec!["bob".into()],
         ..NewPr::default()
     }
+}
+
+/// Opens the PR of `branch` as the product's PR step does: the setup of every gate and merge test.
+async fn open_pr(gh: &GitHub, branch: &str) -> PrRef {
+    gh.open_or_reuse_pr(&new_pr(branch)).await.unwrap()
 }
 
 fn gate(approvals: u32, timeout_ms: u64, checks: bool) -> Gate {
@@ -113,7 +118,7 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
     let control = format!("{}/github/repos/{REPO}/pulls/1/reviews", sb.control_url());
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let (lines, progress) = progress();
         let (returned, approved) = (AtomicBool::new(false), AtomicBool::new(false));
         let approve = async {
@@ -170,7 +175,7 @@ fn stale_approval_on_an_older_head_does_not_count_and_times_out_as_approval() {
     let old = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", Some(&old))
             .unwrap();
@@ -196,7 +201,7 @@ fn approval_from_a_read_only_user_does_not_count() {
     sb.github.set_permission(REPO, "reader", "read");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.github
             .add_review(REPO, pr.number, "reader", "APPROVED", None)
             .unwrap();
@@ -214,7 +219,7 @@ fn changes_requested_fails_the_gate_with_kind_approval() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", None)
             .unwrap();
@@ -236,7 +241,7 @@ fn gate_waits_for_pending_checks_then_passes_when_green() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let target = sandbox::github::Target::Pr(pr.number);
         sb.github
             .set_check_run(REPO, &target, "ci", "in_progress", None);
@@ -280,7 +285,7 @@ fn failing_check_fails_the_gate() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let target = sandbox::github::Target::Pr(pr.number);
         sb.github
             .set_check_run(REPO, &target, "ci", "completed", Some("failure"));
@@ -314,7 +319,7 @@ fn merges_with_each_method_as_github_does() {
             push_tag(&sb, &branch, &format!("2.{i}.0"));
             let head = push_tag(&sb, &branch, &format!("2.{i}.1"));
             let base_before = main_sha(&sb);
-            let pr = gh.open_or_reuse_pr(&new_pr(&branch)).await.unwrap();
+            let pr = open_pr(&gh, &branch).await;
             let Merge::Merged { sha, commits } = gh.merge(pr.number, method, &head).await.unwrap()
             else {
                 panic!("{method:?} did not merge");
@@ -351,7 +356,7 @@ fn merge_after_someone_pushed_to_the_base_answers_base_modified_then_merges() {
     let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         gh.pr(pr.number).await.unwrap();
         gh.pr(pr.number).await.unwrap();
         commit_on_main(&sb, &[("README.md", "hi\n")], "someone else");
@@ -376,7 +381,7 @@ fn merge_with_a_moved_head_answers_head_modified() {
     let old = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         push_tag(&sb, "b", "2.0.1");
         assert_eq!(
             gh.merge(pr.number, MergeMethod::Squash, &old)
@@ -401,7 +406,7 @@ fn merge_blocked_by_protection_is_blocked_with_githubs_message() {
     );
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let m = gh
             .merge(pr.number, MergeMethod::Merge, &head)
             .await
@@ -422,7 +427,7 @@ fn a_502_on_get_is_retried() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.faults.inject(FaultRule {
             service: "github".into(),
             method: Some("GET".into()),
@@ -451,7 +456,7 @@ fn a_502_on_the_merge_put_is_read_back_and_merges_exactly_once() {
     let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.faults.inject(FaultRule {
             service: "github".into(),
             method: Some("PUT".into()),
@@ -500,7 +505,7 @@ fn rate_limits_are_waited_out_as_retry_after_says() {
     let head = push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.faults.inject(FaultRule {
             service: "github".into(),
             method: Some("GET".into()),
@@ -572,7 +577,7 @@ fn comments_permissions_close_and_branch_deletion() {
     run(async {
         let gh = github_client(&sb);
         assert_eq!(gh.default_branch().await.unwrap(), "main");
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let since = chrono::Utc::now() - chrono::Duration::seconds(1);
         gh.comment(pr.number, "waiting for /proceed").await.unwrap();
         assert!(sb.github.add_comment(REPO, pr.number, "alice", "/proceed"));
@@ -623,7 +628,7 @@ fn required_checks_that_never_start_on_a_github_token_pr_warn_then_time_out() {
     );
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         let (lines, progress) = progress();
         let err = gh
             .wait_ready(&pr, &gate(0, 800, true), &progress)
@@ -647,7 +652,7 @@ fn gate_polls_with_etags_so_unchanged_prs_answer_304() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.faults.clear_calls();
         let err = gh
             .wait_ready(&pr, &gate(1, 400, false), &|_| {})
@@ -746,7 +751,7 @@ fn a_comment_whose_post_failed_is_written_exactly_once() {
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.faults.inject(FaultRule {
             service: "github".into(),
             method: Some("POST".into()),
@@ -771,7 +776,7 @@ fn a_token_that_cannot_read_permissions_falls_back_to_the_review_author_associat
     push_tag(&sb, "b", "2.0.0");
     run(async {
         let gh = github_client(&sb);
-        let pr = gh.open_or_reuse_pr(&new_pr("b")).await.unwrap();
+        let pr = open_pr(&gh, "b").await;
         sb.github
             .add_review(REPO, pr.number, "alice", "APPROVED", None)
             .unwrap();
