@@ -5,7 +5,7 @@ use crate::harness::{
 };
 use gitops_promote::base::{Classify, ErrorKind};
 use gitops_promote::clients::argocd::{
-    AppRef, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
+    AppRef, AppStatus, ArgoCd, ArgoConfig, ArgoError, SyncRequest, Target, WaitOptions,
 };
 use sandbox::{Fault, FaultRule, Sandbox};
 use std::sync::Arc;
@@ -51,6 +51,19 @@ fn sync_at(rev: &str) -> SyncRequest {
     }
 }
 
+/// Syncs `app` to `sha` and waits (up to 30 s) to see it there: the deploy the wait tests judge.
+async fn sync_and_wait(
+    sb: &Sandbox,
+    argo: &ArgoCd,
+    app: &AppRef,
+    sha: &str,
+    progress: &(dyn Fn(&str) + Send + Sync),
+) -> Result<AppStatus, ArgoError> {
+    argo.sync(app, &sync_at(sha)).await.unwrap();
+    argo.wait(&app.name, &target(sb, sha), &opts(30), progress)
+        .await
+}
+
 #[test]
 fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
     let sb = sandbox();
@@ -62,8 +75,7 @@ fn argocd_manual_app_synced_with_a_revision_becomes_healthy() {
         let app = app_ref(&argo, "app").await;
         assert!(!app.auto_sync);
         assert_eq!(app.synced_revision.as_deref(), Some(seed.as_str()));
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap()
     });
@@ -100,8 +112,7 @@ fn argocd_auto_sync_app_syncs_after_a_hard_refresh_without_revision() {
         let app = app_ref(&argo, "app-auto").await;
         assert!(app.auto_sync);
         assert_eq!(app.target_revision, "main");
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app-auto", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap()
     });
@@ -120,8 +131,7 @@ fn argocd_bad_tag_fails_as_health_naming_the_deployment() {
     let err = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap_err()
     });
@@ -144,8 +154,7 @@ fn argocd_failed_operation_is_a_sync_error() {
     let err = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap_err()
     });
@@ -166,8 +175,7 @@ fn argocd_operation_in_progress_at_the_start_is_waited_out() {
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap()
     });
@@ -317,8 +325,7 @@ fn argocd_wait_falls_back_to_polling_when_the_watch_fails() {
     let status = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap()
     });
@@ -362,8 +369,7 @@ fn argocd_rollback_to_history_redeploys_the_old_revision() {
     run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap();
         argo.rollback_to_history("app", 0).await.unwrap();
@@ -439,8 +445,7 @@ fn argocd_sync_reset_is_retried_once_the_app_shows_no_operation_started() {
     let app = run(async {
         let argo = argocd_client(&sb).await;
         let app = app_ref(&argo, "app").await;
-        argo.sync(&app, &sync_at(&sha)).await.unwrap();
-        argo.wait("app", &target(&sb, &sha), &opts(30), &progress)
+        sync_and_wait(&sb, &argo, &app, &sha, &progress)
             .await
             .unwrap();
         argo.get("app").await.unwrap()
