@@ -128,6 +128,17 @@ fn sha(id: Oid) -> String {
     id.to_string()
 }
 
+/// Asserts each `(path, content)` on `branch`: the files a revert had to leave as they were.
+fn assert_files(sb: &Sandbox, branch: &str, files: &[(&str, &str)]) {
+    for (path, want) in files {
+        assert_eq!(
+            file_at(sb, branch, path).as_deref(),
+            Some(*want),
+            "{path} on {branch}"
+        );
+    }
+}
+
 /// Commits a revert tree, pushes it to a branch, and returns what the remote then holds.
 fn push_revert(
     co: &mut Checkout,
@@ -385,17 +396,14 @@ fn revert_of_a_merge_commit_keeps_later_unrelated_commits() {
         push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
-    assert_eq!(
-        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
-        Some("replicas: 3\n")
-    );
-    assert_eq!(
-        file_at(&sb, branch, "charts/db/values.yaml").as_deref(),
-        Some("size: 1\n")
-    );
-    assert_eq!(
-        file_at(&sb, branch, CHART_PATH).as_deref(),
-        Some(SEED_CHART)
+    assert_files(
+        &sb,
+        branch,
+        &[
+            ("charts/api/values.yaml", "replicas: 3\n"),
+            ("charts/db/values.yaml", "size: 1\n"),
+            (CHART_PATH, SEED_CHART),
+        ],
     );
 }
 
@@ -424,10 +432,7 @@ fn revert_of_a_squash_merge_keeps_later_unrelated_commits() {
         push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
-    assert_eq!(
-        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
-        Some("replicas: 3\n")
-    );
+    assert_files(&sb, branch, &[("charts/api/values.yaml", "replicas: 3\n")]);
 
     // A single-parent commit has one mainline: asking for 1 (as for a merge commit) gives the same
     // revert, so a rollback need not know how the PR was merged.
@@ -479,13 +484,13 @@ fn revert_of_a_rebase_merge_reverts_every_commit_newest_first() {
         push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
-    assert_eq!(
-        file_at(&sb, branch, CHART_PATH).as_deref(),
-        Some(SEED_CHART)
-    );
-    assert_eq!(
-        file_at(&sb, branch, "charts/api/values.yaml").as_deref(),
-        Some("replicas: 3\n")
+    assert_files(
+        &sb,
+        branch,
+        &[
+            (CHART_PATH, SEED_CHART),
+            ("charts/api/values.yaml", "replicas: 3\n"),
+        ],
     );
 }
 
@@ -513,13 +518,13 @@ fn merge_commit_on_the_shallow_boundary_reverts_to_the_right_tree() {
         push_revert(&mut co, commit_tree, branch, SEED_VALUES_PATH, &sb).as_deref(),
         Some(SEED_VALUES)
     );
-    assert_eq!(
-        file_at(&sb, branch, "charts/db/values.yaml").as_deref(),
-        Some("size: 1\n")
-    );
-    assert_eq!(
-        file_at(&sb, branch, CHART_PATH).as_deref(),
-        Some(SEED_CHART)
+    assert_files(
+        &sb,
+        branch,
+        &[
+            ("charts/db/values.yaml", "size: 1\n"),
+            (CHART_PATH, SEED_CHART),
+        ],
     );
 
     // And an empty tree, what reverting it "as a root commit" gave, is never committed.
