@@ -36,27 +36,37 @@ fn foreign_commands(log: &str, tokens: &[&str]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn issue_12_an_injected_pr_title_and_health_message_print_inert() {
-    let ctx = Ctx::new();
+/// `-bad` tags of `app` go Degraded with `message` as Argo CD's health message.
+fn bad_goes_degraded(ctx: &Ctx, message: Option<String>) {
     ctx.sb.argocd.add_rule(sandbox::argocd::HealthRule {
         app: Some("app".into()),
         suffix: "-bad".into(),
         health: "Degraded".into(),
         delay_ms: 300,
-        message: Some(format!("rollout stuck{PAYLOAD}")),
+        message,
         healthy_after_ms: None,
     });
+}
+
+/// No line of `log` is a workflow command but those the product prints itself.
+fn assert_inert(ctx: &Ctx, log: &str) {
+    let tokens = [ctx.sb.world.token.as_str(), ctx.sb.argocd.token()];
+    assert_eq!(
+        foreign_commands(log, &tokens),
+        Vec::<String>::new(),
+        "{log}"
+    );
+}
+
+#[test]
+fn issue_12_an_injected_pr_title_and_health_message_print_inert() {
+    let ctx = Ctx::new();
+    bad_goes_degraded(&ctx, Some(format!("rollout stuck{PAYLOAD}")));
     let title = format!("Promote {{changes}}{PAYLOAD}");
     let run = ctx.main(&[("set", "image.tag=2.0.0-bad"), ("pr-title", &title)]);
     run.assert_failed();
     let log = run.log();
-    let tokens = [ctx.sb.world.token.as_str(), ctx.sb.argocd.token()];
-    assert_eq!(
-        foreign_commands(&log, &tokens),
-        Vec::<String>::new(),
-        "{log}"
-    );
+    assert_inert(&ctx, &log);
     // The text is still there to read, only defused.
     assert!(log.contains("pwned"), "{log}");
     // Outputs are the values themselves, not rewritten for the log.
@@ -73,14 +83,7 @@ fn issue_12_an_injected_pr_title_and_health_message_print_inert() {
 #[test]
 fn issue_12_an_injected_github_error_body_prints_inert() {
     let ctx = Ctx::new();
-    ctx.sb.argocd.add_rule(sandbox::argocd::HealthRule {
-        app: Some("app".into()),
-        suffix: "-bad".into(),
-        health: "Degraded".into(),
-        delay_ms: 300,
-        message: None,
-        healthy_after_ms: None,
-    });
+    bad_goes_degraded(&ctx, None);
     // Once our PR is open, the next one (the revert's) is refused with the payload as its body.
     let run = while_running(
         || ctx.main(&[("set", "image.tag=2.0.0-bad")]),
@@ -102,12 +105,7 @@ fn issue_12_an_injected_github_error_body_prints_inert() {
     );
     run.assert_failed();
     let log = run.log();
-    let tokens = [ctx.sb.world.token.as_str(), ctx.sb.argocd.token()];
-    assert_eq!(
-        foreign_commands(&log, &tokens),
-        Vec::<String>::new(),
-        "{log}"
-    );
+    assert_inert(&ctx, &log);
     assert!(
         log.lines()
             .any(|l| l.starts_with("the rollback failed") && l.contains("Validation Failed")),
