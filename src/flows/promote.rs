@@ -47,6 +47,9 @@ use std::time::{Duration, Instant};
 /// # Errors
 /// The failed step's [`StepError`], after the failure strategy has run (a rollback included).
 pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
+    if let Some(w) = token_lifetime_warning(cfg) {
+        rt.warning("token lifetime", &w);
+    }
     let gh = connect_github(cfg)?;
     let mut p = Promotion {
         cfg,
@@ -58,6 +61,29 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     let result = p.steps().await;
     p.finish(&result);
     result
+}
+
+/// How long a GitHub App installation token lives (actions/create-github-app-token).
+const APP_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A warning when the waits this promotion may spend outlast a GitHub App installation token
+/// (`ghs_`): the merge, the rollback's revert PR and its comments would then fail with 401.
+/// `GITHUB_TOKEN` is an installation token too but lives as long as the job, so this only warns.
+fn token_lifetime_warning(cfg: &Config) -> Option<String> {
+    if !cfg.github_token.expose().starts_with("ghs_") {
+        return None;
+    }
+    let verify = cfg
+        .verify
+        .as_ref()
+        .map_or(Duration::ZERO, |v| v.initial_delay + v.interval * v.count);
+    let waits = cfg.approval_timeout + cfg.health_timeout + verify;
+    (waits > APP_TOKEN_LIFETIME).then(|| {
+        format!(
+            "approval-timeout, health-timeout and the metrics gate may take {} together; a GitHub App installation token lives one hour, so a promotion (or its rollback) past that fails with 401. Shorten the waits, or create the token later in the job (GITHUB_TOKEN lives as long as the job).",
+            humantime(waits)
+        )
+    })
 }
 
 /// What one promotion carries from step to step.
