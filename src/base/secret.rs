@@ -30,3 +30,15 @@ impl fmt::Display for Secret {
         f.write_str("***")
     }
 }
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::new(value)
+    }
+}

@@ -220,7 +220,7 @@ pub const INPUTS: &[InputDef] = &[
     input("argocd-username", Kind::Text, "Argo CD user for a session login."),
     input("argocd-password", Kind::Text, "Password of argocd-username.").secret(),
     input("argocd-insecure", BOOL, "Skip TLS verification of the Argo CD server.").default("false"),
-    input("argocd-ca-cert", Kind::Text, "PEM CA certificate that signs the Argo CD server's certificate."),
+    input("argocd-ca-cert", Kind::Text, "CA certificate that signs the Argo CD server's certificate: the PEM text (-----BEGIN CERTIFICATE-----...) or the path of a PEM file; it replaces the system roots for Argo CD."),
     input("argocd-app", Kind::List, "Argo CD applications to sync and wait for, separated by commas or newlines."),
     input("argocd-selector", Kind::Text, "Label selector choosing the applications, e.g. team=web."),
     input("argocd-app-namespace", Kind::Text, "Namespace of the applications (apps in any namespace)."),

@@ -99,6 +99,7 @@ pub enum SyncMode {
     Never,
 }
 
+use crate::clients::argocd::ArgoConfig;
 use crate::clients::values::SetOp;
 /// What an empty query result counts as, and one named query: the gate's own types, so config
 /// and gate cannot drift.
@@ -107,30 +108,12 @@ pub use crate::clients::verify::{NamedQuery as Query, NoData, VerifyConfig};
 /// Argo CD connection and app selection; present only when `argocd-server` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgoSettings {
-    /// The API server.
-    pub server: Url,
-    /// API token, preferred over a session login.
-    pub token: Option<Secret>,
-    /// Login user.
-    pub username: Option<String>,
-    /// Login password.
-    pub password: Option<Secret>,
-    /// Skip TLS verification.
-    pub insecure: bool,
-    /// Extra CA certificate (PEM).
-    pub ca_cert: Option<String>,
+    /// How to reach the API server: the client's own configuration.
+    pub client: ArgoConfig,
     /// Apps by name.
     pub apps: Vec<String>,
     /// Apps by label selector.
     pub selector: Option<String>,
-    /// Apps' namespace.
-    pub app_namespace: Option<String>,
-    /// Apps' project.
-    pub project: Option<String>,
-    /// Limit of one API call (`request-timeout`).
-    pub request_timeout: Duration,
-    /// Retry time of one call (`retry-budget`).
-    pub retry_budget: Duration,
 }
 
 /// The run context from the runner's `GITHUB_*` variables.
@@ -590,18 +573,20 @@ impl Config {
             }
         }
         let argocd = server.map(|server| ArgoSettings {
-            server,
-            token,
-            username,
-            password,
-            insecure,
-            ca_cert,
+            client: ArgoConfig {
+                server: server.to_string(),
+                token,
+                username,
+                password,
+                insecure,
+                ca_cert,
+                app_namespace,
+                project,
+                call_timeout: Some(request_timeout),
+                retry_budget: Some(retry_budget),
+            },
             apps,
             selector,
-            app_namespace,
-            project,
-            request_timeout,
-            retry_budget,
         });
         if command == Status && argocd.is_none() && raw.get("argocd-server").is_none() {
             r.fail("argocd-server", "required for status: set the input".into());
@@ -977,8 +962,12 @@ mod tests {
         ])
         .unwrap();
         let argo = c.argocd.unwrap();
-        assert_eq!(argo.request_timeout, Duration::from_secs(5));
-        assert_eq!(argo.retry_budget, Duration::ZERO, "0s turns retries off");
+        assert_eq!(argo.client.call_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            argo.client.retry_budget,
+            Some(Duration::ZERO),
+            "0s turns retries off"
+        );
         assert_eq!(c.verify.unwrap().timeout, Duration::from_secs(5));
         assert_eq!(
             only_problem(promote(&[("INPUT_REQUEST-TIMEOUT", "0s")])),

@@ -2,7 +2,7 @@
 //! its apps, and the base branch. Each failure is a typed [`StepError`] before anything changed.
 
 use crate::base::{ErrorKind, StepError};
-use crate::clients::argocd::{AppRef, ArgoCd, ArgoConfig};
+use crate::clients::argocd::{AppRef, ArgoCd};
 use crate::clients::git;
 use crate::clients::github::GitHub;
 use crate::config::{ArgoSettings, Config};
@@ -43,25 +43,9 @@ pub fn remote(cfg: &Config, repo: &str) -> git::Remote {
     }
 }
 
-/// The Argo CD client settings from the inputs.
-pub fn argo_config(s: &ArgoSettings) -> ArgoConfig {
-    ArgoConfig {
-        server: s.server.to_string(),
-        token: s.token.as_ref().map(|t| t.expose().to_string()),
-        username: s.username.clone(),
-        password: s.password.as_ref().map(|p| p.expose().to_string()),
-        insecure: s.insecure,
-        ca_cert: s.ca_cert.as_ref().map(std::path::PathBuf::from),
-        app_namespace: s.app_namespace.clone(),
-        project: s.project.clone(),
-        call_timeout: Some(s.request_timeout),
-        retry_budget: Some(s.retry_budget),
-    }
-}
-
 /// Connects (and logs in, with a username) to Argo CD.
 pub async fn connect_argocd(s: &ArgoSettings) -> Result<ArgoCd, StepError> {
-    ArgoCd::connect(&argo_config(s))
+    ArgoCd::connect(&s.client)
         .await
         .map_err(|e| StepError::new("connect to Argo CD", &e))
 }

@@ -13,7 +13,7 @@ pub mod record;
 pub mod summary;
 pub mod verify;
 
-pub use connect::{argo_config, connect_argocd, connect_github, find_apps, remote, resolve_base};
+pub use connect::{connect_argocd, connect_github, find_apps, remote, resolve_base};
 pub use deploy::{app_outputs, sync_apps, wait_apps};
 pub use edit::{edit, Edit, FileEdit};
 pub use merge::{merge_target, RULE_RETRY};

@@ -574,7 +574,7 @@ pub fn progress() -> (Lines, impl Fn(&str) + Send + Sync) {
 pub fn argocd_config(sb: &Sandbox) -> gitops_promote::clients::argocd::ArgoConfig {
     gitops_promote::clients::argocd::ArgoConfig {
         server: sb.argocd_url.clone(),
-        token: Some(sb.argocd.token().to_string()),
+        token: Some(sb.argocd.token().into()),
         ..Default::default()
     }
 }

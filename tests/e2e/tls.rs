@@ -143,4 +143,15 @@ fn argocd_behind_a_private_ca_needs_its_certificate_and_then_promotes() {
     run.assert_ok();
     assert_eq!(run.output("health"), "Healthy");
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("8.0.0"));
+
+    // The input is documented as PEM: the certificate itself works as well as its path (as a
+    // workflow passes it from a secret).
+    let pem = std::fs::read_to_string(&tls.ca).unwrap();
+    let run = ctx.main(&[
+        ("set", "image.tag=8.1.0"),
+        ("argocd-server", &tls.url),
+        ("argocd-ca-cert", &pem),
+    ]);
+    run.assert_ok();
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("8.1.0"));
 }

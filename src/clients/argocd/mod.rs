@@ -23,12 +23,12 @@ pub use model::*;
 use condition::*;
 use transport::*;
 
+use crate::base::Secret;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Timeout of one ordinary API call, unless `request-timeout` says otherwise.
@@ -40,21 +40,23 @@ pub(super) const SYNC_ATTEMPTS: u32 = 3;
 /// How long a sync waits for another operation in progress before giving up.
 pub(super) const IN_PROGRESS_WAIT: Duration = Duration::from_secs(15 * 60);
 
-/// How to reach Argo CD, from the `argocd-*` inputs.
-#[derive(Clone, Default)]
+/// How to reach Argo CD, from the `argocd-*` inputs; `config` builds it, the secrets wrapped down
+/// to the header that carries them (their `Debug` prints `***`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArgoConfig {
     /// Server URL; `https://` is assumed when no scheme is given (as the argocd CLI does).
     pub server: String,
     /// API token (`argocd-token`).
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// User for a session login when no token is given.
     pub username: Option<String>,
     /// Password for the session login.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// Accept any server certificate.
     pub insecure: bool,
-    /// PEM file of the CA that signs the server's certificate (replaces the system roots).
-    pub ca_cert: Option<PathBuf>,
+    /// The CA that signs the server's certificate (replaces the system roots): PEM text, or the
+    /// path of a PEM file.
+    pub ca_cert: Option<String>,
     /// `appNamespace` for apps outside Argo CD's own namespace.
     pub app_namespace: Option<String>,
     /// Restrict app lookups to this project.
@@ -65,28 +67,13 @@ pub struct ArgoConfig {
     pub retry_budget: Option<Duration>,
 }
 
-impl fmt::Debug for ArgoConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArgoConfig")
-            .field("server", &self.server)
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("insecure", &self.insecure)
-            .field("ca_cert", &self.ca_cert)
-            .field("app_namespace", &self.app_namespace)
-            .field("project", &self.project)
-            .finish()
-    }
-}
-
 pub(super) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A connected Argo CD API client. Cheap to clone; safe to use concurrently.
 #[derive(Clone)]
 pub struct ArgoCd {
     pub(super) base: String,
-    pub(super) token: String,
+    pub(super) token: Secret,
     pub(super) client: HttpClient,
     pub(super) app_namespace: Option<String>,
     pub(super) project: Option<String>,

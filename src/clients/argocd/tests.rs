@@ -4,6 +4,7 @@ use super::*;
 use crate::base::{Classify, ErrorKind};
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 const SHA: &str = "1111111111111111111111111111111111111111";
@@ -545,7 +546,7 @@ async fn connect_checks_settings_before_any_call() {
     let empty = std::env::temp_dir().join(format!("argocd-empty-{}.pem", std::process::id()));
     std::fs::write(&empty, "not a certificate\n").unwrap();
     let err = ArgoCd::connect(&ArgoConfig {
-        ca_cert: Some(empty.clone()),
+        ca_cert: Some(empty.display().to_string()),
         ..cfg("https://x")
     })
     .await

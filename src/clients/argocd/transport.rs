@@ -60,22 +60,26 @@ pub(super) fn tls_config(cfg: &ArgoConfig) -> Result<rustls::ClientConfig, ArgoE
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
             .with_no_client_auth());
     }
-    if let Some(path) = &cfg.ca_cert {
-        let pem = std::fs::read(path)
-            .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {}: {e}", path.display())))?;
+    if let Some(ca) = &cfg.ca_cert {
+        // The input is documented as PEM; a path to a PEM file is accepted too, as users write both.
+        let (pem, what) = if ca.contains("-----BEGIN") {
+            (ca.as_bytes().to_vec(), "(PEM text)".to_string())
+        } else {
+            let pem = std::fs::read(ca)
+                .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {ca}: {e}")))?;
+            (pem, ca.clone())
+        };
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| {
-                ArgoError::Config(format!("argocd-ca-cert {}: {e}", path.display()))
-            })?;
-            roots.add(cert).map_err(|e| {
-                ArgoError::Config(format!("argocd-ca-cert {}: {e}", path.display()))
-            })?;
+            let cert =
+                cert.map_err(|e| ArgoError::Config(format!("argocd-ca-cert {what}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {what}: {e}")))?;
         }
         if roots.is_empty() {
             return Err(ArgoError::Config(format!(
-                "argocd-ca-cert {} holds no PEM certificate",
-                path.display()
+                "argocd-ca-cert {what} holds no PEM certificate: expected the certificate itself (-----BEGIN CERTIFICATE-----...) or the path of a PEM file"
             )));
         }
         return Ok(builder.with_root_certificates(roots).with_no_client_auth());
@@ -153,7 +157,7 @@ impl ArgoCd {
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let mut argo = ArgoCd {
             base,
-            token: String::new(),
+            token: Secret::default(),
             client,
             app_namespace: cfg.app_namespace.clone().filter(|s| !s.is_empty()),
             project: cfg.project.clone().filter(|s| !s.is_empty()),
@@ -161,16 +165,16 @@ impl ArgoCd {
             retry_budget: cfg.retry_budget.unwrap_or(RETRY_BUDGET),
         };
         match (&cfg.token, &cfg.username, &cfg.password) {
-            (Some(t), _, _) if !t.is_empty() => argo.token = t.clone(),
+            (Some(t), _, _) if !t.expose().is_empty() => argo.token = t.clone(),
             (_, Some(u), Some(p)) if !u.is_empty() => {
-                let body = json!({"username": u, "password": p});
+                let body = json!({"username": u, "password": p.expose()});
                 let v: Value = argo
                     .call_json(Method::POST, "/api/v1/session", Some(body), "session login")
                     .await?;
                 argo.token =
                     v["token"]
                         .as_str()
-                        .map(str::to_string)
+                        .map(Secret::new)
                         .ok_or_else(|| ArgoError::NotArgo {
                             action: "session login".into(),
                             server: argo.base.clone(),
@@ -201,8 +205,11 @@ impl ArgoCd {
             .method(method)
             .uri(&uri)
             .header(header::ACCEPT, "application/json");
-        if !self.token.is_empty() {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        if !self.token.expose().is_empty() {
+            req = req.header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.token.expose()),
+            );
         }
         let payload = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
         if body.is_some() {

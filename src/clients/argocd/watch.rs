@@ -19,7 +19,10 @@ impl ArgoCd {
         let req = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{}", self.base, path))
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.token.expose()),
+            )
             .body(Full::new(Bytes::new()))
             .map_err(|e| ArgoError::Config(format!("{action}: {e}")))?;
         let resp = tokio::time::timeout(self.call_timeout, self.client.request(req))
