@@ -54,6 +54,16 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, post: Option<&str>) -> Result<(
             (rec, "a rollback was requested")
         }
     };
+    // The log opens with why, for whoever reads it during the incident.
+    rt.info(&format!(
+        "rolling back {}: {why}",
+        match (record.pr_number, record.merge_sha.as_str()) {
+            (Some(n), "") => format!("PR #{n}"),
+            (Some(n), sha) => format!("PR #{n} (merge {})", short(sha)),
+            (None, "") => "the promotion".to_string(),
+            (None, sha) => format!("merge {}", short(sha)),
+        }
+    ));
     let result = undo(cfg, rt, &gh, &mut record, why).await;
     if let Err(e) = &result {
         // `main` prints the annotation; the summary says what stands.

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// Steps and how long each took, what changed and where the apps ended, for the summary.
 #[derive(Default)]
 pub struct Timeline {
+    /// Why the flow ended early and successfully (nothing to promote, a dry run, `merge: false`,
+    /// a failure the strategy ignored), for the outcome line.
+    pub ended: Option<String>,
+    /// The values files changed, joined by `, `.
+    pub files: String,
     /// The `{changes}` text, once the edit is known.
     pub changes: String,
     /// One row per app: name, revision, sync, health.
@@ -28,23 +33,29 @@ impl Timeline {
     }
 }
 
+/// The job summary of a promotion, read at 3 a.m. during a failed deploy: the outcome first (what
+/// failed, or that nothing was done and why), what changed in which file, one row per app, the
+/// steps with their times, and links to the PR and the merge. When a rollback ran inside the step,
+/// its own section follows the outcome `headline` already written, so this leaves the title out.
 pub fn summary(
     cfg: &Config,
     rec: &Record,
     tl: &Timeline,
     result: &Result<(), StepError>,
+    headline_written: bool,
 ) -> String {
-    let mut s = String::from("## gitops-promote\n\n");
-    let outcome = match result {
-        Ok(()) if rec.phase() == Phase::Done && !rec.merge_sha.is_empty() => {
-            format!("Promoted to `{}`", rec.base)
-        }
-        Ok(()) => format!("Finished at phase `{}`", rec.phase().as_str()),
-        Err(e) => format!("Failed: {e}"),
-    };
-    s.push_str(&format!("**{outcome}**\n\n"));
+    let mut s = String::new();
+    if headline_written {
+        s.push_str("\n### What the promotion did\n\n");
+    } else {
+        s.push_str(&headline(rec, tl, result));
+    }
     if !tl.changes.is_empty() {
-        s.push_str(&format!("Changes: {}\n\n", tl.changes));
+        s.push_str(&format!("Changes: {}", tl.changes));
+        if !tl.files.is_empty() {
+            s.push_str(&format!(" in `{}`", tl.files));
+        }
+        s.push_str("\n\n");
     }
     if !tl.apps.is_empty() {
         s.push_str("| app | revision | sync | health |\n|---|---|---|---|\n");
@@ -66,15 +77,24 @@ pub fn summary(
             .unwrap_or_else(|| "ok".into());
         s.push_str(&format!("| {name} | {} | {r} |\n", humantime(*took)));
     }
-    s.push_str(&format!("\nRepository `{}`", cfg.repository));
+    let web = format!(
+        "{}/{}",
+        cfg.run.server_url.as_str().trim_end_matches('/'),
+        cfg.repository
+    );
+    s.push_str(&format!("\nRepository [`{}`]({web})", cfg.repository));
     if let Some(n) = rec.pr_number {
-        s.push_str(&format!(", PR #{n}"));
+        s.push_str(&format!(", PR [#{n}]({web}/pull/{n})"));
     }
     if !rec.merge_sha.is_empty() {
         s.push_str(&format!(
-            ", merge `{}`",
-            &rec.merge_sha[..rec.merge_sha.len().min(12)]
+            ", merge [`{}`]({web}/commit/{})",
+            short(&rec.merge_sha),
+            rec.merge_sha
         ));
+    }
+    if !cfg.run.run_url.is_empty() {
+        s.push_str(&format!(", [run]({})", cfg.run.run_url));
     }
     s.push_str("\n\n```mermaid\ngantt\n  dateFormat x\n  axisFormat %M:%S\n");
     for (name, at, took, err) in &tl.events {
@@ -87,4 +107,19 @@ pub fn summary(
     }
     s.push_str("```\n");
     s
+}
+
+/// The outcome line under the title: what happened, in one sentence a person acts on.
+pub fn headline(rec: &Record, tl: &Timeline, result: &Result<(), StepError>) -> String {
+    let outcome = match result {
+        Ok(()) if rec.phase() == Phase::Done && !rec.merge_sha.is_empty() => {
+            format!("Promoted to `{}`", rec.base)
+        }
+        Ok(()) => match &tl.ended {
+            Some(why) => why.clone(),
+            None => format!("Finished at phase `{}`", rec.phase().as_str()),
+        },
+        Err(e) => format!("Failed: {e}"),
+    };
+    format!("## gitops-promote\n\n**{}**\n\n", md_cell(&outcome))
 }

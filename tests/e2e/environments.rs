@@ -2,7 +2,7 @@
 //! or a PR, a branch holding another change set is never taken over, and `guard` rolls back only
 //! a promotion of the files and apps it watches.
 
-use crate::harness::Ctx;
+use crate::harness::{Ctx, Run};
 use sandbox::world::{SEED_BRANCH, SEED_REPO, SEED_VALUES, SEED_VALUES_PATH};
 
 /// A second environment's values file beside the seeded one.
@@ -13,6 +13,22 @@ fn with_dev(ctx: &Ctx) {
         .world
         .commit(SEED_REPO, SEED_BRANCH, &[(DEV, SEED_VALUES)], "Add dev")
         .unwrap();
+}
+
+/// One leg of a matrix job: run `run_id` of the same job, promoting `tag` in `file` with no
+/// Argo CD and no merge, plus `extra` inputs.
+fn leg(ctx: &Ctx, run_id: u32, file: &str, tag: &str, extra: &[(&str, &str)]) -> Run {
+    let set = format!("image.tag={tag}");
+    let mut inputs = vec![
+        ("file", file),
+        ("set", set.as_str()),
+        ("merge", "false"),
+        ("argocd-server", ""),
+        ("argocd-token", ""),
+        ("argocd-app", ""),
+    ];
+    inputs.extend_from_slice(extra);
+    ctx.main_attempt(run_id, 1, &inputs)
 }
 
 fn file_on(ctx: &Ctx, rev: &str, path: &str) -> String {
@@ -29,21 +45,7 @@ fn two_legs_of_one_matrix_job_get_a_branch_and_a_pr_each() {
     with_dev(&ctx);
     // Same run, same job: only the leg's inputs differ, as in `strategy.matrix`.
     let run_id = ctx.next_run_id();
-    let leg = |file: &str, tag: &str| {
-        let set = format!("image.tag={tag}");
-        ctx.main_attempt(
-            run_id,
-            1,
-            &[
-                ("file", file),
-                ("set", set.as_str()),
-                ("merge", "false"),
-                ("argocd-server", ""),
-                ("argocd-token", ""),
-                ("argocd-app", ""),
-            ],
-        )
-    };
+    let leg = |file: &str, tag: &str| leg(&ctx, run_id, file, tag, &[]);
     let prod = leg(SEED_VALUES_PATH, "2.0.0");
     prod.assert_ok();
     let dev = leg(DEV, "3.0.0");
@@ -86,22 +88,8 @@ fn a_branch_name_two_legs_share_is_not_taken_over() {
     let ctx = Ctx::new();
     with_dev(&ctx);
     let run_id = ctx.next_run_id();
-    let leg = |file: &str, tag: &str| {
-        let set = format!("image.tag={tag}");
-        ctx.main_attempt(
-            run_id,
-            1,
-            &[
-                ("file", file),
-                ("set", set.as_str()),
-                ("merge", "false"),
-                ("argocd-server", ""),
-                ("argocd-token", ""),
-                ("argocd-app", ""),
-                ("branch", "release/{run_id}"),
-            ],
-        )
-    };
+    let shared = [("branch", "release/{run_id}")];
+    let leg = |file: &str, tag: &str| leg(&ctx, run_id, file, tag, &shared);
     let prod = leg(SEED_VALUES_PATH, "2.0.0");
     prod.assert_ok();
     let n: u64 = prod.output("pr-number").parse().unwrap();

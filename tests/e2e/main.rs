@@ -24,6 +24,7 @@ mod rollouts;
 mod runner;
 mod secrets;
 mod strategy;
+mod summary;
 mod tls;
 mod verify;
 mod workflow;

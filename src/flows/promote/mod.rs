@@ -31,9 +31,9 @@ use crate::clients::values;
 use crate::config::{ArgoSettings, Config};
 use crate::steps::git::{claim_branch, clone, commit, push};
 use crate::steps::merge::{self, MergeRequest, Merged};
-use crate::steps::message::{commit_message, plan, render};
+use crate::steps::message::{changed_files, commit_message, plan, render};
 use crate::steps::pr::open_pr;
-use crate::steps::summary::{summary, Timeline};
+use crate::steps::summary::{headline, summary, Timeline};
 use crate::steps::{
     self, app_outputs, connect_argocd, connect_github, delete_merged_branch, edit, find_apps,
     merge_target, resolve_base, save, sync_apps, wait_apps, Edit,
@@ -57,6 +57,7 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
         gh: &gh,
         record: Record::default(),
         timeline: Timeline::default(),
+        headline_written: false,
     };
     let result = p.steps().await;
     p.finish(&result);
@@ -93,6 +94,8 @@ struct Promotion<'a> {
     gh: &'a GitHub,
     record: Record,
     timeline: Timeline,
+    /// The summary's outcome line went out already, ahead of an inline rollback's section.
+    headline_written: bool,
 }
 
 /// Where a phase leaves the flow: go on with its output, or end the step here, successfully
@@ -177,16 +180,20 @@ impl Promotion<'_> {
         let edit = self.timed("edit", async { edit(&checkout, cfg) }).await?;
         self.print_diff(&edit);
         self.timeline.changes = edit.describe();
+        self.timeline.files = changed_files(&edit);
         if !edit.changed() && !cfg.allow_empty {
+            let why = format!("Nothing to promote: every value is already set on `{base}`");
             self.rt.info(&format!(
                 "every value is already set on {base}: nothing to promote"
             ));
+            self.timeline.ended = Some(why);
             self.rt.output("changed", "false")?;
             self.rt.output("pr-operation", "none")?;
             return Ok(Next::End);
         }
         self.rt.output("changed", "true")?;
         if cfg.dry_run {
+            self.timeline.ended = Some("Dry run: nothing remote was changed".into());
             self.rt.output("pr-operation", "none")?;
             self.rt.info(&plan(cfg, &base, &edit));
             return Ok(Next::End);
@@ -246,6 +253,10 @@ impl Promotion<'_> {
                 "merge: false, so PR #{} stays open for review: {}",
                 pr.number, pr.url
             ));
+            self.timeline.ended = Some(format!(
+                "PR #{} opened for review (merge: false): {}",
+                pr.number, pr.url
+            ));
             self.record.on_failure = "skip".into();
             self.save()?;
             return Ok(Next::End);
@@ -288,6 +299,8 @@ impl Promotion<'_> {
                         "merge",
                         &format!("PR #{} was not merged; it stays open", pr.number),
                     );
+                    self.timeline.ended =
+                        Some(format!("PR #{} was not merged; it stays open", pr.number));
                     self.record.on_failure = "skip".into();
                     self.save()?;
                     return Ok(Next::End);
@@ -550,7 +563,13 @@ impl Promotion<'_> {
 
     /// Writes the job summary; the failed step's annotation is printed by `main`.
     fn finish(&mut self, result: &Result<(), StepError>) {
-        let summary = summary(self.cfg, &self.record, &self.timeline, result);
+        let summary = summary(
+            self.cfg,
+            &self.record,
+            &self.timeline,
+            result,
+            self.headline_written,
+        );
         self.rt.summary(&summary);
     }
 }

@@ -69,6 +69,10 @@ impl Promotion<'_> {
                     self.record.on_failure = "skip".into();
                     self.save()?;
                     self.note_left_open(&err, "ignored").await;
+                    self.timeline.ended = Some(format!(
+                        "{} error ignored by the failure strategy: {err}; nothing was rolled back",
+                        err.kind
+                    ));
                     return Ok(Decision::Stop);
                 }
                 Action::Abort => {
@@ -118,6 +122,13 @@ impl Promotion<'_> {
             "{err}\nrolling back: the strategy for {} errors says rollback",
             err.kind
         ));
+        // The outcome first: the rollback's own summary section follows this line.
+        self.rt.summary(&super::headline(
+            &self.record,
+            &self.timeline,
+            &Err(err.clone()),
+        ));
+        self.headline_written = true;
         let group = self.rt.group("rollback");
         let why = format!("the promotion's {} step failed: {}", err.step, err.message);
         let undone = rollback::undo(self.cfg, self.rt, self.gh, &mut self.record, &why).await;
