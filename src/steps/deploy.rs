@@ -3,7 +3,7 @@
 
 use crate::base::text::short;
 use crate::base::wait::{self, Pending, Wait};
-use crate::base::StepError;
+use crate::base::{Classify, ErrorKind, StepError};
 use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions};
 use crate::clients::runtime::Runtime;
 use crate::config::{Config, SyncMode};
@@ -33,10 +33,20 @@ pub async fn sync_apps(
                 app.name,
                 short(revision)
             ));
-            argo.refresh(&app.name, true)
-                .await
-                .map(|_| ())
-                .map_err(|e| StepError::new("sync", &e))
+            // A normal refresh re-reads the revision, which is all a new commit needs; a hard one
+            // also drops the repo server's manifest cache, costly on a large repo.
+            match argo.refresh(&app.name, false).await {
+                Ok(_) => Ok(()),
+                // The refresh was asked for; the wait that follows has its own limit.
+                Err(e) if e.kind() == ErrorKind::Timeout => {
+                    rt.info(&format!(
+                        "{}: the refresh is slow (a busy controller answers it once it has reconciled): waiting for the app anyway",
+                        app.name
+                    ));
+                    Ok(())
+                }
+                Err(e) => Err(StepError::new("sync", &e)),
+            }
         } else {
             let tracks_base = app.target_revision == base
                 || (cfg.base.is_none() && matches!(app.target_revision.as_str(), "" | "HEAD"));

@@ -83,3 +83,18 @@ fn a_sync_window_that_ends_in_time_is_waited_out() {
     );
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.5.0"));
 }
+
+/// The API server answers `GET ?refresh=` only once the controller has reconciled: a busy
+/// controller makes it slower than `request-timeout`. The refresh was asked for all the same, so
+/// the promotion waits for the app instead of failing (and it does not ask again and again).
+#[test]
+fn a_slow_refresh_of_an_auto_sync_app_is_not_a_failure() {
+    let ctx = Ctx::new();
+    assert!(ctx.sb.argocd.set_auto_sync("app", true));
+    ctx.sb.argocd.slow_refresh(5000);
+    let run = ctx.main(&[("set", "image.tag=1.6.0"), ("request-timeout", "1s")]);
+    run.assert_ok();
+    assert!(run.log().contains("the refresh is slow"), "{}", run.log());
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.6.0"));
+    assert_eq!(ctx.sb.argocd.refreshes(), 1, "one refresh asked for");
+}

@@ -35,6 +35,16 @@ impl ArgoCd {
         }
     }
 
+    /// How many refreshes were asked for, answered or not.
+    pub fn refreshes(&self) -> u64 {
+        self.inner.lock().unwrap().refreshes
+    }
+
+    /// Makes every `GET ?refresh=` answer only after `ms` milliseconds, as a busy controller does.
+    pub fn slow_refresh(&self, ms: u64) {
+        self.inner.lock().unwrap().refresh_delay_ms = ms;
+    }
+
     /// Opens a deny sync window for `ms` milliseconds: the API server refuses every sync with
     /// 403 "cannot sync: blocked by sync window" (server/application/application.go Sync) until
     /// it ends; auto-sync waits too.

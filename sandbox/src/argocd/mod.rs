@@ -153,6 +153,11 @@ struct Inner {
     /// The project sets `requireOverridePrivilegeForRevisionSync` and the token has no
     /// `override` right (Argo CD 3.3).
     override_required: bool,
+    /// How long a `GET ?refresh=` takes to answer: the API server answers once the controller has
+    /// reconciled the app, which a busy controller makes slow.
+    refresh_delay_ms: u64,
+    /// Refreshes asked for, counted when they arrive (a slow one the client gave up on included).
+    refreshes: u64,
 }
 
 /// Emulator state: applications, operations, health rules, sessions.
@@ -190,6 +195,8 @@ impl ArgoCd {
                 resource_version: 1000,
                 window_until: None,
                 override_required: false,
+                refresh_delay_ms: 0,
+                refreshes: 0,
             }),
             events,
             drop_watch: tokio::sync::watch::channel(0).0,

@@ -172,6 +172,16 @@ async fn get_app(
         .as_deref()
         .is_some_and(|r| r == "normal" || r == "hard")
     {
+        // server/application/application.go Get: with `refresh` set it annotates the app and
+        // waits for the controller to reconcile it before answering.
+        let delay = {
+            let mut inner = a.inner.lock().unwrap();
+            inner.refreshes += 1;
+            inner.refresh_delay_ms
+        };
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         a.reconcile(&name);
     }
     match a.application(&name) {

@@ -41,8 +41,11 @@ impl ArgoCd {
             "refresh=normal"
         };
         let action = format!("refresh application {app}");
+        // One attempt: the API server answers a refresh only once the controller has reconciled
+        // (server/application/application.go Get), and a refresh that timed out was still asked
+        // for, so sending it again only adds load to a busy controller.
         let a = self
-            .get_json(&self.app_path(app, "", kind), &action)
+            .call_json(Method::GET, &self.app_path(app, "", kind), None, &action)
             .await?;
         self.check_app(a, &action)
     }
