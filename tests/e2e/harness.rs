@@ -189,6 +189,7 @@ impl Ctx {
             token: &self.sb.world.token,
             run_id: self.next_run_id(),
             attempt: 1,
+            job_id: "promote",
             work,
         }
     }

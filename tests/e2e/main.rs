@@ -18,6 +18,7 @@ mod inputs;
 mod permissions;
 mod promote;
 mod protected;
+mod recipes;
 mod requests;
 mod rollback;
 mod rollouts;

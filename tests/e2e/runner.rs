@@ -95,6 +95,8 @@ pub struct Launch<'a> {
     pub token: &'a str,
     pub run_id: u32,
     pub attempt: u32,
+    /// `github.job`: the job's id, the same for every leg of a matrix.
+    pub job_id: &'a str,
     /// The step's own directory: HOME, workspace, temp and file-command files are made under it.
     pub work: &'a Path,
 }
@@ -191,6 +193,7 @@ impl Launch<'_> {
             .env("GITHUB_REPOSITORY", WORKFLOW_REPO)
             .env("GITHUB_RUN_ID", self.run_id.to_string())
             .env("GITHUB_RUN_ATTEMPT", self.attempt.to_string())
+            .env("GITHUB_JOB", self.job_id)
             .env("GITHUB_OUTPUT", self.file("output"))
             .env("GITHUB_STATE", self.file("state"))
             .env("GITHUB_STEP_SUMMARY", self.file("summary"))
@@ -511,6 +514,7 @@ mod schema {
                 token: "t",
                 run_id: 1,
                 attempt: 1,
+                job_id: "promote",
                 work: launch_dir.path(),
             };
             // Panics on an expression the runner would not evaluate for an input default.

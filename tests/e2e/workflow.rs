@@ -22,6 +22,14 @@ pub struct Env {
     pub hosts: Vec<(String, String)>,
     /// Files put in the workspace before the job starts (path, content, executable).
     pub files: Vec<(String, String)>,
+    /// `matrix.NAME` of the leg that runs.
+    pub matrix: BTreeMap<String, String>,
+    /// `inputs.NAME` of the workflow run.
+    pub inputs: BTreeMap<String, String>,
+    /// `needs.JOB.outputs.NAME` of the jobs this one needs.
+    pub needs: BTreeMap<String, BTreeMap<String, String>>,
+    /// The run this job belongs to; a fresh one when `None` (legs of one matrix share one).
+    pub run_id: Option<u32>,
 }
 
 /// One step as it ran.
@@ -44,6 +52,8 @@ pub struct JobRun {
     pub status: Job,
     /// Post steps that ran, in the order they ran.
     pub posts: Vec<Run>,
+    /// The job's `outputs:`, evaluated once its steps ran.
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl JobRun {
@@ -87,7 +97,7 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
             .status()
             .unwrap();
     }
-    let run_id = ctx.next_run_id();
+    let run_id = env.run_id.unwrap_or_else(|| ctx.next_run_id());
     let mut status = Job::Success;
     let mut outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut posts: Vec<Registered> = Vec::new();
@@ -138,6 +148,7 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
             let none = BTreeMap::new();
             let mut launch = ctx.launch(Step::Main, status, &with, &none, &step_dir);
             launch.run_id = run_id;
+            launch.job_id = job;
             let run = launch.run();
             let ok = run.code == 0;
             if let Some(id) = text("id") {
@@ -184,16 +195,32 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
         std::fs::create_dir_all(&step_dir).unwrap();
         let mut launch = ctx.launch(Step::Post, status, &with, &state, &step_dir);
         launch.run_id = run_id;
+        launch.job_id = job;
         let run = launch.run();
         if run.code != 0 {
             status = Job::Failure;
         }
         post_runs.push(run);
     }
+    let job_outputs = doc["jobs"][job]["outputs"]
+        .as_mapping()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().unwrap_or_default();
+                    (
+                        k.as_str().unwrap().to_string(),
+                        evaluate(v, env, &outputs, run_id),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     JobRun {
         steps: ran,
         status,
         posts: post_runs,
+        outputs: job_outputs,
     }
 }
 
@@ -218,6 +245,12 @@ fn evaluate(
             ["github", name] => env.github.get(*name).cloned(),
             ["steps", id, "outputs", name] => outputs
                 .get(*id)
+                .map(|o| o.get(*name).cloned().unwrap_or_default()),
+            ["matrix", name] => env.matrix.get(*name).cloned(),
+            ["inputs", name] => env.inputs.get(*name).cloned(),
+            ["needs", job, "outputs", name] => env
+                .needs
+                .get(*job)
                 .map(|o| o.get(*name).cloned().unwrap_or_default()),
             _ => None,
         };
@@ -259,6 +292,7 @@ fn readme_env(ctx: &Ctx, tag: &str, smoke: i32) -> Env {
             "smoke-test.sh".to_string(),
             format!("#!/bin/sh\necho \"smoke test of $1\"\nexit {smoke}\n"),
         )],
+        ..Env::default()
     }
 }
 
