@@ -117,3 +117,29 @@ fn a_rule_that_never_clears_ends_in_a_timeout_naming_it() {
     );
     assert_eq!(ctx.main_sha(), before, "nothing merged");
 }
+
+/// Only the base's required checks gate the merge, as on GitHub: an optional check that fails
+/// is a warning, and the promotion goes on once the required one is green.
+#[test]
+fn a_failing_optional_check_warns_and_does_not_block_the_merge() {
+    let ctx = Ctx::new();
+    require_check(&ctx, "ci/test");
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=4.4.0"), ("wait-for-checks", "true")]),
+        || {
+            let n = ctx.wait_for_pr();
+            assert!(ctx
+                .sb
+                .github
+                .set_status(REPO, &Target::Pr(n), "lint", "failure"));
+            report_later(&ctx, "ci/test");
+        },
+    );
+    run.assert_ok();
+    assert!(
+        run.log().contains("optional check lint concluded failure"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("4.4.0"));
+}

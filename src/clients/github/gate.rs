@@ -105,6 +105,8 @@ impl Check {
 pub(crate) struct Memo {
     missing_since: Option<Duration>,
     warned: bool,
+    /// Optional checks already reported as failed.
+    optional_failed: Vec<String>,
     /// Lines to print before the progress line, once each.
     pub warnings: Vec<String>,
 }
@@ -208,7 +210,7 @@ pub(crate) fn assess(
     // Checks: statuses and check runs on the head; required contexts that never reported.
     let mut pending: Vec<String> = Vec::new();
     if gate.wait_for_checks {
-        pending = pending_checks(number, &info.head_sha, &checks, &required)?;
+        pending = pending_checks(number, &info.head_sha, &checks, &required, memo)?;
         let none_reported = !required.is_empty() && required.iter().all(|c| pending.contains(c));
         if none_reported && info.user == "github-actions[bot]" {
             let since = *memo.missing_since.get_or_insert(elapsed);
@@ -275,20 +277,34 @@ pub(crate) fn assess(
 }
 
 /// Names of the checks still running on `sha`, then of the required contexts never reported.
+/// When the base names required checks, only they gate the merge (as GitHub's own merge button
+/// does): an optional check is not waited for, and its failure is a warning, said once.
 ///
 /// # Errors
-/// `CheckFailed` for the first check that concluded other than success, neutral or skipped.
+/// `CheckFailed` for the first gating check that concluded other than success, neutral or skipped.
 fn pending_checks(
     number: u64,
     sha: &str,
     checks: &[Check],
     required: &[String],
+    memo: &mut Memo,
 ) -> Result<Vec<String>, GitHubError> {
     let mut pending = Vec::new();
     for c in checks {
+        let optional = !required.is_empty() && !required.contains(&c.name);
         match c.conclusion.as_deref() {
+            None if optional => {}
             None => pending.push(c.name.clone()),
             Some("success" | "neutral" | "skipped") => {}
+            Some(other) if optional => {
+                if !memo.optional_failed.contains(&c.name) {
+                    memo.optional_failed.push(c.name.clone());
+                    memo.warnings.push(format!(
+                        "warning: optional check {} concluded {other} on PR #{number}; only the base's required checks gate the merge",
+                        c.name
+                    ));
+                }
+            }
             Some(other) => {
                 return Err(GitHubError::CheckFailed {
                     number,
@@ -637,13 +653,17 @@ mod tests {
             )
             .unwrap(),
         );
+        // lint is not required: it is not waited for.
         assert_eq!(
             p.state,
-            "PR #1347: approvals 0/0, checks pending (lint, ci, deploy), mergeable_state clean"
+            "PR #1347: approvals 0/0, checks pending (ci, deploy), mergeable_state clean"
         );
         let err = assess_at(seen(pr(|_| {}), vec![], running(), &["ci"]), &g, 60).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
-        assert!(err.to_string().ends_with("checks lint, ci"), "{err}");
+        assert!(err.to_string().ends_with("checks ci"), "{err}");
+        // With no required checks known, every check gates.
+        let p = pending(assess_at(seen(pr(|_| {}), vec![], running(), &[]), &g, 2).unwrap());
+        assert!(p.state.contains("checks pending (lint, ci)"), "{p:?}");
         // Checks are not read when the gate does not wait for them: none pending then.
         assert!(matches!(
             assess_at(
@@ -664,6 +684,23 @@ mod tests {
             );
             assert_eq!(err.kind(), ErrorKind::Approval);
         }
+    }
+
+    #[test]
+    fn a_failed_optional_check_is_a_warning_said_once_not_a_failure() {
+        let g = gate(0, true);
+        let mut memo = Memo::default();
+        for _ in 0..2 {
+            let o = seen(
+                pr(|_| {}),
+                vec![],
+                checks(&[("lint", "failure")], &[("ci", Some("success"))]),
+                &["ci"],
+            );
+            assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
+        }
+        assert_eq!(memo.warnings.len(), 1, "{:?}", memo.warnings);
+        assert!(memo.warnings[0].contains("optional check lint concluded failure"));
     }
 
     #[test]
