@@ -4,7 +4,7 @@
 //! catch: it parses, and each step of this action names only inputs action.yml declares.
 
 use crate::harness::{Ctx, Job, REPO};
-use crate::workflow::{run_job, Env};
+use crate::workflow::{run_job, sandbox_env, Env};
 use sandbox::argocd::NewApp;
 use sandbox::world::{SEED_BRANCH, SEED_VALUES};
 use std::collections::BTreeMap;
@@ -45,21 +45,11 @@ fn environments(ctx: &Ctx) {
     }
 }
 
+/// The recipes' environment: the sandbox's secrets and hosts, and `inputs.version`.
 fn env(ctx: &Ctx, version: &str) -> Env {
     Env {
-        secrets: [
-            ("RELEASE_REPO_TOKEN", ctx.sb.world.token.clone()),
-            ("ARGOCD_TOKEN", ctx.sb.argocd.token().to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect(),
         inputs: [("version".to_string(), version.to_string())].into(),
-        hosts: vec![(
-            "https://argocd.example.com".to_string(),
-            ctx.sb.argocd_url.clone(),
-        )],
-        ..Env::default()
+        ..sandbox_env(ctx)
     }
 }
 

@@ -273,8 +273,8 @@ fn readme_workflow() -> String {
     section[start..end].to_string()
 }
 
-/// The README example's secrets and hosts, mapped to the sandbox; `smoke` is the smoke test's exit.
-fn readme_env(ctx: &Ctx, tag: &str, smoke: i32) -> Env {
+/// The secrets and hosts the README's example and the recipes name, mapped to the sandbox.
+pub fn sandbox_env(ctx: &Ctx) -> Env {
     Env {
         secrets: [
             ("RELEASE_REPO_TOKEN", ctx.sb.world.token.clone()),
@@ -283,16 +283,23 @@ fn readme_env(ctx: &Ctx, tag: &str, smoke: i32) -> Env {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect(),
-        github: [("ref_name".to_string(), tag.to_string())].into(),
         hosts: vec![(
             "https://argocd.example.com".to_string(),
             ctx.sb.argocd_url.clone(),
         )],
+        ..Env::default()
+    }
+}
+
+/// The README example's environment; `smoke` is the smoke test's exit.
+fn readme_env(ctx: &Ctx, tag: &str, smoke: i32) -> Env {
+    Env {
+        github: [("ref_name".to_string(), tag.to_string())].into(),
         files: vec![(
             "smoke-test.sh".to_string(),
             format!("#!/bin/sh\necho \"smoke test of $1\"\nexit {smoke}\n"),
         )],
-        ..Env::default()
+        ..sandbox_env(ctx)
     }
 }
 
