@@ -187,6 +187,8 @@ pub const INPUTS: &[InputDef] = &[
     input("repository", Kind::Repo, "The release repo, as owner/name.")
         .action_default("${{ github.repository }}").env("GITHUB_REPOSITORY")
         .required(&[Promote, Rollback, Guard, Status]),
+    input("github-api-url", Kind::Url, "REST API of the instance holding the release repo, e.g. https://ghe.example.com/api/v3; empty means the workflow's own (GITHUB_API_URL)."),
+    input("github-server-url", Kind::Url, "Web and git host of the instance holding the release repo, e.g. https://ghe.example.com; empty means the workflow's own (GITHUB_SERVER_URL)."),
     input("base", Kind::Text, "Branch the PR targets; empty means the repo's default branch."),
     input("file", Kind::Text, "Values file, relative to the repo root.").default("values.yaml"),
     input("set", Kind::Lines,

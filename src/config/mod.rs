@@ -747,6 +747,10 @@ impl Config {
             ),
             _ => String::new(),
         };
+        // A release repo on another instance (GHES, or github.com from a GHES runner): its API and
+        // git host come from the inputs, the run's own link from the runner's.
+        let github_api_url = r.url("github-api-url").unwrap_or(github_api_url);
+        let github_server_url = r.url("github-server-url").unwrap_or(github_server_url);
         let run = RunContext {
             api_url: github_api_url.clone(),
             server_url: github_server_url.clone(),
@@ -1186,6 +1190,24 @@ mod tests {
     }
 
     #[test]
+    fn a_release_repo_on_another_instance_is_reached_through_the_inputs() {
+        let c = promote(&[
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("GITHUB_RUN_ID", "7"),
+            ("INPUT_GITHUB-API-URL", "https://ghe.example/api/v3"),
+            ("INPUT_GITHUB-SERVER-URL", "https://ghe.example"),
+        ])
+        .unwrap();
+        assert_eq!(c.run.api_url.as_str(), "https://ghe.example/api/v3");
+        assert_eq!(c.run.server_url.as_str(), "https://ghe.example/");
+        // The run is still the workflow's, on its own instance.
+        assert_eq!(c.run.run_url, "https://github.com/acme/app/actions/runs/7");
+        let e = only_problem(promote(&[("INPUT_GITHUB-API-URL", "ghe.example")]));
+        assert!(e.starts_with("input 'github-api-url'"), "{e}");
+    }
+
+    #[test]
     fn run_context_builds_the_run_url() {
         let c = promote(&[
             ("GITHUB_SERVER_URL", "https://ghe.example/"),
@@ -1327,6 +1349,8 @@ mod tests {
             "request-timeout",
             "retry-budget",
             "job-status",
+            "github-api-url",
+            "github-server-url",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

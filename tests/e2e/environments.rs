@@ -142,3 +142,32 @@ fn a_guard_for_prod_reverts_prods_promotion_not_devs_newer_one() {
     );
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
 }
+
+/// A release repo on another instance than the workflow's (a GHES release repo promoted from
+/// github.com, or the other way round): `github-api-url` and `github-server-url` reach it, and the
+/// runner's own URLs, which point elsewhere, are only the run's.
+#[test]
+fn a_release_repo_on_another_instance_is_promoted_through_its_urls() {
+    let ctx = Ctx::new();
+    let inputs = ctx.inputs(&[
+        ("set", "image.tag=5.5.0"),
+        ("github-api-url", ctx.sb.github_api_url.as_str()),
+        ("github-server-url", ctx.sb.git_url()),
+    ]);
+    let work = ctx.workspace();
+    let none = std::collections::BTreeMap::new();
+    let mut launch = ctx.launch(
+        crate::harness::Step::Main,
+        crate::harness::Job::Success,
+        &inputs,
+        &none,
+        &work,
+    );
+    // The workflow's own instance: nothing of the release repo is there.
+    launch.api_url = "http://127.0.0.1:9/api/v3";
+    launch.server_url = "http://127.0.0.1:9";
+    let run = launch.run();
+    run.assert_ok();
+    assert!(ctx.values_on_main().contains("5.5.0"));
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.5.0"));
+}
