@@ -862,6 +862,18 @@ impl Config {
         }
     }
 
+    /// What a guard watches: the files its `set` lines name, else `file` when it is given (not
+    /// its default), and its apps. A guard run without any (as on a schedule, by app alone)
+    /// watches every file.
+    pub fn watched_scope(&self) -> Scope {
+        let mut scope = self.scope();
+        let default_file = input_def("file").and_then(|d| d.default) == Some(self.file.as_str());
+        if self.sets.is_empty() && default_file {
+            scope.files.clear();
+        }
+        scope
+    }
+
     /// What this promotion touches (see [`Scope`]); `set` lines that do not parse are left out
     /// (the edit step reports them).
     pub fn scope(&self) -> Scope {
@@ -1181,6 +1193,32 @@ mod tests {
         .unwrap();
         assert_ne!(other.scope().key(), s.key());
         assert_eq!(s.key().len(), 8);
+    }
+
+    #[test]
+    fn a_guard_without_file_or_set_watches_every_file_of_its_apps() {
+        let guard = |file: &str| {
+            let r = raw(&[
+                ("INPUT_REPOSITORY", "acme/deploy"),
+                ("INPUT_GITHUB-TOKEN", "t"),
+                ("INPUT_FILE", file),
+                ("INPUT_ALERT", "{\"status\":\"firing\"}"),
+                ("INPUT_ARGOCD-SERVER", "https://cd"),
+                ("INPUT_ARGOCD-TOKEN", "t"),
+                ("INPUT_ARGOCD-APP", "web"),
+            ]);
+            Config::from_raw(Command::Guard, &r)
+                .unwrap()
+                .watched_scope()
+        };
+        // The runner sets the input's default when the workflow names none.
+        let s = guard("values.yaml");
+        assert!(s.files.is_empty(), "{s:?}");
+        assert_eq!(s.apps, ["web"]);
+        assert_eq!(
+            guard("envs/prod/values.yaml").files,
+            ["envs/prod/values.yaml"]
+        );
     }
 
     #[test]

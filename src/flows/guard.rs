@@ -117,11 +117,12 @@ impl Search {
         };
         let files_meet =
             self.scope.files.is_empty() || files.iter().any(|f| self.scope.files.contains(f));
+        // A promotion that records its change set but no apps deployed none of the watched ones;
+        // one older than the trailers may have deployed any.
         let apps_meet = match trailer(t, "Promoted-apps") {
-            Some(v) if !self.scope.apps.is_empty() => {
-                list(v).iter().any(|a| self.scope.apps.contains(a))
-            }
-            _ => true,
+            _ if self.scope.apps.is_empty() => true,
+            Some(v) => list(v).iter().any(|a| self.scope.apps.contains(a)),
+            None => trailer(t, "Promotion-key").is_none(),
         };
         files_meet && apps_meet
     }
@@ -184,10 +185,14 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     let gh = steps::connect_github(cfg)?;
     let base = steps::resolve_base(&gh, cfg).await?;
     let repo = cfg.repository.to_string();
-    let scope = cfg.scope();
+    let scope = cfg.watched_scope();
     rt.info(&format!(
         "watching promotions of {}{}",
-        scope.files.join(", "),
+        if scope.files.is_empty() {
+            "every file".to_string()
+        } else {
+            scope.files.join(", ")
+        },
         if scope.apps.is_empty() {
             String::new()
         } else {
@@ -449,8 +454,26 @@ mod tests {
         );
         // A promotion from before the trailers is judged by the files it changed.
         assert_eq!(
-            scoped(&["envs/prod/values.yaml"], &[], &[dev, old.clone()]),
+            scoped(&["envs/prod/values.yaml"], &[], &[dev.clone(), old.clone()]),
+            Last::Standing(old.clone())
+        );
+        // Watching apps alone (a guard on a schedule): dev's app is not prod's; an old
+        // promotion without trailers may have deployed it.
+        assert_eq!(
+            scoped(&[], &["web-prod"], &[dev.clone(), prod.clone()]),
+            Last::Standing(prod.clone())
+        );
+        assert_eq!(
+            scoped(&[], &["web-prod"], &[dev, old.clone()]),
             Last::Standing(old)
+        );
+        let no_apps = commit(
+            4,
+            "Promote\n\nPromoted-by: gitops-promote\nPromoted-files: envs/prod/values.yaml\nPromotion-key: 1234abcd\n",
+        );
+        assert_eq!(
+            scoped(&[], &["web-prod"], &[no_apps, prod.clone()]),
+            Last::Standing(prod)
         );
     }
 
