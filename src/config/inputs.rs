@@ -210,6 +210,7 @@ pub const INPUTS: &[InputDef] = &[
         .default("41898282+github-actions[bot]@users.noreply.github.com"),
     input("labels", Kind::List, "PR labels, separated by commas or newlines."),
     input("reviewers", Kind::List, "PR reviewers (logins), separated by commas or newlines."),
+    input("team-reviewers", Kind::List, "PR reviewer teams (slugs of the release repo's organization), separated by commas or newlines. GitHub refuses teams to a token that cannot read the organization (GITHUB_TOKEN); the step then warns and goes on."),
     input("assignees", Kind::List, "PR assignees (logins), separated by commas or newlines."),
     input("draft", BOOL, "Open the PR as a draft.").default("false"),
     input("required-approvals", Kind::Int, "Approving reviews to wait for before merging.").default("0"),

@@ -200,6 +200,8 @@ pub struct Config {
     pub labels: Vec<String>,
     /// PR reviewers.
     pub reviewers: Vec<String>,
+    /// PR reviewer teams (slugs).
+    pub team_reviewers: Vec<String>,
     /// PR assignees.
     pub assignees: Vec<String>,
     /// Open as draft.
@@ -517,6 +519,7 @@ impl Config {
         let author_email = r.text("author-email");
         let labels = r.list("labels");
         let reviewers = r.list("reviewers");
+        let team_reviewers = r.list("team-reviewers");
         let assignees = r.list("assignees");
         let draft = r.bool("draft");
         let required_approvals = r.int("required-approvals");
@@ -790,6 +793,7 @@ impl Config {
             author_email,
             labels,
             reviewers,
+            team_reviewers,
             assignees,
             draft,
             required_approvals,
@@ -1389,6 +1393,7 @@ mod tests {
             "job-status",
             "github-api-url",
             "github-server-url",
+            "team-reviewers",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

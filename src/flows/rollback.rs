@@ -377,6 +377,7 @@ async fn open_revert_pr(
             draft: false,
             labels: cfg.labels.clone(),
             reviewers: vec![],
+            team_reviewers: vec![],
             assignees: vec![],
         })
         .await;

@@ -22,6 +22,7 @@ pub async fn open_pr(
         draft: cfg.draft,
         labels: cfg.labels.clone(),
         reviewers: cfg.reviewers.clone(),
+        team_reviewers: cfg.team_reviewers.clone(),
         assignees: cfg.assignees.clone(),
     };
     gh.open_or_reuse_pr(&new)

@@ -153,6 +153,12 @@ impl GitHub {
         };
     }
 
+    /// Gives the repository's organization a team `slug` with access to it: it may then be asked
+    /// to review.
+    pub fn add_team(&self, slug: &str) {
+        self.state.lock().unwrap().teams.push(slug.to_string());
+    }
+
     /// Sets the repository's "Allow GitHub Actions to create and approve pull requests"; off, the
     /// token gets GitHub's 403 on opening a PR.
     pub fn set_actions_may_open_prs(&self, allowed: bool) {
@@ -331,6 +337,10 @@ pub struct PrView {
     pub merge_commit_sha: Option<String>,
     /// Label names.
     pub labels: Vec<String>,
+    /// Users asked to review.
+    pub requested_reviewers: Vec<String>,
+    /// Team slugs asked to review.
+    pub requested_teams: Vec<String>,
     /// Issue comments, oldest first, as (user, body).
     pub comments: Vec<(String, String)>,
 }
@@ -352,6 +362,8 @@ impl GitHub {
                 merged: p.merged,
                 merge_commit_sha: p.merge_commit_sha.clone(),
                 labels: p.labels.clone(),
+                requested_reviewers: p.requested_reviewers.clone(),
+                requested_teams: p.requested_teams.clone(),
                 comments: st
                     .comments
                     .iter()

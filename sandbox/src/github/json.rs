@@ -24,6 +24,22 @@ pub fn user_id(login: &str) -> u64 {
         % 100_000_000
 }
 
+/// A `team` of the repo's organization, by slug (as `requested_teams` lists them).
+pub fn team(u: &Urls, repo: &str, slug: &str) -> Value {
+    let org = repo.split('/').next().unwrap_or(repo);
+    let id = user_id(&format!("team:{org}/{slug}"));
+    let api = u.api;
+    json!({
+        "id": id, "node_id": node_id("T", id), "name": slug, "slug": slug, "description": null,
+        "privacy": "closed", "notification_setting": "notifications_enabled", "permission": "pull",
+        "url": format!("{api}/organizations/1/team/{id}"),
+        "html_url": format!("https://github.com/orgs/{org}/teams/{slug}"),
+        "members_url": format!("{api}/organizations/1/team/{id}/members{{/member}}"),
+        "repositories_url": format!("{api}/organizations/1/team/{id}/repos"),
+        "type": "organization", "parent": null,
+    })
+}
+
 /// A `simple-user`.
 pub fn user(u: &Urls, login: &str) -> Value {
     let id = user_id(login);

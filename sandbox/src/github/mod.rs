@@ -107,6 +107,8 @@ struct Pull {
     labels: Vec<String>,
     assignees: Vec<String>,
     requested_reviewers: Vec<String>,
+    /// Team slugs asked to review.
+    requested_teams: Vec<String>,
     /// (head, base) the mergeability was last computed for, and reads left before it is known.
     computed_for: Option<(String, String)>,
     pending_reads: u32,
@@ -182,6 +184,9 @@ struct State {
     /// → Workflow permissions), which new repositories have off: the token, GITHUB_TOKEN, then
     /// gets 403 on creating a PR. The seeded sandbox has it on, as a set-up repo would.
     actions_may_open_prs: bool,
+    /// The organization's teams with access to the repo, by slug: only they may be asked to
+    /// review; GitHub answers any other team as it answers a non-collaborator.
+    teams: Vec<String>,
     methods: HashMap<String, MergeMethods>,
     /// Reads of `mergeable` answered null before it is computed (1 by default, as GitHub's first read).
     mergeable_reads: u32,

@@ -446,7 +446,7 @@ fn pull_json(
         "merged_at": p.merged_at, "merge_commit_sha": p.merge_commit_sha,
         "assignee": p.assignees.first().map(|a| json::user(&u, a)),
         "assignees": users(&p.assignees), "requested_reviewers": users(&p.requested_reviewers),
-        "requested_teams": [],
+        "requested_teams": p.requested_teams.iter().map(|t| json::team(&u, &p.repo, t)).collect::<Vec<_>>(),
         "head": side(&p.head_ref, &p.head_sha), "base": side(&p.base_ref, &p.base_sha),
         "author_association": "CONTRIBUTOR", "auto_merge": null, "draft": p.draft,
     });
@@ -588,6 +588,7 @@ async fn pull_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Js
         labels: vec![],
         assignees: vec![],
         requested_reviewers: vec![],
+        requested_teams: vec![],
         computed_for: None,
         pending_reads: 0,
     };
@@ -783,7 +784,12 @@ async fn reviewers_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -
         .iter()
         .map(|l| json::user(&u, l))
         .collect();
-    ok(json!({"users": users, "teams": []}))
+    let teams: Vec<Value> = st.pulls[i]
+        .requested_teams
+        .iter()
+        .map(|t| json::team(&u, &full, t))
+        .collect();
+    ok(json!({"users": users, "teams": teams}))
 }
 
 async fn reviewers_add(
@@ -795,6 +801,15 @@ async fn reviewers_add(
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
     let wanted: Vec<String> = strings(&b["reviewers"]);
+    let teams: Vec<String> = strings(&b["team_reviewers"]);
+    let not_collaborator = || {
+        validation(&format!(
+            "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {full} repository."
+        ))
+    };
+    if teams.iter().any(|t| !st.teams.contains(t)) {
+        return Err(not_collaborator());
+    }
     for w in &wanted {
         if *w == st.pulls[i].user {
             return Err(validation(
@@ -802,14 +817,17 @@ async fn reviewers_add(
             ));
         }
         if rules::permission(&st, &full, w) == "none" {
-            return Err(validation(&format!(
-                "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the {full} repository."
-            )));
+            return Err(not_collaborator());
         }
     }
     for w in wanted {
         if !st.pulls[i].requested_reviewers.contains(&w) {
             st.pulls[i].requested_reviewers.push(w);
+        }
+    }
+    for t in teams {
+        if !st.pulls[i].requested_teams.contains(&t) {
+            st.pulls[i].requested_teams.push(t);
         }
     }
     rules::refresh(&repo, &mut st.pulls[i]);

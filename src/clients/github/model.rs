@@ -22,6 +22,8 @@ pub struct NewPr {
     pub labels: Vec<String>,
     /// Users asked to review.
     pub reviewers: Vec<String>,
+    /// Team slugs asked to review.
+    pub team_reviewers: Vec<String>,
     /// Users assigned.
     pub assignees: Vec<String>,
 }

@@ -75,19 +75,20 @@ impl GitHub {
             self.idempotent(Method::POST, &p, Some(&json!({"labels": new.labels})))
                 .await?;
         }
-        if !new.reviewers.is_empty() {
+        if !new.reviewers.is_empty() || !new.team_reviewers.is_empty() {
             let p = self.path(&format!("/pulls/{number}/requested_reviewers"));
-            match self
-                .idempotent(Method::POST, &p, Some(&json!({"reviewers": new.reviewers})))
-                .await
-            {
+            let mut body = json!({"reviewers": new.reviewers});
+            if !new.team_reviewers.is_empty() {
+                body["team_reviewers"] = json!(new.team_reviewers);
+            }
+            match self.idempotent(Method::POST, &p, Some(&body)).await {
                 Err(GitHubError::Api {
                     status: 422,
                     message,
                     ..
                 }) => warnings.push(format!(
-                    "reviewers {:?} not requested: {message}",
-                    new.reviewers
+                    "reviewers {:?} and teams {:?} not requested: {message}",
+                    new.reviewers, new.team_reviewers
                 )),
                 other => {
                     other?;
