@@ -330,10 +330,11 @@ fn every_route_answers_what_githubs_openapi_describes() {
         )
         .await;
         let rr = "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers";
+        sb.github.add_team("platform");
         e(
             "POST",
             format!("{p}/requested_reviewers"),
-            Some(json!({"reviewers": ["alice"]})),
+            Some(json!({"reviewers": ["alice"], "team_reviewers": ["platform"]})),
             201,
             rr,
         )
