@@ -16,6 +16,8 @@ pub struct Timeline {
     pub ended: Option<String>,
     /// The values files changed, joined by `, `.
     pub files: String,
+    /// Warnings worth a reader's eye (a failing optional check), in the order they came.
+    pub warnings: Vec<String>,
     /// The `{changes}` text, once the edit is known.
     pub changes: String,
     /// One row per app: name, revision, sync, health.
@@ -67,6 +69,13 @@ pub fn summary(
                 md_cell(&a.sync),
                 md_cell(&a.health)
             ));
+        }
+        s.push('\n');
+    }
+    if !tl.warnings.is_empty() {
+        s.push_str("Warnings:\n");
+        for w in &tl.warnings {
+            s.push_str(&format!("- {}\n", md_cell(w)));
         }
         s.push('\n');
     }

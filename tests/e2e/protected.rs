@@ -141,5 +141,11 @@ fn a_failing_optional_check_warns_and_does_not_block_the_merge() {
         "{}",
         run.log()
     );
+    assert!(
+        run.summary
+            .contains("- optional check lint concluded failure"),
+        "{}",
+        run.summary
+    );
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("4.4.0"));
 }

@@ -385,10 +385,19 @@ impl Promotion<'_> {
         };
         let rt = &*self.rt;
         let start = Instant::now();
+        // The gate's warnings (an optional check failed, checks never started) also go to the
+        // summary, where a reviewer of the run sees them.
+        let warnings = std::cell::RefCell::new(Vec::new());
         let r = self
             .gh
-            .wait_ready(pr, &gate, &|line: &str| rt.info(line))
+            .wait_ready(pr, &gate, &|line: &str| {
+                if let Some(w) = line.strip_prefix("warning: ") {
+                    warnings.borrow_mut().push(w.to_string());
+                }
+                rt.info(line)
+            })
             .await;
+        self.timeline.warnings.extend(warnings.into_inner());
         self.timeline
             .push("gate", start, r.as_ref().err().map(|e| e.kind()));
         match r {
