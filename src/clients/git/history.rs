@@ -2,11 +2,19 @@
 //! revert.
 
 use super::checkout::{recorded_parents, Checkout, UNSHALLOW};
-use super::error::{local, GitError};
+use super::error::GitError;
 use super::revert::changed_paths;
 use super::validate::parse_sha;
 use git2::Oid;
 use std::collections::HashSet;
+
+/// The value of trailer `key` among `trailers`, case-insensitively, as git compares keys.
+pub fn trailer<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    trailers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
+}
 
 /// Parses git trailers (`Key: value` lines of the message's last paragraph), in order. A message
 /// without trailers gives an empty list.
@@ -216,13 +224,7 @@ impl Checkout {
                     Some(p) => Some(self.tree_at(p)?),
                     None => None,
                 };
-                let empty = self
-                    .repo
-                    .treebuilder(None)
-                    .and_then(|b| b.write())
-                    .and_then(|t| self.repo.find_tree(t))
-                    .map_err(local("write the empty tree"))?;
-                let paths = changed_paths(&self.repo, old.as_ref().unwrap_or(&empty), &new)?;
+                let paths = changed_paths(&self.repo, old.as_ref(), &new)?;
                 let time = commit.committer().when().seconds();
                 LogCommit {
                     id,

@@ -23,7 +23,7 @@ mod write;
 
 pub use checkout::{clone_base, Checkout};
 pub use error::GitError;
-pub use history::{append_trailers, trailers, LogCommit};
+pub use history::{append_trailers, trailer, trailers, LogCommit};
 pub use remote::{set_network_timeouts, Remote, RETRY_BUDGET};
 pub use revert::Revert;
 pub use write::Identity;

@@ -103,7 +103,7 @@ fn revert_trees(
                 paths: "every file (its parent tree is empty)".to_string(),
             });
         }
-        allowed.extend(changed_paths(repo, parent_tree, commit_tree)?);
+        allowed.extend(changed_paths(repo, Some(parent_tree), commit_tree)?);
         // What `revert_commit` does, on trees: merge the parent's tree into ours with the commit as
         // the merge base. Trees chain without writing intermediate commits.
         let mut index = repo
@@ -131,7 +131,7 @@ fn revert_trees(
             .find_tree(new_tree)
             .map_err(local(format!("read the tree reverting {id}")))?;
     }
-    let files = changed_paths(repo, onto, &tree)?;
+    let files = changed_paths(repo, Some(onto), &tree)?;
     let outside: Vec<&str> = files
         .iter()
         .filter(|f| !allowed.contains(*f))
@@ -157,12 +157,17 @@ fn revert_trees(
 /// The paths (old and new sides) that differ between two trees, sorted.
 pub(super) fn changed_paths(
     repo: &Repository,
-    old: &git2::Tree<'_>,
+    old: Option<&git2::Tree<'_>>,
     new: &git2::Tree<'_>,
 ) -> Result<BTreeSet<String>, GitError> {
+    // No old tree (a root commit) diffs against the empty tree.
     let diff = repo
-        .diff_tree_to_tree(Some(old), Some(new), None)
-        .map_err(local(format!("diff {} against {}", old.id(), new.id())))?;
+        .diff_tree_to_tree(old, Some(new), None)
+        .map_err(local(format!(
+            "diff {:?} against {}",
+            old.map(|t| t.id()),
+            new.id()
+        )))?;
     let mut paths = BTreeSet::new();
     for delta in diff.deltas() {
         for file in [delta.old_file(), delta.new_file()] {
