@@ -16,7 +16,7 @@ use super::rollback;
 use crate::base::state::{Phase, Record};
 use crate::base::text::short;
 use crate::base::{humantime, ErrorKind, StepError};
-use crate::clients::git::{self, LogCommit};
+use crate::clients::git::{self, trailer, LogCommit};
 use crate::clients::github::GitHub;
 use crate::clients::runtime::Runtime;
 use crate::config::{Config, Scope};
@@ -41,14 +41,6 @@ pub enum Last {
     },
     /// The last promotion, still in place.
     Standing(LogCommit),
-}
-
-/// The trailer value of `key` in `message`, case-insensitively, if any.
-fn trailer<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    trailers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.as_str())
 }
 
 /// The SHA a commit reverts: our `Reverts:` trailer, or the line git's own revert writes.

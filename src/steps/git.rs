@@ -91,12 +91,7 @@ pub async fn claim_branch(
 /// `conflict` when the head is not a promotion, or one of another change set.
 pub fn may_take_over(branch: &str, message: &str, key: &str) -> Result<(), StepError> {
     let trailers = git::trailers(message);
-    let value = |k: &str| {
-        trailers
-            .iter()
-            .find(|(t, _)| t.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
+    let value = |k: &str| git::trailer(&trailers, k);
     let own_name = "give `branch` a name of its own (the default has {job} and {key})";
     if value("Promoted-by") != Some("gitops-promote") {
         return Err(StepError::msg(
