@@ -128,6 +128,7 @@ fn measure(sb: &Sandbox, name: &str, commits: usize, runs: usize) -> Row {
         url: url.clone(),
         token: sb.world.token.clone(),
         retry_budget: gitops_promote::clients::git::RETRY_BUDGET,
+        trust: Default::default(),
     };
     let cred_url = url.replacen(
         "http://",

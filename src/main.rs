@@ -239,13 +239,10 @@ fn post_decision(record: &Record, job: &str) -> Result<&'static str, String> {
     }
 }
 
-/// Bounds libgit2's waits by `request-timeout`: without it a stalled git host hangs the job.
+/// Bounds git's waits by `request-timeout`: without it a stalled git host hangs the job.
 fn set_git_timeouts(config: &Config) {
     let io = config.request_timeout;
-    // SAFETY: called on the main thread before the tokio runtime (or any other thread) starts.
-    unsafe {
-        gitops_promote::clients::git::set_network_timeouts(io.min(Duration::from_secs(10)), io)
-    };
+    gitops_promote::clients::git::set_network_timeouts(io.min(Duration::from_secs(10)), io);
 }
 
 /// Runs a flow on a multi-threaded runtime (apps are synced concurrently) until it ends or a

@@ -4,6 +4,7 @@
 pub mod argocd;
 pub mod git;
 pub mod github;
+pub mod net;
 pub mod runtime;
 pub mod values;
 pub mod verify;

@@ -189,6 +189,7 @@ pub const INPUTS: &[InputDef] = &[
         .required(&[Promote, Rollback, Guard, Status]),
     input("github-api-url", Kind::Url, "REST API of the instance holding the release repo, e.g. https://ghe.example.com/api/v3; empty means the workflow's own (GITHUB_API_URL)."),
     input("github-server-url", Kind::Url, "Web and git host of the instance holding the release repo, e.g. https://ghe.example.com; empty means the workflow's own (GITHUB_SERVER_URL)."),
+    input("ca-cert", Kind::Text, "CA certificates trusted for GitHub, git and Prometheus besides the system's (SSL_CERT_FILE, else the distribution's bundle), e.g. a GitHub Enterprise Server's internal CA: the PEM text (-----BEGIN CERTIFICATE-----...) or the path of a PEM file."),
     input("base", Kind::Text, "Branch the PR targets; empty means the repo's default branch."),
     input("file", Kind::Text, "Values file, relative to the repo root.").default("values.yaml"),
     input("set", Kind::Lines,

@@ -100,6 +100,7 @@ pub enum SyncMode {
 }
 
 use crate::clients::argocd::ArgoConfig;
+use crate::clients::net::{self, Trust};
 use crate::clients::values::SetOp;
 /// What an empty query result counts as, and one named query: the gate's own types, so config
 /// and gate cannot drift.
@@ -262,6 +263,9 @@ pub struct Config {
     pub github_server_url: Url,
     /// Run id, attempt and URL.
     pub run: RunContext,
+    /// The certificates GitHub, git and Prometheus connections trust (`ca-cert` besides the
+    /// system's).
+    pub trust: Trust,
 }
 
 /// Collects problems while reading inputs, so every bad input is reported at once.
@@ -316,6 +320,28 @@ impl<'a> Reader<'a> {
 
     fn opt_text(&mut self, name: &'static str) -> Option<String> {
         self.opt(name).map(str::to_string)
+    }
+
+    /// The certificates of a PEM input: its text, or the path of a PEM file (users write both).
+    fn certificates(
+        &mut self,
+        name: &'static str,
+    ) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        let Some(v) = self.opt(name).map(str::to_string) else {
+            return Vec::new();
+        };
+        let pem = if v.contains("-----BEGIN") {
+            Ok(v.clone().into_bytes())
+        } else {
+            std::fs::read(v.trim()).map_err(|e| format!("cannot read the file '{}': {e}", v.trim()))
+        };
+        match pem.and_then(|pem| net::pem_certs("the value", &pem)) {
+            Ok(certs) => certs,
+            Err(e) => {
+                self.fail(name, e);
+                Vec::new()
+            }
+        }
     }
 
     fn parsed<T>(
@@ -689,6 +715,7 @@ impl Config {
                 )
                 .unwrap_or(NoData::Fail),
             timeout: request_timeout,
+            trust: Trust::default(),
         };
         let rollback_window = r.duration("rollback-window");
         let grace = r.duration("grace");
@@ -730,7 +757,7 @@ impl Config {
                 r.fail_with(&e);
             }
         }
-        let verify = prometheus_url.is_some().then_some(verify);
+        let mut verify = prometheus_url.is_some().then_some(verify);
         let dry_run = r.bool("dry-run");
 
         let ctx_url = |r: &mut Reader<'_>, var: &str, default: &str| {
@@ -770,6 +797,14 @@ impl Config {
                 .cloned()
                 .unwrap_or_else(|| "local".into()),
         };
+
+        let trust = Trust {
+            extra: r.certificates("ca-cert"),
+            ..Trust::default()
+        };
+        if let Some(v) = verify.as_mut() {
+            v.trust = trust.clone();
+        }
 
         if !r.problems.is_empty() {
             return Err(ConfigError {
@@ -824,6 +859,7 @@ impl Config {
             github_api_url,
             github_server_url,
             run,
+            trust,
         })
     }
 
@@ -1394,6 +1430,7 @@ mod tests {
             "github-api-url",
             "github-server-url",
             "team-reviewers",
+            "ca-cert",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

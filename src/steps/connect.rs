@@ -20,10 +20,11 @@ pub async fn resolve_base(gh: &GitHub, cfg: &Config) -> Result<String, StepError
 
 /// The GitHub client for the release repo.
 pub fn connect_github(cfg: &Config) -> Result<GitHub, StepError> {
-    let mut gh = GitHub::new(
+    let mut gh = GitHub::with_trust(
         cfg.run.api_url.as_str(),
         cfg.github_token.expose(),
         &cfg.repository.to_string(),
+        cfg.trust.clone(),
     )
     .map_err(|e| StepError::new("connect to GitHub", &e))?;
     gh.call_timeout = cfg.request_timeout;
@@ -40,6 +41,7 @@ pub fn remote(cfg: &Config, repo: &str) -> git::Remote {
         ),
         token: cfg.github_token.expose().to_string(),
         retry_budget: cfg.retry_budget,
+        trust: cfg.trust.clone(),
     }
 }
 

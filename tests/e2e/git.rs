@@ -17,6 +17,7 @@ fn remote(sb: &Sandbox) -> Remote {
         url: format!("{}/{SEED_REPO}.git", sb.git_url()),
         token: sb.world.token.clone(),
         retry_budget: git::RETRY_BUDGET,
+        trust: Default::default(),
     }
 }
 

@@ -41,12 +41,7 @@ fn gate(approvals: u32, timeout_ms: u64, checks: bool) -> Gate {
 
 /// Reads a raw body from the emulator, as a user looking at the PR page would.
 async fn raw(sb: &Sandbox, path: &str) -> serde_json::Value {
-    let o = octocrab::Octocrab::builder()
-        .base_uri(sb.github_api_url.as_str())
-        .unwrap()
-        .personal_token(sb.world.token.clone())
-        .build()
-        .unwrap();
+    let o = crate::harness::octocrab(&sb.github_api_url, Some(&sb.world.token));
     o.get(path, None::<&()>).await.unwrap()
 }
 
@@ -132,11 +127,7 @@ fn gate_waits_for_an_approval_added_later_through_the_control_api() {
             {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let o = octocrab::Octocrab::builder()
-                .base_uri(control.as_str())
-                .unwrap()
-                .build()
-                .unwrap();
+            let o = crate::harness::octocrab(control.as_str(), None);
             let resp = o
                 ._post(
                     control.as_str(),

@@ -550,6 +550,23 @@ pub fn calls_to(sb: &Sandbox, service: &str, method: &str, suffix: &str) -> Vec<
 
 /// The GitHub client on the seeded repo, with short retry waits so that fault tests take
 /// milliseconds; build it inside the test's runtime, as octocrab requires.
+/// A bare octocrab over plain HTTP at `base` (the emulator's API or control URL), with `token`
+/// sent as GitHub's Bearer: for reading and writing raw bodies as a user or a test would.
+pub fn octocrab(base: &str, token: Option<&str>) -> octocrab::Octocrab {
+    use octocrab::service::middleware::{auth_header::AuthHeaderLayer, base_uri::BaseUriLayer};
+    let base: http::Uri = base.trim_end_matches('/').parse().unwrap();
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<octocrab::OctoBody>();
+    let auth = token.map(|t| format!("Bearer {t}").parse().unwrap());
+    octocrab::OctocrabBuilder::new_empty()
+        .with_service(http)
+        .with_layer(&BaseUriLayer::new(base.clone()))
+        .with_layer(&AuthHeaderLayer::new(auth, base.clone(), base))
+        .with_auth(octocrab::AuthState::None)
+        .build()
+        .unwrap()
+}
+
 pub fn github_client(sb: &Sandbox) -> gitops_promote::clients::github::GitHub {
     let mut gh =
         gitops_promote::clients::github::GitHub::new(&sb.github_api_url, &sb.world.token, REPO)

@@ -33,11 +33,19 @@ struct Answer {
 
 impl Client {
     fn new(sb: &Sandbox, token: &str) -> Client {
-        let octo = Octocrab::builder()
-            .base_uri(sb.github_api_url.as_str())
-            .unwrap()
-            .personal_token(token.to_string())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+        // octocrab's own layers over a plain-HTTP hyper client, as the product builds it
+        // (src/clients/github/mod.rs) without its TLS connector.
+        use octocrab::service::middleware::{auth_header::AuthHeaderLayer, base_uri::BaseUriLayer};
+        let base: axum::http::Uri = sb.github_api_url.trim_end_matches('/').parse().unwrap();
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<octocrab::OctoBody>();
+        let auth = format!("Bearer {token}").parse().unwrap();
+        let octo = octocrab::OctocrabBuilder::new_empty()
+            .with_service(http)
+            .with_layer(&BaseUriLayer::new(base.clone()))
+            .with_layer(&AuthHeaderLayer::new(Some(auth), base.clone(), base))
+            .with_auth(octocrab::AuthState::None)
             .build()
             .unwrap();
         Client { octo }

@@ -26,8 +26,6 @@ use transport::*;
 use crate::base::Secret;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use std::fmt;
 use std::time::Duration;
 
@@ -67,7 +65,7 @@ pub struct ArgoConfig {
     pub retry_budget: Option<Duration>,
 }
 
-pub(super) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(super) type HttpClient = crate::clients::net::HttpClient<Full<Bytes>>;
 
 /// A connected Argo CD API client. Cheap to clone; safe to use concurrently.
 #[derive(Clone)]

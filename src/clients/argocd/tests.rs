@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::base::{Classify, ErrorKind};
-use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -416,19 +415,7 @@ fn sync_request_bodies_match_the_swagger() {
     let argo = ArgoCd {
         base: "http://x".into(),
         token: "t".into(),
-        client: Client::builder(TokioExecutor::new()).build(
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(
-                    tls_config(&ArgoConfig {
-                        insecure: true,
-                        ..Default::default()
-                    })
-                    .unwrap(),
-                )
-                .https_or_http()
-                .enable_http1()
-                .build(),
-        ),
+        client: crate::clients::net::client(Default::default()),
         app_namespace: Some("argocd".into()),
         project: None,
         call_timeout: CALL_TIMEOUT,

@@ -2,117 +2,42 @@
 //! retries, and the answers that show a server is not Argo CD.
 
 use super::*;
+use crate::clients::net::{self, Trust};
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Accepts any certificate: `argocd-insecure`, as `argocd --insecure` does.
-#[derive(Debug)]
-pub(super) struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-pub(super) fn tls_config(cfg: &ArgoConfig) -> Result<rustls::ClientConfig, ArgoError> {
-    use hyper_rustls::ConfigBuilderExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ArgoError::Config(format!("TLS setup: {e}")))?;
+/// What the Argo CD connection trusts: anything (`argocd-insecure`), the one CA of
+/// `argocd-ca-cert`, or the system's CA bundle.
+pub(super) fn trust(cfg: &ArgoConfig) -> Result<Trust, ArgoError> {
     if cfg.insecure {
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-            .with_no_client_auth());
+        return Ok(Trust {
+            insecure: true,
+            ..Trust::default()
+        });
     }
-    if let Some(ca) = &cfg.ca_cert {
-        // The input is documented as PEM; a path to a PEM file is accepted too, as users write both.
-        let (pem, what) = if ca.contains("-----BEGIN") {
-            (ca.as_bytes().to_vec(), "(PEM text)".to_string())
-        } else {
-            let pem = std::fs::read(ca)
-                .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {ca}: {e}")))?;
-            (pem, ca.clone())
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert =
-                cert.map_err(|e| ArgoError::Config(format!("argocd-ca-cert {what}: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {what}: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(ArgoError::Config(format!(
-                "argocd-ca-cert {what} holds no PEM certificate: expected the certificate itself (-----BEGIN CERTIFICATE-----...) or the path of a PEM file"
-            )));
-        }
-        return Ok(builder.with_root_certificates(roots).with_no_client_auth());
-    }
-    let builder = builder
-        .with_native_roots()
-        .map_err(|e| ArgoError::Config(format!("loading the system CA certificates: {e}")))?;
-    Ok(builder.with_no_client_auth())
-}
-
-/// Whether `e` (a hyper error) is rustls refusing the server's certificate. `io::Error` hides its
-/// inner error from `source()` (and hyper-rustls nests two), so the walk peels them too.
-pub(super) fn refused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(mut err) = next {
-        next = err.source();
-        loop {
-            if let Some(
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented,
-            ) = err.downcast_ref::<rustls::Error>()
-            {
-                return true;
-            }
-            match err
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                Some(inner) => err = inner,
-                None => break,
-            }
-        }
-    }
-    false
+    let Some(ca) = &cfg.ca_cert else {
+        return Ok(Trust::default());
+    };
+    // The input is documented as PEM; a path to a PEM file is accepted too, as users write both.
+    let (pem, what) = if ca.contains("-----BEGIN") {
+        (
+            ca.as_bytes().to_vec(),
+            "argocd-ca-cert (PEM text)".to_string(),
+        )
+    } else {
+        let pem = std::fs::read(ca)
+            .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {ca}: {e}")))?;
+        (pem, format!("argocd-ca-cert {ca}"))
+    };
+    Ok(Trust {
+        extra: net::pem_certs(&what, &pem).map_err(ArgoError::Config)?,
+        only: true,
+        insecure: false,
+    })
 }
 
 pub(super) fn enc(s: &str) -> String {
@@ -149,12 +74,7 @@ impl ArgoCd {
                 "argocd-server {base:?} must be an http(s) URL"
             )));
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(cfg)?)
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = net::client(trust(cfg)?);
         let mut argo = ArgoCd {
             base,
             token: Secret::default(),
@@ -254,7 +174,7 @@ impl ArgoCd {
             reason.push_str(&s.to_string());
             src = s.source();
         }
-        if refused_by_tls(e) {
+        if net::refused_by_tls(e) {
             // A certificate we do not trust stays untrusted: retrying only delays the answer.
             return ArgoError::Config(format!(
                 "{action}: the TLS certificate of {} is not trusted ({reason}); set argocd-ca-cert to the CA that signs it",

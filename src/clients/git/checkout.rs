@@ -2,6 +2,7 @@
 //! files.
 
 use super::error::{local, GitError};
+use super::http::with_session;
 use super::remote::{with_retries, CallState, Remote};
 use super::validate::{check_branch, check_path, check_url, parse_sha};
 use git2::{FetchOptions, Oid, Repository};
@@ -58,7 +59,14 @@ pub fn clone_base(remote: &Remote, base: &str, depth: u32) -> Result<Checkout, G
         .prefix("gitops-promote-")
         .tempdir()
         .map_err(GitError::TempDir)?;
-    let repo = Repository::init_bare(dir.path()).map_err(local("create the local clone"))?;
+    // No templates: libgit2 would copy the system's hooks and info/exclude into every clone.
+    let repo = Repository::init_opts(
+        dir.path(),
+        git2::RepositoryInitOptions::new()
+            .bare(true)
+            .external_template(false),
+    )
+    .map_err(local("create the local clone"))?;
     let mut checkout = Checkout {
         repo,
         remote: remote.clone(),
@@ -115,6 +123,21 @@ impl Checkout {
             .map_err(local(format!("set up the remote {}", self.remote.url)))
     }
 
+    /// One fetch of `refspec` at `depth` over an anonymous remote: no tags, no FETCH_HEAD.
+    fn fetch_refspec(&self, refspec: &str, depth: i32) -> Result<(), GitError> {
+        let state = CallState::default();
+        let mut remote = self.anonymous_remote()?;
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(state.callbacks())
+            .depth(depth)
+            .download_tags(git2::AutotagOption::None)
+            .update_fetchhead(false);
+        with_session(&self.remote, || {
+            remote.fetch(&[refspec], Some(&mut opts), None)
+        })
+        .map_err(|e| state.error("fetch from", &self.remote.url, e))
+    }
+
     /// The ref the base head is fetched into.
     fn tracking_ref(&self) -> String {
         format!("refs/remotes/origin/{}", self.base)
@@ -128,7 +151,6 @@ impl Checkout {
 
     /// One attempt of [`Checkout::fetch_depth`], with fresh callback state.
     fn fetch_depth_once(&mut self, depth: i32) -> Result<Oid, GitError> {
-        let state = CallState::default();
         let refspec = format!("+refs/heads/{}:{}", self.base, self.tracking_ref());
         // A refspec that matches nothing is no error to libgit2; dropping the old tracking ref
         // first makes a base branch deleted on the server show as missing, not as its old head.
@@ -136,16 +158,7 @@ impl Checkout {
             old.delete()
                 .map_err(local(format!("reset {}", self.tracking_ref())))?;
         }
-        let result = {
-            let mut remote = self.anonymous_remote()?;
-            let mut opts = FetchOptions::new();
-            opts.remote_callbacks(state.callbacks(&self.remote.token))
-                .depth(depth)
-                .download_tags(git2::AutotagOption::None)
-                .update_fetchhead(false);
-            remote.fetch(&[refspec.as_str()], Some(&mut opts), None)
-        };
-        result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
+        self.fetch_refspec(&refspec, depth)?;
         // libgit2 keeps commits parsed before the fetch in its cache, with the parents the old
         // shallow boundary cut off: a deepened merge commit would still show none. Reopen, with
         // `open_ext`: `open_bare` does not load `shallow`, and a push from a handle without the
@@ -267,18 +280,8 @@ impl Checkout {
         if let Ok(mut old) = self.repo.find_reference(PEEK) {
             old.delete().map_err(local(format!("reset {PEEK}")))?;
         }
-        let state = CallState::default();
         let refspec = format!("+refs/heads/{branch}:{PEEK}");
-        let result = {
-            let mut remote = self.anonymous_remote()?;
-            let mut opts = FetchOptions::new();
-            opts.remote_callbacks(state.callbacks(&self.remote.token))
-                .depth(1)
-                .download_tags(git2::AutotagOption::None)
-                .update_fetchhead(false);
-            remote.fetch(&[refspec.as_str()], Some(&mut opts), None)
-        };
-        result.map_err(|e| state.error("fetch from", &self.remote.url, e))?;
+        self.fetch_refspec(&refspec, 1)?;
         let Ok(id) = self.repo.refname_to_id(PEEK) else {
             return Ok(None);
         };
@@ -359,6 +362,7 @@ mod tests {
             url: "https://x-access-token:ghs_secret@github.com/acme/deploy.git".into(),
             token: "t".into(),
             retry_budget: RETRY_BUDGET,
+            trust: Default::default(),
         };
         let err = clone_base(&r, "main", 1).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);

@@ -4,9 +4,9 @@
 //! Everything here is blocking; the async flows call it through `tokio::task::spawn_blocking`. It
 //! stops at git: pull requests, merges and Argo CD belong to `github` and `argocd`.
 //!
-//! The token reaches libgit2 only through the credentials callback: the clone is a bare repository
-//! in a temp dir with no remote configured (every fetch and push uses an anonymous remote), so no URL,
-//! token or credential helper is ever written under it.
+//! The token never reaches libgit2: our HTTP transport (`http`, over [`crate::clients::net`]) sends
+//! it, and the clone is a bare repository in a temp dir with no remote configured (every fetch and
+//! push uses an anonymous remote), so no URL, token or credential helper is ever written under it.
 //!
 //! The module is split by what each part knows: [`GitError`] (`error`), the remote, its credentials
 //! callback and transport retries (`remote`), the checks on names before they reach libgit2
@@ -16,6 +16,7 @@
 mod checkout;
 mod error;
 mod history;
+mod http;
 mod remote;
 mod revert;
 mod validate;

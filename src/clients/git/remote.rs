@@ -1,11 +1,10 @@
-//! The remote: where the release repo lives, the token that opens it (handed to libgit2 only
-//! through the credentials callback), libgit2's network timeouts, and the retries of transient
-//! failures.
+//! The remote: where the release repo lives, the token that opens it (sent by our HTTP transport,
+//! never handed to libgit2), the network timeouts, and the retries of transient failures.
 
 use super::error::GitError;
 use crate::base::{Classify, ErrorKind};
 use git2::RemoteCallbacks;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::time::Duration;
 
@@ -51,6 +50,8 @@ pub struct Remote {
     pub token: String,
     /// How long a fetch or push is retried after transient failures (`retry-budget`).
     pub retry_budget: Duration,
+    /// The certificates an https git host may present (`ca-cert` besides the system's).
+    pub trust: crate::clients::net::Trust,
 }
 
 /// By hand, so that a `{:?}` in a log or a panic never shows the token.
@@ -63,19 +64,10 @@ impl fmt::Debug for Remote {
     }
 }
 
-/// Bounds how long libgit2 waits to connect and for each read or write, so that a stalled git host
-/// fails as a connectivity error instead of hanging the job (libgit2 waits forever by default).
-///
-/// # Safety
-/// It sets libgit2 globals without synchronization: call it from `main` before any thread is
-/// spawned (before the tokio runtime starts).
-pub unsafe fn set_network_timeouts(connect: Duration, io: Duration) {
-    let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: the caller guarantees no other thread uses libgit2 yet. Both calls cannot fail.
-    unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect));
-        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(io));
-    }
+/// Bounds how long a fetch or push waits to connect and for each read of an answer, so that a
+/// stalled git host fails as a timeout instead of hanging the job.
+pub fn set_network_timeouts(connect: Duration, io: Duration) {
+    super::http::set_timeouts(connect, io);
 }
 
 /// Works out the error type of a failed fetch or push from libgit2's error.
@@ -89,6 +81,7 @@ fn transport_kind(e: &git2::Error) -> ErrorKind {
         .and_then(|s| s.parse::<u16>().ok());
     match (e.code(), status) {
         (git2::ErrorCode::NotFastForward, _) => ErrorKind::Conflict,
+        _ if e.message().contains("timed out") => ErrorKind::Timeout,
         (git2::ErrorCode::Auth, _) | (_, Some(401)) => ErrorKind::Authentication,
         (_, Some(403)) => ErrorKind::Authorization,
         // GitHub answers 404 for a repo the token cannot see as well as for a missing one.
@@ -101,28 +94,14 @@ fn transport_kind(e: &git2::Error) -> ErrorKind {
 /// State shared between the callbacks of one fetch or push.
 #[derive(Default)]
 pub(super) struct CallState {
-    auth_asked: Cell<u32>,
     pub(super) rejected: RefCell<Vec<(String, String)>>,
 }
 
 impl CallState {
-    /// Callbacks that answer the first credentials request with the token and give up on the
-    /// second one: libgit2 asks again after every 401, forever.
-    pub(super) fn callbacks<'a>(&'a self, token: &'a str) -> RemoteCallbacks<'a> {
+    /// Callbacks that collect the refs the server refused. No credentials callback: the HTTP
+    /// transport sends the token itself (`http.rs`), and libgit2 would ask again after every 401.
+    pub(super) fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut cb = RemoteCallbacks::new();
-        cb.credentials(move |_url, _user, allowed| {
-            let n = self.auth_asked.get() + 1;
-            self.auth_asked.set(n);
-            if n > 1 {
-                return Err(git2::Error::from_str("the token was rejected"));
-            }
-            if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-                return Err(git2::Error::from_str(
-                    "the server does not accept a user and password",
-                ));
-            }
-            git2::Cred::userpass_plaintext("x-access-token", token)
-        });
         cb.push_update_reference(move |refname, status| {
             if let Some(reason) = status {
                 self.rejected
@@ -134,21 +113,19 @@ impl CallState {
         cb
     }
 
-    /// Turns libgit2's error into ours; a second credentials request means the token was rejected.
+    /// Turns libgit2's error into ours.
     pub(super) fn error(&self, action: &'static str, url: &str, source: git2::Error) -> GitError {
-        let kind = transport_kind(&source);
-        if self.auth_asked.get() > 1 || kind == ErrorKind::Authentication {
-            GitError::Authentication {
+        match transport_kind(&source) {
+            ErrorKind::Authentication => GitError::Authentication {
                 action,
                 url: url.to_string(),
-            }
-        } else {
-            GitError::Transport {
+            },
+            kind => GitError::Transport {
                 action,
                 url: url.to_string(),
                 kind,
                 source,
-            }
+            },
         }
     }
 }
@@ -205,6 +182,7 @@ mod tests {
             url: "https://github.com/acme/deploy.git".into(),
             token: "ghs_secret".into(),
             retry_budget: RETRY_BUDGET,
+            trust: Default::default(),
         };
         let shown = format!("{r:?}");
         assert!(!shown.contains("ghs_secret"), "{shown}");

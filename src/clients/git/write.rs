@@ -174,8 +174,8 @@ impl Checkout {
         let result = {
             let mut remote = self.anonymous_remote()?;
             let mut opts = PushOptions::new();
-            opts.remote_callbacks(state.callbacks(&self.remote.token));
-            remote.push(&[refspec], Some(&mut opts))
+            opts.remote_callbacks(state.callbacks());
+            super::http::with_session(&self.remote, || remote.push(&[refspec], Some(&mut opts)))
         };
         match result {
             Ok(()) => {}

@@ -21,6 +21,7 @@ mod transport;
 pub use error::GitHubError;
 pub use model::{Comment, Gate, Merge, NewPr, PrInfo, PrRef};
 
+use super::net::{self, Trust};
 use octocrab::Octocrab;
 use std::collections::HashMap;
 use std::fmt;
@@ -53,13 +54,31 @@ impl fmt::Debug for GitHub {
 }
 
 impl GitHub {
-    /// A client for `repository` (`owner/name`) at `api_url` (e.g. `https://api.github.com`).
+    /// A client for `repository` (`owner/name`) at `api_url` (e.g. `https://api.github.com`),
+    /// trusting the system's CA bundle.
     ///
     /// Call it inside a tokio runtime (octocrab spawns its worker there) and use it on that runtime.
     ///
     /// # Errors
     /// `Config` when the URL, the token or the repository name is malformed.
     pub fn new(api_url: &str, token: &str, repository: &str) -> Result<GitHub, GitHubError> {
+        GitHub::with_trust(api_url, token, repository, Trust::default())
+    }
+
+    /// [`GitHub::new`] trusting `trust` (`ca-cert`, for GitHub Enterprise Server behind an
+    /// internal CA), over the one HTTP stack ([`crate::clients::net`]).
+    ///
+    /// # Errors
+    /// `Config` when the URL, the token or the repository name is malformed.
+    pub fn with_trust(
+        api_url: &str,
+        token: &str,
+        repository: &str,
+        trust: Trust,
+    ) -> Result<GitHub, GitHubError> {
+        use octocrab::service::middleware::{
+            auth_header::AuthHeaderLayer, base_uri::BaseUriLayer, extra_headers::ExtraHeadersLayer,
+        };
         let (owner, repo) = repository
             .split_once('/')
             .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
@@ -76,20 +95,32 @@ impl GitHub {
                 "GitHub API URL must be an http(s) URL with a host (got {api_url:?})"
             )));
         }
-        // octocrab's builder panics on a token that is no header value; say so instead, without it.
-        if http::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
+        let base: http::Uri = api_url
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?;
+        let Ok(mut auth) = http::HeaderValue::from_str(&format!("Bearer {token}")) else {
             return Err(GitHubError::Config(
                 "the GitHub token is not a valid HTTP header value (a newline or other control character in it?)".into(),
             ));
-        }
-        let octo = Octocrab::builder()
-            .base_uri(api_url.trim_end_matches('/'))
-            .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?
-            .personal_token(token.to_string())
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
-            // The whole call is bounded by `call_timeout` (request-timeout) in `once`; a read
-            // timeout here would cut a longer request-timeout short.
-            .set_connect_timeout(Some(Duration::from_secs(10)))
+        };
+        auth.set_sensitive(true);
+        let agent =
+            http::HeaderValue::from_static(concat!("gitops-promote/", env!("CARGO_PKG_VERSION")));
+        // octocrab's own stack, in its order (lib.rs `build`), over our client: redirects are
+        // followed (GitHub answers 301 for a renamed repository) and the token is sent only to
+        // the API's own host. No retry layer: `transport` retries what is safe to retry; no
+        // timeout layer: `transport` bounds every whole call by `request-timeout`.
+        let octo = octocrab::OctocrabBuilder::new_empty()
+            .with_service(net::client::<octocrab::OctoBody>(trust))
+            .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
+            .with_layer(&ExtraHeadersLayer::new(std::sync::Arc::new(vec![(
+                http::header::USER_AGENT,
+                agent,
+            )])))
+            .with_layer(&BaseUriLayer::new(base.clone()))
+            .with_layer(&AuthHeaderLayer::new(Some(auth), base.clone(), base))
+            .with_auth(octocrab::AuthState::None)
             .build()
             .map_err(|e| GitHubError::Config(format!("building the GitHub client: {e}")))?;
         Ok(GitHub {

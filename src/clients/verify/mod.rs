@@ -83,6 +83,8 @@ pub struct VerifyConfig {
     pub bearer_token: Option<Secret>,
     /// How long one query may take; a slower answer is an Error measurement.
     pub timeout: Duration,
+    /// The certificates trusted for an https Prometheus (`ca-cert` besides the system's).
+    pub trust: crate::clients::net::Trust,
 }
 
 impl Default for VerifyConfig {
@@ -100,6 +102,7 @@ impl Default for VerifyConfig {
             no_data: NoData::Fail,
             bearer_token: None,
             timeout: Duration::from_secs(10),
+            trust: Default::default(),
         }
     }
 }

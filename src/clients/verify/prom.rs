@@ -5,9 +5,6 @@ use super::condition::Value;
 use super::{NamedQuery, VerifyConfig, VerifyError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as Hyper;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
@@ -159,7 +156,7 @@ pub fn parse_answer(
 
 /// The HTTP client with the configured auth; one per run.
 pub struct Client {
-    http: Hyper<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::clients::net::HttpClient<Full<Bytes>>,
     url: String,
     headers: Vec<(http::HeaderName, http::HeaderValue)>,
     timeout: Duration,
@@ -168,22 +165,8 @@ pub struct Client {
 impl Client {
     /// A client for `cfg` (already checked, so header names are valid).
     pub fn new(cfg: &VerifyConfig) -> Client {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        // No system CA bundle (e.g. a scratch image) still allows plain-HTTP Prometheus; an https
-        // URL then fails with a TLS error naming the certificate.
-        let builder = match builder.with_provider_and_native_roots(provider.clone()) {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .expect("ring supports the default protocol versions")
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            ),
-        };
-        let connector = builder.https_or_http().enable_http1().build();
-        let http = Hyper::builder(TokioExecutor::new()).build(connector);
+        // Roots are read at the first https handshake: a plain-HTTP Prometheus needs none.
+        let http = crate::clients::net::client(cfg.trust.clone());
         let mut headers = Vec::new();
         let mut add = |k: &str, v: &str| {
             if let (Ok(k), Ok(mut v)) = (
