@@ -14,6 +14,7 @@ pub mod faults;
 pub mod git_host;
 pub mod github;
 pub mod metrics;
+pub mod proxy;
 pub mod world;
 
 use anyhow::{Context, Result};

@@ -18,6 +18,7 @@ mod inputs;
 mod permissions;
 mod promote;
 mod protected;
+mod proxy;
 mod recipes;
 mod requests;
 mod rollback;

@@ -7,10 +7,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// lighttpd proxying `https://127.0.0.1:PORT` to the emulator; stopped on drop.
-struct TlsFront {
+pub struct TlsFront {
     _server: Daemon,
-    url: String,
-    ca: std::path::PathBuf,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The PEM file of the CA that signed the front's certificate.
+    pub ca: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -80,7 +82,8 @@ fn certificates(dir: &Path) {
     );
 }
 
-fn tls_front(upstream: &str) -> TlsFront {
+/// A TLS front for `upstream` (an `http://127.0.0.1:PORT` URL) with a certificate of a CA made here.
+pub fn tls_front(upstream: &str) -> TlsFront {
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
     let port = free_port();
