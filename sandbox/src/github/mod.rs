@@ -312,9 +312,14 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
         .get("if-none-match")
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
-    // GitHub sends the rate-limit headers on a 401 too.
+    // GitHub sends the rate-limit headers on a 401 too. A request with no credentials at all is
+    // answered 404 (docs.github.com, "Authenticating to the REST API", failed login limit:
+    // "without a token ... you will receive a 404 Not Found"); only wrong ones get 401. Git's
+    // first request, which carries none, meets this on a server URL that names /api/v3.
     let resp = if token == gh.world.token {
         next.run(req).await
+    } else if auth.is_empty() {
+        error(404, "Not Found")
     } else {
         error(401, "Bad credentials")
     };
