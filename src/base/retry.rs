@@ -19,9 +19,20 @@ pub fn set_sink(sink: impl Fn(&str) + Send + Sync + 'static) {
 /// Logs that a call failed with `cause` and is tried again after `wait`, with `left` of its
 /// retry budget remaining after that wait.
 pub fn notice(cause: &dyn std::fmt::Display, wait: Duration, left: Duration) {
-    let line = line(cause, wait, left);
+    emit(&line(cause, wait, left));
+}
+
+/// As [`notice`] for a loop bounded by a count: try `next` of `of` comes after `wait`.
+pub fn notice_attempt(cause: &dyn std::fmt::Display, wait: Duration, next: u32, of: u32) {
+    emit(&format!(
+        "retrying: {cause}; again in {} (try {next} of {of})",
+        humantime(wait)
+    ));
+}
+
+fn emit(line: &str) {
     match SINK.get() {
-        Some(sink) => sink(&line),
+        Some(sink) => sink(line),
         None => eprintln!("{line}"),
     }
 }

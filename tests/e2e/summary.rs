@@ -101,13 +101,14 @@ fn a_failed_promotion_summary_says_what_failed_then_what_the_rollback_did() {
 fn r16_the_log_of_a_failed_promotion_names_the_branch_pr_merge_and_each_retry() {
     use sandbox::{Fault, FaultRule};
     let ctx = Ctx::new();
-    for (service, path) in [
-        ("github", "/repos/*/*/pulls/*"),
-        ("argocd", "/api/v1/applications/app"),
+    for (service, method, path) in [
+        ("github", "GET", "/repos/*/*/pulls/*"),
+        ("argocd", "GET", "/api/v1/applications/app"),
+        ("argocd", "POST", "/api/v1/applications/app/sync"),
     ] {
         ctx.sb.faults.inject(FaultRule {
             service: service.into(),
-            method: Some("GET".into()),
+            method: Some(method.into()),
             path: path.into(),
             times: 1,
             fault: Fault::Status {
@@ -149,6 +150,13 @@ fn r16_the_log_of_a_failed_promotion_names_the_branch_pr_merge_and_each_retry() 
             "no retry line for {call}:\n{log}"
         );
     }
+    // The sync POST is retried by count, after checking that it did not start an operation.
+    assert!(
+        log.lines().any(|l| l.starts_with("retrying: ")
+            && l.contains("Argo CD answered HTTP 502")
+            && l.ends_with("(try 2 of 3)")),
+        "no retry line for the sync:\n{log}"
+    );
 
     // The post step of a job that failed after a good promotion: why first, then which PR.
     let ok = ctx.main(&[("set", "image.tag=2.2.0")]);
