@@ -157,6 +157,7 @@ fn load(cmd: Cmd, flags: &[(String, String)], rt: &mut Runtime) -> Result<Config
 /// Runs one command of the main entrypoint or the CLI.
 fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
     let mut rt = Runtime::from_process();
+    gitops_promote::base::retry::set_sink(rt.info_sink());
     let config = match load(cmd, flags, &mut rt) {
         Ok(c) => c,
         Err(code) => return code,
@@ -178,6 +179,7 @@ fn run_command(cmd: Cmd, flags: &[(String, String)]) -> ExitCode {
 /// every input of the main step, `command` included; it acts on the state alone.
 fn run_post() -> ExitCode {
     let mut rt = Runtime::from_process();
+    gitops_promote::base::retry::set_sink(rt.info_sink());
     let raw = RawInputs::from_env(&[]).without("command");
     for secret in raw.secrets() {
         rt.mask(secret);

@@ -199,7 +199,11 @@ pub struct Layer {
 /// Control routes (`/_sandbox/...`) are neither faulted nor logged.
 pub async fn middleware(State(layer): State<Layer>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
-    let uri = req.uri().clone();
+    // The path the client sent, with the prefix a nesting router (the GHES host's /api/v3) strips.
+    let uri = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().clone(), |o| o.0.clone());
     if uri.path().starts_with("/_sandbox") {
         return next.run(req).await;
     }

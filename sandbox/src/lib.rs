@@ -42,6 +42,9 @@ pub struct Sandbox {
     pub argocd: Arc<argocd::ArgoCd>,
     /// The GitHub REST base URL.
     pub github_api_url: String,
+    /// The same GitHub on one host shaped as GitHub Enterprise Server's: REST at
+    /// `{ghes_url}/api/v3`, clone URLs `{ghes_url}/{owner}/{name}.git`.
+    pub ghes_url: String,
     /// The Argo CD API base URL.
     pub argocd_url: String,
     /// The metrics exporter's base URL (`/metrics`).
@@ -68,7 +71,7 @@ impl Sandbox {
         let argocd = argocd::ArgoCd::new(world.clone(), git.url.clone());
         argocd.seed()?;
 
-        let (github_api_url, argocd_url, exporter_url) = runtime.block_on(async {
+        let (github_api_url, argocd_url, exporter_url, ghes_url) = runtime.block_on(async {
             let gh_router = github::router(github.clone())
                 .nest("/_sandbox", control_router(&faults, &github, &argocd))
                 .layer(axum::middleware::from_fn_with_state(
@@ -87,10 +90,25 @@ impl Sandbox {
                     faults::middleware,
                 ));
             let exporter_router = metrics::exporter_router(argocd.clone());
+            // One host as GitHub Enterprise Server lays it out: REST under /api/v3, git at
+            // /OWNER/REPO.git on the same host (proxied to the git host), the same emulator state.
+            let ghes_router = axum::Router::new()
+                .nest(
+                    github::GHES_PREFIX,
+                    github::router(github.clone()).layer(axum::middleware::from_fn_with_state(
+                        faults::Layer {
+                            service: "github",
+                            faults: faults.clone(),
+                        },
+                        faults::middleware,
+                    )),
+                )
+                .fallback_service(metrics::proxy_router(&git.url));
             Ok::<_, anyhow::Error>((
                 serve(gh_router).await?,
                 serve(argo_router).await?,
                 serve(exporter_router).await?,
+                serve(ghes_router).await?,
             ))
         })?;
         let prometheus = if opts.prometheus {
@@ -115,6 +133,7 @@ impl Sandbox {
             github,
             argocd,
             github_api_url,
+            ghes_url,
             argocd_url,
             exporter_url,
             prometheus,

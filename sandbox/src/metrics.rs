@@ -161,6 +161,7 @@ async fn unpin(State(e): State<Arc<Exporter>>, Path(app): Path<String>) -> Statu
 /// A pass-through proxy to the real Prometheus at `upstream`, so the faults middleware (service
 /// `prometheus`) can put downtime, 5xx and slowness in front of a server we do not control.
 /// Requests are forwarded as HTTP/1.0 (one connection each); hop-by-hop headers are dropped.
+/// The GHES-shaped host reaches the git host through it too.
 pub fn proxy_router(upstream: &str) -> axum::Router {
     let upstream = Arc::new(
         upstream
@@ -179,7 +180,7 @@ async fn forward(
         Ok(resp) => resp,
         Err(e) => (
             StatusCode::BAD_GATEWAY,
-            format!("sandbox Prometheus proxy: {e:#}\n"),
+            format!("sandbox proxy to {upstream}: {e:#}\n"),
         )
             .into_response(),
     }
@@ -215,7 +216,7 @@ async fn forward_inner(
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .context("no end of headers in Prometheus's answer")?;
+        .context("no end of headers in the upstream's answer")?;
     let head = std::str::from_utf8(&raw[..split])?;
     let mut lines = head.split("\r\n");
     let status: u16 = lines

@@ -4,6 +4,7 @@
 pub mod cancel;
 pub mod error;
 pub mod merge_method;
+pub mod retry;
 pub mod secret;
 pub mod state;
 pub mod text;

@@ -372,6 +372,13 @@ impl Runtime {
     pub fn info(&self, text: &str) {
         write_text(&self.out, text);
     }
+
+    /// [`Runtime::info`] as a function that outlives this borrow, for the retry notices of
+    /// clients that have no runtime ([`crate::base::retry`]).
+    pub fn info_sink(&self) -> impl Fn(&str) + Send + Sync + 'static {
+        let out = self.out.clone();
+        move |text: &str| write_text(&out, text)
+    }
 }
 
 #[cfg(test)]

@@ -55,11 +55,18 @@ pub async fn run(cfg: &Config, rt: &mut Runtime, post: Option<&str>) -> Result<(
         }
     };
     // The log opens with why, for whoever reads it during the incident.
+    let pr_url = |n: u64| {
+        format!(
+            "{}/{}/pull/{n}",
+            cfg.run.server_url.as_str().trim_end_matches('/'),
+            record.repo
+        )
+    };
     rt.info(&format!(
         "rolling back {}: {why}",
         match (record.pr_number, record.merge_sha.as_str()) {
-            (Some(n), "") => format!("PR #{n}"),
-            (Some(n), sha) => format!("PR #{n} (merge {})", short(sha)),
+            (Some(n), "") => format!("PR #{n} ({})", pr_url(n)),
+            (Some(n), sha) => format!("PR #{n} ({}, merge {})", pr_url(n), short(sha)),
             (None, "") => "the promotion".to_string(),
             (None, sha) => format!("merge {}", short(sha)),
         }
@@ -226,7 +233,10 @@ async fn revert(
     let pr = open_revert_pr(cfg, gh, record, &text).await?;
     rt.output("revert-pr-number", &pr.number.to_string())?;
     rt.output("revert-pr-url", &pr.url)?;
-    rt.info(&format!("opened {:?} as PR #{}", text.title, pr.number));
+    rt.info(&format!(
+        "opened {:?} as PR #{}: {}",
+        text.title, pr.number, pr.url
+    ));
     // A merge in flight when the job is cancelled is let finish and recorded as rolled back.
     let section = crate::base::cancel::critical();
     let revert_sha = merge_or_explain(cfg, rt, gh, &pr, &text).await?;

@@ -93,3 +93,98 @@ fn a_failed_promotion_summary_says_what_failed_then_what_the_rollback_did() {
     let detail = got.find("### What the promotion did").expect("the detail");
     assert!(failed < rolled && rolled < detail, "{got}");
 }
+
+/// Issue #16, the log read at 3 a.m.: a failed promotion's log names the branch, the PR URL and
+/// the merge SHA; each retry of a flaky call says what failed and how much of its budget is left;
+/// the rollback opens with why, and names the revert PR's URL; so does the post step's.
+#[test]
+fn r16_the_log_of_a_failed_promotion_names_the_branch_pr_merge_and_each_retry() {
+    use sandbox::{Fault, FaultRule};
+    let ctx = Ctx::new();
+    for (service, method, path) in [
+        ("github", "GET", "/repos/*/*/pulls/*"),
+        ("argocd", "GET", "/api/v1/applications/app"),
+        ("argocd", "POST", "/api/v1/applications/app/sync"),
+    ] {
+        ctx.sb.faults.inject(FaultRule {
+            service: service.into(),
+            method: Some(method.into()),
+            path: path.into(),
+            times: 1,
+            fault: Fault::Status {
+                status: 502,
+                body: None,
+            },
+        });
+    }
+    let run = ctx.main(&[("set", "image.tag=2.1.0-bad"), ("degraded-grace", "1s")]);
+    run.assert_failed();
+    let log = run.log();
+    let branch = run.output("head-branch");
+    let pr_url = run.output("pr-url");
+    let merge = run.output("merge-sha");
+    let revert_url = run.output("revert-pr-url");
+    let line = |needle: &str| {
+        log.lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{log}"))
+    };
+    let pushed = line(&format!("pushed {branch} at "));
+    let opened = line(&format!("opened PR #1: {pr_url}"));
+    let merged = line(&format!("merged PR #1 into main as {merge} (squash)"));
+    let why = line("rolling back: the strategy for health errors says rollback");
+    let revert = line(&format!(": {revert_url}"));
+    assert!(
+        pushed < opened && opened < merged && merged < why && why < revert,
+        "{log}"
+    );
+    for (status_of, call) in [
+        ("GitHub answered 502", "/pulls/1"),
+        ("Argo CD answered HTTP 502", "get application app"),
+    ] {
+        assert!(
+            log.lines().any(|l| l.starts_with("retrying: ")
+                && l.contains(status_of)
+                && l.contains(call)
+                && l.contains("of its retry budget left")),
+            "no retry line for {call}:\n{log}"
+        );
+    }
+    // The sync POST is retried by count, after checking that it did not start an operation.
+    assert!(
+        log.lines().any(|l| l.starts_with("retrying: ")
+            && l.contains("Argo CD answered HTTP 502")
+            && l.ends_with("(try 2 of 3)")),
+        "no retry line for the sync:\n{log}"
+    );
+
+    // The post step of a job that failed after a good promotion: why first, then which PR.
+    let ok = ctx.main(&[("set", "image.tag=2.2.0")]);
+    ok.assert_ok();
+    let post = ctx.post(&[], &ok.state);
+    post.assert_ok();
+    let plog = post.log();
+    let first = plog
+        .lines()
+        .find(|l| !l.starts_with("::"))
+        .unwrap_or_default();
+    assert_eq!(
+        first, "gitops-promote post: rolling back because the job failed after the promotion",
+        "{plog}"
+    );
+    // The PR's link is built from the release repo's host (the post step has no PR URL in its
+    // state), which in the sandbox is the git host rather than the emulator's github.com.
+    let n = ok.output("pr-number");
+    assert!(
+        plog.contains(&format!(
+            "rolling back PR #{n} ({}/acme/deploy/pull/{n}, merge {}): the job failed",
+            ctx.sb.git_url(),
+            &ok.output("merge-sha")[..12]
+        )),
+        "{plog}"
+    );
+    assert!(
+        plog.contains(&format!(": {}", post.output("revert-pr-url"))),
+        "{plog}"
+    );
+}

@@ -5,7 +5,9 @@
 //! before its main step runs (`ActionRunner.cs:112-137`) and post steps run last, in reverse order,
 //! when their `post-if` holds (`ExecutionContext.cs:369`, `StepsRunner.cs:71`). `uses:` of this
 //! action runs the built binary through [`crate::runner`]; `run:` runs `bash -e` in the workspace.
-//! Expressions: `secrets.*`, `github.*` and `steps.<id>.outputs.*`, from what the test gives.
+//! Expressions: `secrets.*`, `github.*` (`github.event.*` too, by its dotted name),
+//! `steps.<id>.outputs.*`, `matrix.*`, `inputs.*` and `needs.<job>.outputs.*`, from what the
+//! test gives.
 
 use crate::harness::{Ctx, Job, Run, Step};
 use std::collections::BTreeMap;
@@ -30,6 +32,9 @@ pub struct Env {
     pub needs: BTreeMap<String, BTreeMap<String, String>>,
     /// The run this job belongs to; a fresh one when `None` (legs of one matrix share one).
     pub run_id: Option<u32>,
+    /// The runner's `GITHUB_API_URL` and `GITHUB_SERVER_URL` (the workflow's own instance); the
+    /// sandbox's GitHub when `None`.
+    pub instance: Option<(String, String)>,
 }
 
 /// One step as it ran.
@@ -149,6 +154,9 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
             let mut launch = ctx.launch(Step::Main, status, &with, &none, &step_dir);
             launch.run_id = run_id;
             launch.job_id = job;
+            if let Some((api, server)) = &env.instance {
+                (launch.api_url, launch.server_url) = (api, server);
+            }
             let run = launch.run();
             let ok = run.code == 0;
             if let Some(id) = text("id") {
@@ -196,6 +204,9 @@ pub fn run_job(ctx: &Ctx, workflow: &str, job: &str, env: &Env) -> JobRun {
         let mut launch = ctx.launch(Step::Post, status, &with, &state, &step_dir);
         launch.run_id = run_id;
         launch.job_id = job;
+        if let Some((api, server)) = &env.instance {
+            (launch.api_url, launch.server_url) = (api, server);
+        }
         let run = launch.run();
         if run.code != 0 {
             status = Job::Failure;
@@ -237,12 +248,17 @@ fn evaluate(
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").expect("a closed expression") + start;
         let expr = rest[start + 3..end].trim();
+        // The test gives an event's object as its JSON text already, so `toJSON()` is a lookup.
+        let expr = expr
+            .strip_prefix("toJSON(")
+            .and_then(|e| e.strip_suffix(')'))
+            .unwrap_or(expr);
         let parts: Vec<&str> = expr.split('.').collect();
         let value = match parts.as_slice() {
             ["secrets", name] => env.secrets.get(*name).cloned(),
             ["github", "run_id"] => Some(run_id.to_string()),
             ["github", "repository"] => Some(crate::runner::WORKFLOW_REPO.to_string()),
-            ["github", name] => env.github.get(*name).cloned(),
+            ["github", name @ ..] => env.github.get(&name.join(".")).cloned(),
             ["steps", id, "outputs", name] => outputs
                 .get(*id)
                 .map(|o| o.get(*name).cloned().unwrap_or_default()),

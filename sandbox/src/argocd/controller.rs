@@ -2,6 +2,7 @@
 //! the head of each app's targetRevision, health after a deploy by the health rules, and the
 //! auto-sync poller. Handlers and control calls start these; none of them blocks.
 
+use super::source;
 use super::{now, App, ArgoCd, HealthRule, History, Inner, OpState, OPERATION_MS};
 use crate::world::SEED_REPO;
 use std::sync::Arc;
@@ -9,36 +10,6 @@ use std::time::Duration;
 
 /// How long after `finishedAt` the controller's reconciliation (`reconciledAt`) lands.
 const RECONCILE_LAG_MS: u64 = 150;
-
-/// Reads `image.tag` from a values file with a line scan: enough for the seeded chart's layout.
-pub fn image_tag(values: &str) -> Option<String> {
-    let mut in_image = false;
-    for line in values.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            continue;
-        }
-        let indent = line.len() - trimmed.len();
-        if indent == 0 {
-            in_image = trimmed.starts_with("image:");
-            continue;
-        }
-        if in_image {
-            if let Some(rest) = trimmed.strip_prefix("tag:") {
-                let rest = rest.trim();
-                let value = if let Some(r) = rest.strip_prefix('"') {
-                    r.split('"').next().unwrap_or("")
-                } else if let Some(r) = rest.strip_prefix('\'') {
-                    r.split('\'').next().unwrap_or("")
-                } else {
-                    rest.split(" #").next().unwrap_or("").trim()
-                };
-                return Some(value.to_string());
-            }
-        }
-    }
-    None
-}
 
 impl ArgoCd {
     /// The health a deploy of `tag` on `app` reaches: the newest matching rule, per-app first,
@@ -130,10 +101,10 @@ impl ArgoCd {
                 .world
                 .resolve(SEED_REPO, &op.requested)
                 .map(|o| o.to_string());
-            let values = resolved.as_ref().ok().map(|sha| {
-                self.world
-                    .read_file(SEED_REPO, sha, &format!("{}/values.yaml", a.path))
-            });
+            let values = resolved
+                .as_ref()
+                .ok()
+                .map(|sha| source::find(&self.world, sha, &a.path));
             let op_mut = a.op.as_mut().unwrap();
             op_mut.finished_at = Some(t.clone());
             if let Some(msg) = a.fail_next.take() {
@@ -157,8 +128,9 @@ impl ArgoCd {
                         if op.dry_run {
                             None
                         } else {
-                            let tag = image_tag(&values);
+                            let tag = values.tag();
                             a.deployed_tag = tag.clone();
+                            a.source_type = values.kind;
                             a.health = "Progressing".into();
                             a.health_msg = Some("Waiting for rollout to finish: 1 of 2 updated replicas are available...".into());
                             a.health_at = t.clone();
@@ -241,14 +213,16 @@ impl ArgoCd {
 
     /// Why the app's path does not render at `rev`, as the repo server says it: a missing path, or
     /// a chart whose `required "image.tag is required" .Values.image.tag` fails (Helm's `required`
-    /// function, the usual ComparisonError of a values repo).
+    /// function, the usual ComparisonError of a values repo). A kustomization renders whatever tag it names (kustomize keeps the base's image when no
+    /// `newTag` is set), so only the chart has a `required` value.
     fn render_error(&self, rev: &str, path: &str) -> Option<String> {
-        let file = format!("{path}/values.yaml");
-        match self.world.read_file(SEED_REPO, rev, &file) {
-            Ok(Some(values)) if image_tag(&values).is_some_and(|t| !t.is_empty()) => None,
-            Ok(Some(_)) => Some(format!(
+        match source::find(&self.world, rev, path) {
+            Ok(Some(found)) if found.kind == source::KUSTOMIZE => None,
+            Ok(Some(values)) if values.tag().is_some_and(|t| !t.is_empty()) => None,
+            Ok(Some(values)) => Some(format!(
                 "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = Manifest generation error (cached): `helm template . --name-template {} --values {file}` failed exit status 1: Error: execution error at (app/templates/deployment.yaml:21:24): image.tag is required",
-                path.rsplit('/').next().unwrap_or(path)
+                path.rsplit('/').next().unwrap_or(path),
+                file = values.file,
             )),
             _ => Some(format!(
                 "Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = {path}: app path does not exist"
@@ -411,22 +385,5 @@ impl ArgoCd {
                 }
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_seeded_tag() {
-        assert_eq!(
-            image_tag(crate::world::SEED_VALUES).as_deref(),
-            Some("1.0.0")
-        );
-        assert_eq!(
-            image_tag("image:\n  tag: 2.0-bad # x\n").as_deref(),
-            Some("2.0-bad")
-        );
     }
 }

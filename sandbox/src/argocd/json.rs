@@ -43,7 +43,7 @@ impl ArgoCd {
                 {"group": Self::workload_group(a), "version": "v1", "kind": a.workload, "namespace": a.name, "name": "app",
                  "status": a.sync_status, "health": Self::workload_health(a)},
             ],
-            "sourceType": "Helm",
+            "sourceType": a.source_type,
             "summary": {"images": a.deployed_tag.iter().map(|t| format!("ghcr.io/acme/app:{t}")).collect::<Vec<_>>()},
             "controllerNamespace": "argocd",
         });

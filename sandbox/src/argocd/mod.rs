@@ -1,7 +1,7 @@
 //! Argo CD API emulator (issue #3), shaped after the v3.5 REST API (`shared/contracts/argocd`).
 //!
 //! Applications deploy what the bare repo holds at a revision: a sync resolves the revision, reads
-//! `<path>/values.yaml` there and moves `operationState` Running → Succeeded, then health
+//! `<path>/values.yaml` (or the image tag of a kustomization there, [`source`]) and moves `operationState` Running → Succeeded, then health
 //! Progressing → Healthy or Degraded by rules (a tag ending in `-bad` goes Degraded by default).
 //! Every transition is driven by tokio timers, so no handler blocks; `status.reconciledAt` lags
 //! `operationState.finishedAt` as it does in Argo CD. It stops at the API: no Kubernetes, no diffing.
@@ -14,9 +14,10 @@ mod control;
 mod controller;
 mod json;
 mod routes;
+mod source;
 mod watch;
 
-pub use controller::image_tag;
+pub use source::{image_tag, kustomize_tag};
 
 use crate::world::{World, SEED_BRANCH, SEED_REPO};
 use serde::Deserialize;
@@ -128,6 +129,8 @@ struct App {
     reconciled_at: String,
     history: Vec<History>,
     deployed_tag: Option<String>,
+    /// `status.sourceType` as the last deploy found the path: Helm or Kustomize.
+    source_type: &'static str,
     /// Id of the deploy whose health timers may still fire.
     deploy_id: u64,
     /// The last revision auto-sync attempted, so a failed one is not retried in a loop.
@@ -225,9 +228,7 @@ impl ArgoCd {
         let path = new.path.unwrap_or_else(|| "charts/app".into());
         let target = new.target_revision.unwrap_or_else(|| SEED_BRANCH.into());
         let sha = self.world.resolve(SEED_REPO, &target)?.to_string();
-        let values = self
-            .world
-            .read_file(SEED_REPO, &sha, &format!("{path}/values.yaml"))?;
+        let found = source::find(&self.world, &sha, &path)?;
         let t = now();
         let mut inner = self.inner.lock().unwrap();
         let id = inner.next_id;
@@ -274,7 +275,8 @@ impl ArgoCd {
                 path,
                 target,
             }],
-            deployed_tag: values.as_deref().and_then(image_tag),
+            deployed_tag: found.as_ref().and_then(source::Found::tag),
+            source_type: found.as_ref().map_or(source::HELM, |f| f.kind),
             deploy_id: id,
             last_auto: Some(sha),
             fail_next: None,

@@ -80,7 +80,7 @@ pub fn repository(u: &Urls, full_name: &str, default_branch: &str) -> Value {
     let mut v = json!({
         "id": id, "node_id": node_id("R", id), "name": name, "full_name": full_name,
         "owner": user(u, owner), "private": true,
-        "html_url": format!("https://github.com/{full_name}"),
+        "html_url": format!("{}/{full_name}", super::web_of(u.api)),
         "description": null, "fork": false, "url": r,
         "archive_url": format!("{r}/{{archive_format}}{{/ref}}"),
         "assignees_url": format!("{r}/assignees{{/user}}"),

@@ -223,6 +223,27 @@ impl GitHub {
     fn api(&self) -> String {
         self.api_url.lock().unwrap().clone()
     }
+
+    /// The git host of the `clone_url` fields: the instance itself on GHES, whose git is served
+    /// at `https://HOSTNAME/OWNER/REPO.git`, else the sandbox's git host.
+    fn git(&self) -> String {
+        match self.api().strip_suffix(GHES_PREFIX) {
+            Some(host) => host.to_string(),
+            None => self.git_url.clone(),
+        }
+    }
+}
+
+/// Where GitHub Enterprise Server serves REST on its host (docs.github.com, Enterprise Server
+/// REST API "About the REST API": `http(s)://HOSTNAME/api/v3`).
+pub const GHES_PREFIX: &str = "/api/v3";
+
+/// The web host of the `html_url` fields for REST base `api`: github.com, or the instance
+/// itself when REST is served under [`GHES_PREFIX`].
+fn web_of(api: &str) -> String {
+    api.strip_suffix(GHES_PREFIX)
+        .unwrap_or("https://github.com")
+        .to_string()
 }
 
 /// Current time in GitHub's format.
@@ -267,7 +288,14 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     if let Some(host) = req.headers().get("host").and_then(|h| h.to_str().ok()) {
-        *gh.api_url.lock().unwrap() = format!("http://{host}");
+        // Nested under a prefix (the GHES host), the router sees the path without it.
+        let prefix = req
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .and_then(|o| o.path().strip_suffix(req.uri().path()))
+            .unwrap_or("")
+            .to_string();
+        *gh.api_url.lock().unwrap() = format!("http://{host}{prefix}");
     }
     let auth = req
         .headers()
@@ -284,9 +312,14 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
         .get("if-none-match")
         .and_then(|h| h.to_str().ok())
         .map(str::to_string);
-    // GitHub sends the rate-limit headers on a 401 too.
+    // GitHub sends the rate-limit headers on a 401 too. A request with no credentials at all is
+    // answered 404 (docs.github.com, "Authenticating to the REST API", failed login limit:
+    // "without a token ... you will receive a 404 Not Found"); only wrong ones get 401. Git's
+    // first request, which carries none, meets this on a server URL that names /api/v3.
     let resp = if token == gh.world.token {
         next.run(req).await
+    } else if auth.is_empty() {
+        error(404, "Not Found")
     } else {
         error(401, "Bad credentials")
     };

@@ -180,7 +180,7 @@ async fn repo_get(S(gh): G, Path((o, r)): Path<(String, String)>) -> Res {
     ok(json::repository(
         &Urls {
             api: &api,
-            git: &gh.git_url,
+            git: &gh.git(),
         },
         &full,
         &default_branch(&repo),
@@ -191,9 +191,10 @@ async fn branch_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>) -
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let sha = git::branch_sha(&repo, &b).ok_or_else(|| error(404, "Branch not found"))?;
     let api = gh.api();
+    let web = super::web_of(&api);
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let c = repo
         .find_commit(git2::Oid::from_str(&sha).unwrap())
@@ -203,7 +204,7 @@ async fn branch_get(S(gh): G, Path((o, r, b)): Path<(String, String, String)>) -
     let purl = format!("{api}/repos/{full}/branches/{b}/protection");
     ok(json!({
         "name": b, "commit": json::commit(&u, &full, &c),
-        "_links": {"html": format!("https://github.com/{full}/tree/{b}"), "self": format!("{api}/repos/{full}/branches/{b}")},
+        "_links": {"html": format!("{web}/{full}/tree/{b}"), "self": format!("{api}/repos/{full}/branches/{b}")},
         "protected": prot.is_some(),
         "protection": protection_json(&api, &full, &b, prot.as_ref()),
         "protection_url": purl,
@@ -317,7 +318,7 @@ async fn refs_matching(S(gh): G, Path((o, r, name)): Path<(String, String, Strin
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let mut out = Vec::new();
     for rf in repo.references().map_err(|_| not_found())?.flatten() {
@@ -356,7 +357,7 @@ async fn ref_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Jso
     created(json::git_ref(
         &Urls {
             api: &api,
-            git: &gh.git_url,
+            git: &gh.git(),
         },
         &full,
         name,
@@ -413,9 +414,10 @@ fn pull_json(
     merge: Option<(Option<bool>, &str)>,
 ) -> Value {
     let api = gh.api();
+    let web = super::web_of(&api);
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let full = &p.repo;
     let (owner, _) = full.split_once('/').unwrap_or((full, full));
@@ -430,9 +432,9 @@ fn pull_json(
     };
     let mut v = json!({
         "url": format!("{r}/pulls/{n}"), "id": p.id, "node_id": json::node_id("PR", p.id),
-        "html_url": format!("https://github.com/{full}/pull/{n}"),
-        "diff_url": format!("https://github.com/{full}/pull/{n}.diff"),
-        "patch_url": format!("https://github.com/{full}/pull/{n}.patch"),
+        "html_url": format!("{web}/{full}/pull/{n}"),
+        "diff_url": format!("{web}/{full}/pull/{n}.diff"),
+        "patch_url": format!("{web}/{full}/pull/{n}.patch"),
         "issue_url": format!("{r}/issues/{n}"),
         "commits_url": format!("{r}/pulls/{n}/commits"),
         "review_comments_url": format!("{r}/pulls/{n}/comments"),
@@ -452,7 +454,7 @@ fn pull_json(
     });
     v["_links"] = json!({
             "self": {"href": format!("{r}/pulls/{n}")},
-            "html": {"href": format!("https://github.com/{full}/pull/{n}")},
+            "html": {"href": format!("{web}/{full}/pull/{n}")},
             "issue": {"href": format!("{r}/issues/{n}")},
             "comments": {"href": format!("{r}/issues/{n}/comments")},
             "review_comments": {"href": format!("{r}/pulls/{n}/comments")},
@@ -726,7 +728,7 @@ async fn pull_commits(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q:
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let items: Vec<Value> = git::pr_commits(&repo, &p.base_sha, &p.head_sha)
         .unwrap_or_default()
@@ -739,13 +741,14 @@ async fn pull_commits(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q:
 
 fn review_json(gh: &GitHub, r: &super::Review) -> Value {
     let api = gh.api();
+    let web = super::web_of(&api);
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let pr = format!("{api}/repos/{}/pulls/{}", r.repo, r.number);
     let html = format!(
-        "https://github.com/{}/pull/{}#pullrequestreview-{}",
+        "{web}/{}/pull/{}#pullrequestreview-{}",
         r.repo, r.number, r.id
     );
     json!({
@@ -777,7 +780,7 @@ async fn reviewers_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let users: Vec<Value> = st.pulls[i]
         .requested_reviewers
@@ -865,7 +868,7 @@ async fn labels_add(
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     ok(Value::Array(
         st.pulls[i]
@@ -896,14 +899,15 @@ async fn assignees_add(
 
 fn comment_json(gh: &GitHub, c: &Comment) -> Value {
     let api = gh.api();
+    let web = super::web_of(&api);
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     json!({
         "id": c.id, "node_id": json::node_id("IC", c.id),
         "url": format!("{api}/repos/{}/issues/comments/{}", c.repo, c.id),
-        "html_url": format!("https://github.com/{}/pull/{}#issuecomment-{}", c.repo, c.number, c.id),
+        "html_url": format!("{web}/{}/pull/{}#issuecomment-{}", c.repo, c.number, c.id),
         "issue_url": format!("{api}/repos/{}/issues/{}", c.repo, c.number),
         "body": c.body, "user": json::user(&u, &c.user),
         "created_at": c.created_at, "updated_at": c.created_at, "author_association": "COLLABORATOR"
@@ -969,7 +973,7 @@ fn status_json(gh: &GitHub, full: &str, sha: &str, s: &CommitStatus, creator: bo
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let mut v = json!({
         "url": format!("{api}/repos/{full}/statuses/{sha}"), "avatar_url": null, "id": s.id,
@@ -1028,7 +1032,7 @@ async fn commit_get(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) 
     ok(json::commit(
         &Urls {
             api: &api,
-            git: &gh.git_url,
+            git: &gh.git(),
         },
         &full,
         &c,
@@ -1050,7 +1054,7 @@ async fn combined_status(S(gh): G, Path((o, r, rf)): Path<(String, String, Strin
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let statuses: Vec<Value> = list
         .iter()
@@ -1111,6 +1115,7 @@ async fn check_runs(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) 
         .unwrap_or_default();
     drop(st);
     let api = gh.api();
+    let web = super::web_of(&api);
     let runs: Vec<Value> = list
         .iter()
         .map(|c| {
@@ -1118,8 +1123,8 @@ async fn check_runs(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) 
             json!({
                 "id": c.id, "node_id": json::node_id("CR", c.id), "head_sha": sha, "name": c.name,
                 "external_id": "", "url": url,
-                "html_url": format!("https://github.com/{full}/runs/{}", c.id),
-                "details_url": format!("https://github.com/{full}/runs/{}", c.id),
+                "html_url": format!("{web}/{full}/runs/{}", c.id),
+                "details_url": format!("{web}/{full}/runs/{}", c.id),
                 "status": c.status, "conclusion": c.conclusion,
                 "started_at": c.started_at,
                 "completed_at": if c.status == "completed" { Value::from(c.started_at.clone()) } else { Value::Null },
@@ -1141,7 +1146,7 @@ async fn permission_get(S(gh): G, Path((o, r, user)): Path<(String, String, Stri
     let api = gh.api();
     let u = Urls {
         api: &api,
-        git: &gh.git_url,
+        git: &gh.git(),
     };
     let mut user_v = json::user(&u, &user);
     user_v["permissions"] = json!({
@@ -1195,16 +1200,17 @@ async fn contents_get(S(gh): G, Path((o, r, path)): Path<(String, String, String
         .find_blob(entry.id())
         .map_err(|_| error(404, "Not Found (the emulator serves files only)"))?;
     let api = gh.api();
+    let web = super::web_of(&api);
     let sha = entry.id().to_string();
     let url = format!("{api}/repos/{full}/contents/{path}?ref={rf}");
     let git_url = format!("{api}/repos/{full}/git/blobs/{sha}");
-    let html = format!("https://github.com/{full}/blob/{rf}/{path}");
+    let html = format!("{web}/{full}/blob/{rf}/{path}");
     let name = path.rsplit('/').next().unwrap_or(&path);
     ok(json!({
         "type": "file", "encoding": "base64", "size": blob.content().len(), "name": name, "path": path,
         "content": base64::engine::general_purpose::STANDARD.encode(blob.content()), "sha": sha,
         "url": url, "git_url": git_url, "html_url": html,
-        "download_url": format!("{}/{full}/raw/{rf}/{path}", gh.git_url),
+        "download_url": format!("{}/{full}/raw/{rf}/{path}", gh.git()),
         "_links": {"git": git_url, "self": url, "html": html}
     }))
 }
@@ -1215,7 +1221,7 @@ fn ref_json(gh: &GitHub, full: &str, full_name: &str, id: git2::Oid) -> Value {
     json::git_ref(
         &Urls {
             api: &api,
-            git: &gh.git_url,
+            git: &gh.git(),
         },
         full,
         full_name,

@@ -212,7 +212,14 @@ impl ArgoCd {
                     if connect_failures >= SYNC_ATTEMPTS {
                         return Err(e);
                     }
-                    tokio::time::sleep(e.pause(connect_failures)).await;
+                    let wait = e.pause(connect_failures);
+                    crate::base::retry::notice_attempt(
+                        &e,
+                        wait,
+                        connect_failures + 1,
+                        SYNC_ATTEMPTS,
+                    );
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -267,6 +267,8 @@ impl ArgoCd {
                     if started.elapsed() + wait > self.retry_budget {
                         return Err(e);
                     }
+                    let left = self.retry_budget - (started.elapsed() + wait);
+                    crate::base::retry::notice(&e, wait, left);
                     tokio::time::sleep(wait).await
                 }
                 r => return r,

@@ -174,6 +174,8 @@ impl GitHub {
                     if started.elapsed() + wait > self.retry_budget {
                         return Err(e);
                     }
+                    let left = self.retry_budget - (started.elapsed() + wait);
+                    crate::base::retry::notice(&e, wait, left);
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }

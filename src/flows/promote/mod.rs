@@ -230,6 +230,8 @@ impl Promotion<'_> {
         self.save()?;
         self.rt.output("head-branch", &branch)?;
         self.rt.output("head-sha", &commit.to_string())?;
+        // The names a person paged at night looks for first: the branch, the PR, the merge.
+        self.rt.info(&format!("pushed {branch} at {commit}"));
 
         let gh = self.gh;
         let pr = self
@@ -240,6 +242,12 @@ impl Promotion<'_> {
         self.save()?;
         self.rt.output("pr-number", &pr.number.to_string())?;
         self.rt.output("pr-url", &pr.url)?;
+        self.rt.info(&format!(
+            "{} PR #{}: {}",
+            if pr.created { "opened" } else { "took over" },
+            pr.number,
+            pr.url
+        ));
         self.rt.output(
             "pr-operation",
             if pr.created { "created" } else { "updated" },
@@ -313,6 +321,14 @@ impl Promotion<'_> {
         self.save()?;
         drop(section);
         self.rt.output("merge-sha", &merged.sha)?;
+        self.rt.info(&format!(
+            "merged PR #{} into {} as {} ({}): {}",
+            pr.number,
+            self.record.base,
+            merged.sha,
+            self.cfg.merge_method.as_str(),
+            pr.url
+        ));
         delete_merged_branch(self.rt, self.gh, pr.number, branch).await;
         Ok(Next::Go(merged))
     }
