@@ -1,5 +1,6 @@
 # The action's image: a static (musl) binary alone in a scratch image, with the CA bundle for TLS.
-# libgit2 and OpenSSL are built from source (`vendored`), so the binary needs no shared library.
+# libgit2 is built from source (`vendored`) and TLS is rustls, so the binary needs no shared library
+# and the build no OpenSSL (nor the perl and make its build needed).
 # The same file builds amd64 and arm64: each architecture is built natively (release.yml runs one
 # job per architecture), so the musl target is the build machine's own and no cross C toolchain
 # is needed for the vendored C code.
@@ -9,7 +10,7 @@ FROM rust:1.95-bookworm AS builder
 # weeks; the Rust toolchain, the part that matters, is pinned by the image tag.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends musl-tools perl make ca-certificates \
+    && apt-get install -y --no-install-recommends musl-tools ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src

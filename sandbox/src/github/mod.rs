@@ -302,9 +302,22 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    // Basic auth with the token as password is accepted too (docs.github.com, "Authenticating to
+    // the REST API": "use basic authentication ... with a token as the password"), as git sends it.
+    let basic = auth
+        .strip_prefix("Basic ")
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|up| up.split_once(':').map(|(_, p)| p.to_string()));
     let token = auth
         .strip_prefix("Bearer ")
         .or_else(|| auth.strip_prefix("token "))
+        .or(basic.as_deref())
         .unwrap_or("");
     let is_get = req.method() == axum::http::Method::GET;
     let if_none_match = req
@@ -315,7 +328,8 @@ async fn common(AxState(gh): AxState<Arc<GitHub>>, req: Request, next: Next) -> 
     // GitHub sends the rate-limit headers on a 401 too. A request with no credentials at all is
     // answered 404 (docs.github.com, "Authenticating to the REST API", failed login limit:
     // "without a token ... you will receive a 404 Not Found"); only wrong ones get 401. Git's
-    // first request, which carries none, meets this on a server URL that names /api/v3.
+    // first request (libgit2's carries none; ours carries the token as Basic) meets a 404 on a server
+    // URL that names /api/v3, as on GHES.
     let resp = if token == gh.world.token {
         next.run(req).await
     } else if auth.is_empty() {

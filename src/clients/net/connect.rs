@@ -47,7 +47,19 @@ impl Connector {
     async fn connect(mut self, dst: Uri) -> Result<Conn, BoxError> {
         use tower_service::Service;
         let https = dst.scheme_str() == Some("https");
-        let tcp = match self.proxies.intercept(&dst) {
+        let proxy = self.proxies.intercept(&dst);
+        if let Some(p) = &proxy {
+            // A socks5:// or https:// proxy would be spoken to in plain HTTP: refuse it by name.
+            if p.uri().scheme_str() != Some("http") {
+                return Err(format!(
+                    "the proxy {} for {} is not supported: only http:// proxies are",
+                    shown(p.uri()),
+                    dst.scheme_str().unwrap_or("http")
+                )
+                .into());
+            }
+        }
+        let tcp = match proxy {
             None => self.tcp.call(dst.clone()).await?,
             Some(proxy) if https => {
                 let mut tunnel = Tunnel::new(proxy.uri().clone(), self.tcp.clone());
@@ -193,5 +205,16 @@ impl Write for Conn {
             Conn::Plain { io, .. } => Pin::new(io).poll_shutdown(cx),
             Conn::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials() {
+        let uri: Uri = "http://runner:s3cret@proxy.corp:3128".parse().unwrap();
+        assert_eq!(shown(&uri), "http://proxy.corp:3128");
     }
 }

@@ -179,3 +179,20 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pem_without_a_certificate_is_refused_naming_its_source() {
+        let err = pem_certs("ca-cert", b"not a certificate").unwrap_err();
+        assert!(err.starts_with("ca-cert holds no PEM certificate"), "{err}");
+        let err = pem_certs(
+            "ca-cert",
+            b"-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("ca-cert"), "{err}");
+    }
+}
