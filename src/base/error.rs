@@ -135,23 +135,29 @@ pub struct StepError {
     pub hint: Option<String>,
 }
 
+/// An error and its causes on one line, joined with `: `, each cause left out when the text
+/// before already holds it (hyper's own message alone is just "client error (Connect)").
+pub fn chain<E: std::error::Error + ?Sized>(e: &E) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
 impl StepError {
     /// Wraps a module error raised by `step`.
     pub fn new(step: &'static str, err: &(impl Classify + ?Sized)) -> StepError {
-        let mut message = err.to_string();
-        let mut source = err.source();
-        while let Some(s) = source {
-            let s_msg = s.to_string();
-            if !message.contains(&s_msg) {
-                message.push_str(": ");
-                message.push_str(&s_msg);
-            }
-            source = s.source();
-        }
         StepError {
             step,
             kind: err.kind(),
-            message,
+            message: chain(err),
             hint: err.hint(),
         }
     }

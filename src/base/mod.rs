@@ -11,7 +11,7 @@ pub mod text;
 pub mod time;
 pub mod wait;
 
-pub use error::{retry_after, Classify, ErrorKind, StepError};
+pub use error::{chain, retry_after, Classify, ErrorKind, StepError};
 pub use merge_method::MergeMethod;
 pub use secret::Secret;
 pub use text::md_cell;

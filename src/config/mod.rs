@@ -330,12 +330,7 @@ impl<'a> Reader<'a> {
         let Some(v) = self.opt(name).map(str::to_string) else {
             return Vec::new();
         };
-        let pem = if v.contains("-----BEGIN") {
-            Ok(v.clone().into_bytes())
-        } else {
-            std::fs::read(v.trim()).map_err(|e| format!("cannot read the file '{}': {e}", v.trim()))
-        };
-        match pem.and_then(|pem| net::pem_certs("the value", &pem)) {
+        match net::input_certs(name, &v) {
             Ok(certs) => certs,
             Err(e) => {
                 self.fail(name, e);

@@ -22,19 +22,8 @@ pub(super) fn trust(cfg: &ArgoConfig) -> Result<Trust, ArgoError> {
     let Some(ca) = &cfg.ca_cert else {
         return Ok(Trust::default());
     };
-    // The input is documented as PEM; a path to a PEM file is accepted too, as users write both.
-    let (pem, what) = if ca.contains("-----BEGIN") {
-        (
-            ca.as_bytes().to_vec(),
-            "argocd-ca-cert (PEM text)".to_string(),
-        )
-    } else {
-        let pem = std::fs::read(ca)
-            .map_err(|e| ArgoError::Config(format!("argocd-ca-cert {ca}: {e}")))?;
-        (pem, format!("argocd-ca-cert {ca}"))
-    };
     Ok(Trust {
-        extra: net::pem_certs(&what, &pem).map_err(ArgoError::Config)?,
+        extra: net::input_certs("argocd-ca-cert", ca).map_err(ArgoError::Config)?,
         only: true,
         insecure: false,
     })

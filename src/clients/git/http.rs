@@ -8,6 +8,7 @@
 //! thread ([`with_session`]) and only to the remote's own origin: it is never handed to libgit2.
 
 use super::remote::Remote;
+use crate::base::chain;
 use crate::clients::net::{self, FullBody, HttpClient};
 use base64::Engine;
 use bytes::Bytes;
@@ -310,21 +311,6 @@ fn check(resp: &Response<Incoming>, content_type: &str) -> Result<(), git2::Erro
         ));
     }
     Ok(())
-}
-
-/// An error and its causes on one line (hyper's own says only "client error (Connect)").
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        next = s.source();
-    }
-    out
 }
 
 /// One action's stream: the request body libgit2 writes, then the answer it reads.

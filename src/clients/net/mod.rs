@@ -6,7 +6,7 @@ mod connect;
 mod tls;
 
 pub use connect::{Conn, Connector};
-pub use tls::{pem_certs, refused_by_tls, Trust};
+pub use tls::{input_certs, pem_certs, refused_by_tls, Trust};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};

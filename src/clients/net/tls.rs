@@ -116,6 +116,20 @@ pub fn pem_certs(from: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
+/// The certificates of a CA input (`name`): its PEM text, or the path of a PEM file, as users
+/// write both (a secret's content, or a file on the runner).
+///
+/// # Errors
+/// A file that cannot be read, or no certificate in it, named by the input and the file.
+pub fn input_certs(name: &str, value: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    if value.contains("-----BEGIN") {
+        return pem_certs(&format!("{name} (PEM text)"), value.as_bytes());
+    }
+    let path = value.trim();
+    let pem = std::fs::read(path).map_err(|e| format!("{name} {path}: {e}"))?;
+    pem_certs(&format!("{name} {path}"), &pem)
+}
+
 /// Whether `e` is rustls refusing the server's certificate. `io::Error` hides its inner error
 /// from `source()` (and the TLS stream nests it), so the walk peels those too.
 pub fn refused_by_tls(e: &(dyn std::error::Error + 'static)) -> bool {

@@ -218,14 +218,14 @@ impl Client {
                 .http
                 .request(req)
                 .await
-                .map_err(|e| unreachable(chain(&e)))?;
+                .map_err(|e| unreachable(crate::base::chain(&e)))?;
             let status = resp.status().as_u16();
             let retry_after = crate::base::retry_after(resp.headers());
             let body = resp
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| unreachable(chain(&e)))?
+                .map_err(|e| unreachable(crate::base::chain(&e)))?
                 .to_bytes();
             Ok::<_, VerifyError>((status, retry_after, body))
         };
@@ -245,19 +245,6 @@ impl Client {
         }
         parse_answer(&self.url, &q.name, status, &body)
     }
-}
-
-/// An error and its causes joined with `: `; hyper's top-level message alone is just
-/// "client error (Connect)".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 #[cfg(test)]
