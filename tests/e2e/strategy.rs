@@ -31,6 +31,35 @@ fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
     assert!(syncs[0].injected && !syncs[1].injected);
 }
 
+/// A sync that fails through the client's own tries is retried by the strategy, and the log says
+/// how many retries are left and what follows the last one.
+#[test]
+fn a_strategy_retry_says_what_is_left_and_what_follows() {
+    let ctx = Ctx::new();
+    ctx.sb.faults.inject(FaultRule {
+        service: "argocd".into(),
+        method: Some("POST".into()),
+        path: "/api/v1/applications/app/sync".into(),
+        times: 3,
+        fault: Fault::Status {
+            status: 502,
+            body: None,
+        },
+    });
+    let strategy =
+        "- on: [connectivity]\n  action: retry\n  retries: 2\n  interval: 1s\n  then: rollback\n";
+    let run = ctx.main(&[("set", "image.tag=1.1.0"), ("failure-strategy", strategy)]);
+    run.assert_ok();
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+    assert!(
+        run.log()
+            .lines()
+            .any(|l| l.contains("again in 1s (retry 1 of 2, 1 more after it, then rollback)")),
+        "{}",
+        run.log()
+    );
+}
+
 #[test]
 fn ignore_succeeds_leaves_the_version_and_the_post_step_does_nothing() {
     let ctx = Ctx::new();

@@ -30,6 +30,27 @@ enum Answer {
 /// How often the PR's comments are read for a maintainer's decision.
 const DECISION_POLL: Duration = Duration::from_secs(2);
 
+/// The log line of a strategy retry: the cause, when, how many tries are left and what follows
+/// the last one, so a failed run's log says whether a rollback is still ahead (issue #16).
+fn retry_line(
+    err: &StepError,
+    interval: Duration,
+    attempt: u32,
+    retries: u32,
+    then: &Action,
+) -> String {
+    let left = retries - attempt;
+    let after = match left {
+        0 => format!("the last retry; if it fails too: {}", then.name()),
+        1 => format!("1 more after it, then {}", then.name()),
+        n => format!("{n} more after it, then {}", then.name()),
+    };
+    format!(
+        "{err}; again in {} (retry {attempt} of {retries}, {after})",
+        humantime(interval)
+    )
+}
+
 impl Promotion<'_> {
     /// Applies the failure strategy to `err` (DESIGN.md §6).
     pub(super) async fn decide(
@@ -49,11 +70,7 @@ impl Promotion<'_> {
                         *attempt += 1;
                         self.rt.warning(
                             &format!("retrying {}", err.step),
-                            &format!(
-                                "{err}; again in {} ({} of {retries})",
-                                humantime(interval),
-                                *attempt
-                            ),
+                            &retry_line(&err, interval, *attempt, retries, &then),
                         );
                         tokio::time::sleep(interval).await;
                         return Ok(Decision::Retry);
@@ -217,5 +234,19 @@ impl Promotion<'_> {
             wait::until(DECISION_POLL, observe, judge, &|l: &str| rt.info(l)).await?;
         self.rt.info(&line);
         Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_line_says_what_follows_the_last_try() {
+        let err = StepError::msg("sync", ErrorKind::Connectivity, "Argo CD answered HTTP 502");
+        let then = Action::Rollback;
+        let line = |n| retry_line(&err, Duration::from_secs(10), n, 3, &then);
+        assert!(line(1).ends_with("again in 10s (retry 1 of 3, 2 more after it, then rollback)"));
+        assert!(line(3).ends_with("(retry 3 of 3, the last retry; if it fails too: rollback)"));
     }
 }
