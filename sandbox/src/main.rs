@@ -34,6 +34,11 @@ fn main() -> Result<()> {
             for (k, v) in sandbox.env() {
                 println!("{k}={v}");
             }
+            // On stderr: stdout's keys are the fixed interface (DESIGN.md §9) other checks parse.
+            eprintln!(
+                "GitHub Enterprise Server layout of the same emulator: {} (REST under /api/v3, git at /OWNER/REPO.git)",
+                sandbox.ghes_url
+            );
             println!("SANDBOX_READY=1");
             wait_for_stop_signal()?;
             drop(sandbox);
