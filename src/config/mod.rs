@@ -776,6 +776,17 @@ impl Config {
         // git host come from the inputs, the run's own link from the runner's.
         let github_api_url = r.url("github-api-url").unwrap_or(github_api_url);
         let github_server_url = r.url("github-server-url").unwrap_or(github_server_url);
+        // A GHES API URL pasted into the server input would make clone URLs under /api/v3/, which
+        // the git host answers 404 as a missing repository: name the mix-up instead.
+        let server_path = github_server_url.path().trim_end_matches('/');
+        if server_path.ends_with("/api/v3") || server_path.ends_with("/api") {
+            r.fail(
+                "github-server-url",
+                format!(
+                    "expected the web and git host (e.g. https://ghe.example.com), got the API URL '{github_server_url}': put it in github-api-url"
+                ),
+            );
+        }
         let run = RunContext {
             api_url: github_api_url.clone(),
             server_url: github_server_url.clone(),
@@ -1278,6 +1289,14 @@ mod tests {
         assert_eq!(c.run.run_url, "https://github.com/acme/app/actions/runs/7");
         let e = only_problem(promote(&[("INPUT_GITHUB-API-URL", "ghe.example")]));
         assert!(e.starts_with("input 'github-api-url'"), "{e}");
+        let e = only_problem(promote(&[(
+            "INPUT_GITHUB-SERVER-URL",
+            "https://ghe.example/api/v3/",
+        )]));
+        assert!(
+            e.starts_with("input 'github-server-url'") && e.contains("put it in github-api-url"),
+            "{e}"
+        );
     }
 
     #[test]
