@@ -150,6 +150,17 @@ fn r16_the_log_of_a_failed_promotion_names_the_branch_pr_merge_and_each_retry() 
             "no retry line for {call}:\n{log}"
         );
     }
+    // The first read of the app is the find-apps step's: its retry folds under that step's group.
+    let lines: Vec<&str> = log.lines().collect();
+    let retry = lines
+        .iter()
+        .position(|l| l.starts_with("retrying: ") && l.contains("get application app"))
+        .unwrap();
+    let group = lines[..retry]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("::group::") || l.starts_with("::endgroup::"));
+    assert_eq!(group, Some(&"::group::find apps"), "{log}");
     // The sync POST is retried by count, after checking that it did not start an operation.
     assert!(
         log.lines().any(|l| l.starts_with("retrying: ")

@@ -478,7 +478,10 @@ impl Promotion<'_> {
         settings: &ArgoSettings,
     ) -> Result<Vec<AppRef>, StepError> {
         let start = Instant::now();
+        // In a group as every other step, so its retry lines fold under the step that retried.
+        let group = self.rt.group("find apps");
         let r = find_apps(argo, settings).await;
+        drop(group);
         if let Ok(apps) = &r {
             self.record.apps = apps.iter().map(|a| a.name.clone()).collect();
             self.record.previous_revisions = apps
