@@ -5,8 +5,8 @@
 #
 #   scripts/build-image.sh [tag]       default tag: localhost/gitops-promote:dev
 #
-# Needs: rustup's x86_64-unknown-linux-musl target, Debian's musl-tools, perl and make (vendored
-# OpenSSL), buildah (root, vfs storage, chroot isolation), and the CA bundle (ca-certificates).
+# Needs: rustup's x86_64-unknown-linux-musl target, Debian's musl-tools (for the vendored libgit2),
+# buildah (root, vfs storage, chroot isolation), and the CA bundle (ca-certificates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tag="${1:-localhost/gitops-promote:dev}"

@@ -8,14 +8,15 @@ fn manual(then: &str, timeout: &str) -> String {
     format!("- on: [health]\n  action: manual\n  timeout: {timeout}\n  then: {then}\n")
 }
 
-#[test]
-fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
+/// Promotes 1.1.0 with the sync POST answering 502 `times` times, under a strategy that retries
+/// connectivity errors twice, 1 s apart; the promotion must succeed.
+fn promote_through_failing_syncs(times: u32) -> (Ctx, crate::harness::Run) {
     let ctx = Ctx::new();
     ctx.sb.faults.inject(FaultRule {
         service: "argocd".into(),
         method: Some("POST".into()),
         path: "/api/v1/applications/app/sync".into(),
-        times: 1,
+        times,
         fault: Fault::Status {
             status: 502,
             body: None,
@@ -26,6 +27,12 @@ fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
     let run = ctx.main(&[("set", "image.tag=1.1.0"), ("failure-strategy", strategy)]);
     run.assert_ok();
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+    (ctx, run)
+}
+
+#[test]
+fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
+    let (ctx, _) = promote_through_failing_syncs(1);
     let syncs = calls_to(&ctx.sb, "argocd", "POST", "/sync");
     assert_eq!(syncs.len(), 2, "one failed sync, one retried: {syncs:?}");
     assert!(syncs[0].injected && !syncs[1].injected);
@@ -35,22 +42,7 @@ fn a_transient_502_on_sync_is_retried_and_the_promotion_succeeds() {
 /// how many retries are left and what follows the last one.
 #[test]
 fn a_strategy_retry_says_what_is_left_and_what_follows() {
-    let ctx = Ctx::new();
-    ctx.sb.faults.inject(FaultRule {
-        service: "argocd".into(),
-        method: Some("POST".into()),
-        path: "/api/v1/applications/app/sync".into(),
-        times: 3,
-        fault: Fault::Status {
-            status: 502,
-            body: None,
-        },
-    });
-    let strategy =
-        "- on: [connectivity]\n  action: retry\n  retries: 2\n  interval: 1s\n  then: rollback\n";
-    let run = ctx.main(&[("set", "image.tag=1.1.0"), ("failure-strategy", strategy)]);
-    run.assert_ok();
-    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.1.0"));
+    let (_, run) = promote_through_failing_syncs(3);
     assert!(
         run.log()
             .lines()
