@@ -21,6 +21,9 @@ pub(crate) struct Observation {
     pub checks: Vec<Check>,
     /// The base's required check contexts, read once a wait.
     pub required: Vec<String>,
+    /// The head the merge will name: our pushed commit. Until GitHub shows it as the PR's head
+    /// (it updates a PR after a push asynchronously), the merge's `sha` guard would refuse it.
+    pub ours: String,
 }
 
 /// A reviewer's latest decisive review, and whether they may approve (a reader's does not count).
@@ -104,6 +107,8 @@ impl Check {
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     missing_since: Option<Duration>,
+    /// When GitHub was first seen showing a head other than ours.
+    head_since: Option<Duration>,
     warned: bool,
     /// Optional checks already reported as failed.
     optional_failed: Vec<String>,
@@ -115,6 +120,7 @@ pub(crate) struct Memo {
 struct Observer<'a> {
     gh: &'a GitHub,
     number: u64,
+    ours: String,
     wait_for_checks: bool,
     progress: &'a dyn Fn(&str),
     writers: HashMap<String, bool>,
@@ -131,6 +137,7 @@ impl Observer<'_> {
             reviews: Vec::new(),
             checks: Vec::new(),
             required: Vec::new(),
+            ours: self.ours.clone(),
         };
         if seen.pr.merged || seen.pr.state != "open" {
             // Nothing else decides a merged or closed PR.
@@ -179,6 +186,7 @@ pub(crate) fn assess(
         reviews,
         checks,
         required,
+        ours,
     } = seen;
     let number = info.number;
     if info.merged {
@@ -190,6 +198,8 @@ pub(crate) fn assess(
             reason: "was closed before it could be merged".into(),
         });
     }
+    // Until GitHub shows our push as the head, the merge's `sha` guard would refuse it.
+    let head_wait = head_wait(&info, &ours, elapsed, memo)?;
     // Approvals: the latest decisive review of each writer, on the current head.
     let mut approved = 0u32;
     for v in reviews.iter().filter(|v| v.writer) {
@@ -232,7 +242,7 @@ pub(crate) fn assess(
         });
     }
     let known = info.mergeable.is_some() && !matches!(state, "unknown" | "draft");
-    if approvals_ok && pending.is_empty() && known {
+    if approvals_ok && pending.is_empty() && known && head_wait.is_none() {
         // clean/unstable/has_hooks merge; blocked/behind try, the token may bypass.
         return Ok(Wait::Done(info));
     }
@@ -247,7 +257,9 @@ pub(crate) fn assess(
                 ),
             });
         }
-        let what = if pending.is_empty() {
+        let what = if let Some(head) = &head_wait {
+            head.clone()
+        } else if pending.is_empty() {
             format!("mergeable_state {state}")
         } else {
             format!("checks {}", pending.join(", "))
@@ -265,8 +277,9 @@ pub(crate) fn assess(
     };
     Ok(Wait::Pending(
         Pending::new(format!(
-            "PR #{number}: approvals {approved}/{}, checks {checks}, mergeable_state {state}",
+            "PR #{number}: approvals {approved}/{}, checks {checks}, mergeable_state {state}{}",
             gate.required_approvals,
+            head_wait.map(|h| format!(", {h}")).unwrap_or_default(),
         ))
         .with_tail(format!(
             "; {}s elapsed, {}s left",
@@ -274,6 +287,46 @@ pub(crate) fn assess(
             remaining.as_secs()
         )),
     ))
+}
+
+/// How long GitHub may take to show our push as the PR's head before another head is taken for
+/// someone else's push: it usually takes seconds (issue #13).
+pub(crate) const HEAD_SYNC: Duration = Duration::from_secs(60);
+
+/// What the gate still waits for about the head: `None` once GitHub shows our push as the PR's
+/// head, else a note for the progress line, for at most [`HEAD_SYNC`]; after that the head is
+/// someone else's.
+///
+/// # Errors
+/// `Conflict` once another head has been shown for [`HEAD_SYNC`].
+fn head_wait(
+    info: &PrInfo,
+    ours: &str,
+    elapsed: Duration,
+    memo: &mut Memo,
+) -> Result<Option<String>, GitHubError> {
+    if info.head_sha == ours {
+        memo.head_since = None;
+        return Ok(None);
+    }
+    let short = |s: &str| s.get(..7).unwrap_or(s).to_string();
+    let theirs = short(&info.head_sha);
+    let since = *memo.head_since.get_or_insert(elapsed);
+    let waited = elapsed.saturating_sub(since);
+    if waited >= HEAD_SYNC {
+        return Err(GitHubError::Conflict {
+            number: info.number,
+            reason: format!(
+                "GitHub shows head {theirs}, not our commit {}, after {}s: someone else pushed to our branch, or GitHub never saw our push; not merging what we did not write",
+                short(ours),
+                waited.as_secs()
+            ),
+        });
+    }
+    Ok(Some(format!(
+        "waiting for GitHub to show our push {} as the PR's head (it shows {theirs})",
+        short(ours)
+    )))
 }
 
 /// Names of the checks still running on `sha`, then of the required contexts never reported.
@@ -325,10 +378,12 @@ impl GitHub {
     /// review approves the current head, no writer requesting changes, checks green (when asked),
     /// and a `mergeable_state` that allows a try (DESIGN.md §2 step 7). Prints a progress line
     /// whenever the state changes and at least every 15 s. A PR merged meanwhile is returned as is.
+    /// `pr.head_sha` is the head to merge: until GitHub shows it, the gate waits.
     ///
     /// # Errors
     /// `Approval` for changes requested or approvals missing at the deadline; `CheckFailed`;
-    /// `Conflict` for a dirty or closed PR; `WaitTimeout` for checks or mergeability still pending.
+    /// `Conflict` for a dirty or closed PR, or a head other than ours for [`HEAD_SYNC`];
+    /// `WaitTimeout` for checks or mergeability still pending.
     pub async fn wait_ready(
         &self,
         pr: &PrRef,
@@ -338,6 +393,7 @@ impl GitHub {
         let mut observer = Observer {
             gh: self,
             number: pr.number,
+            ours: pr.head_sha.clone(),
             wait_for_checks: gate.wait_for_checks,
             progress,
             writers: HashMap::new(),
@@ -446,6 +502,7 @@ mod tests {
         required: &[&str],
     ) -> Observation {
         Observation {
+            ours: pr.head_sha.clone(),
             pr,
             reviews,
             checks,
@@ -741,6 +798,29 @@ mod tests {
             assess(o, &g, at(secs), &mut memo).unwrap();
         }
         assert!(memo.warnings.is_empty(), "{:?}", memo.warnings);
+    }
+
+    #[test]
+    fn a_head_other_than_our_push_waits_then_is_someone_elses() {
+        let g = gate(0, false);
+        let mut memo = Memo::default();
+        let behind = |memo: &mut Memo, secs| {
+            let mut o = seen(pr(|_| {}), vec![], vec![], &[]);
+            o.ours = OLD.into();
+            assess(o, &g, at(secs), memo)
+        };
+        let p = pending(behind(&mut memo, 1).unwrap());
+        assert_eq!(
+            p.state,
+            "PR #1347: approvals 0/0, checks done, mergeable_state clean, waiting for GitHub to show our push ecdd80b as the PR's head (it shows 6dcb09b)"
+        );
+        // The wait counts from the first poll that saw it.
+        let err = behind(&mut memo, 61).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(err.to_string().contains("someone else pushed"), "{err}");
+        // Once GitHub shows our head, the gate goes on as usual.
+        let o = seen(pr(|_| {}), vec![], vec![], &[]);
+        assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
     }
 
     #[test]

@@ -44,6 +44,27 @@ impl GitHub {
         }
     }
 
+    /// The commit branch `branch` points at now, with its message (`GET /git/ref/heads/{b}`: the
+    /// ref itself, not a PR's view of it, which lags behind a push); `None` for a branch that is
+    /// gone.
+    ///
+    /// # Errors
+    /// Any API error but 404.
+    pub async fn branch_head(&self, branch: &str) -> Result<Option<(String, String)>, GitHubError> {
+        let rf = match self
+            .get::<Value>(&self.path(&format!("/git/ref/heads/{branch}")))
+            .await
+        {
+            Ok(r) => r,
+            Err(GitHubError::Api { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sha = rf["object"]["sha"].as_str().unwrap_or_default().to_string();
+        let c: Value = self.get(&self.path(&format!("/commits/{sha}"))).await?;
+        let message = c["commit"]["message"].as_str().unwrap_or_default();
+        Ok(Some((sha, message.to_string())))
+    }
+
     /// `user`'s permission on the repo: admin, maintain, write, triage, read or none.
     pub async fn permission(&self, user: &str) -> Result<String, GitHubError> {
         match self
