@@ -302,3 +302,36 @@ fn someone_elses_push_to_our_branch_stops_the_merge_and_their_work_stays() {
         "their push is still the branch's head"
     );
 }
+
+/// A workflow whose `permissions:` leave out `checks` and `statuses`: GitHub answers 403 to
+/// listing them. The gate says which permission is missing (log and summary), goes by the PR's
+/// `mergeable_state` and the merge's answer, and merges once the required check is green.
+#[test]
+fn a_token_without_checks_and_statuses_read_warns_and_goes_by_mergeable_state() {
+    let ctx = Ctx::new();
+    require_check(&ctx, "ci/test");
+    ctx.sb.github.set_token_permission("checks", false);
+    ctx.sb.github.set_token_permission("statuses", false);
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=5.3.0")]),
+        || report_later(&ctx, "ci/test"),
+    );
+    run.assert_ok();
+    let log = run.log();
+    for perm in ["checks: read", "statuses: read"] {
+        assert!(log.contains(&format!("`permissions: {perm}`")), "{log}");
+        assert!(
+            run.summary.contains(&format!("`permissions: {perm}`")),
+            "{}",
+            run.summary
+        );
+    }
+    assert!(
+        calls_to(&ctx.sb, "github", "GET", "/check-runs")
+            .iter()
+            .any(|c| c.status == 403),
+        "the gate did ask"
+    );
+    assert!(ctx.sb.github.pr_view(REPO, 1).unwrap().merged);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.3.0"));
+}

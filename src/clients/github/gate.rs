@@ -24,6 +24,9 @@ pub(crate) struct Observation {
     /// The head the merge will name: our pushed commit. Until GitHub shows it as the PR's head
     /// (it updates a PR after a push asynchronously), the merge's `sha` guard would refuse it.
     pub ours: String,
+    /// The permissions (`checks`, `statuses`) the token lacks to read the head's checks: the
+    /// gate then goes by GitHub's `mergeable_state` and the merge's answer instead.
+    pub unreadable: Vec<&'static str>,
 }
 
 /// A reviewer's latest decisive review, and whether they may approve (a reader's does not count).
@@ -112,6 +115,8 @@ pub(crate) struct Memo {
     warned: bool,
     /// Optional checks already reported as failed.
     optional_failed: Vec<String>,
+    /// Permissions already reported missing.
+    unreadable: Vec<&'static str>,
     /// Lines to print before the progress line, once each.
     pub warnings: Vec<String>,
 }
@@ -138,6 +143,7 @@ impl Observer<'_> {
             checks: Vec::new(),
             required: Vec::new(),
             ours: self.ours.clone(),
+            unreadable: Vec::new(),
         };
         if seen.pr.merged || seen.pr.state != "open" {
             // Nothing else decides a merged or closed PR.
@@ -162,7 +168,9 @@ impl Observer<'_> {
             seen.reviews.push(Verdict::new(user, r, writer));
         }
         if self.wait_for_checks {
-            seen.checks = self.gh.checks(&seen.pr.head_sha).await?;
+            let (checks, denied) = self.gh.checks(&seen.pr.head_sha).await?;
+            seen.checks = checks;
+            seen.unreadable = denied;
         }
         Ok(seen)
     }
@@ -187,6 +195,7 @@ pub(crate) fn assess(
         checks,
         required,
         ours,
+        unreadable,
     } = seen;
     let number = info.number;
     if info.merged {
@@ -219,7 +228,20 @@ pub(crate) fn assess(
     let approvals_ok = approved >= gate.required_approvals;
     // Checks: statuses and check runs on the head; required contexts that never reported.
     let mut pending: Vec<String> = Vec::new();
-    if gate.wait_for_checks {
+    for perm in &unreadable {
+        if !memo.unreadable.contains(perm) {
+            memo.unreadable.push(perm);
+            let what = if *perm == "checks" {
+                "check runs"
+            } else {
+                "commit statuses"
+            };
+            memo.warnings.push(format!(
+                "warning: the github-token may not read {what} (GitHub answered 403 Resource not accessible by integration): give the workflow `permissions: {perm}: read`; until then the gate goes by GitHub's mergeable_state, and a merge a required check refuses is waited out"
+            ));
+        }
+    }
+    if gate.wait_for_checks && unreadable.is_empty() {
         pending = pending_checks(number, &info.head_sha, &checks, &required, memo)?;
         let none_reported = !required.is_empty() && required.iter().all(|c| pending.contains(c));
         if none_reported && info.user == "github-actions[bot]" {
@@ -502,6 +524,7 @@ mod tests {
         required: &[&str],
     ) -> Observation {
         Observation {
+            unreadable: Vec::new(),
             ours: pr.head_sha.clone(),
             pr,
             reviews,
@@ -821,6 +844,24 @@ mod tests {
         // Once GitHub shows our head, the gate goes on as usual.
         let o = seen(pr(|_| {}), vec![], vec![], &[]);
         assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
+    }
+
+    #[test]
+    fn unreadable_checks_warn_once_naming_the_permission_and_mergeable_state_decides() {
+        let g = gate(0, true);
+        let mut memo = Memo::default();
+        for _ in 0..2 {
+            let mut o = seen(pr(|_| {}), vec![], vec![], &["ci"]);
+            o.unreadable = vec!["checks"];
+            // clean: GitHub says the required checks passed.
+            assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
+        }
+        assert_eq!(memo.warnings.len(), 1, "{:?}", memo.warnings);
+        assert!(
+            memo.warnings[0].contains("`permissions: checks: read`"),
+            "{:?}",
+            memo.warnings
+        );
     }
 
     #[test]
