@@ -181,7 +181,7 @@ pub const INPUTS: &[InputDef] = &[
     input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
         "What the main step does: promote, rollback, verify, guard or status.").default("promote"),
     input("github-token", Kind::Text,
-        "Token with contents:write and pull-requests:write on the release repo.")
+        "Token with contents:write and pull-requests:write on the release repo; the merge gate also reads checks (checks:read) and commit statuses (statuses:read).")
         .action_default("${{ github.token }}").env("GITHUB_TOKEN").secret()
         .required(&[Promote, Rollback, Guard, Status]),
     input("repository", Kind::Repo, "The release repo, as owner/name.")

@@ -166,6 +166,12 @@ pub async fn undo(
 
 /// Nothing was merged: close our PR with a comment saying why and delete our branch.
 async fn abandon(rt: &mut Runtime, gh: &GitHub, record: &mut Record) -> Result<(), StepError> {
+    if !record.branch.is_empty() && !ours_still(rt, gh, record).await? {
+        record.phase = Some(Phase::RolledBack);
+        save(rt, record)?;
+        rt.output("rolled-back", "false")?;
+        return Ok(());
+    }
     if let Some(n) = record.pr_number {
         let why = format!(
             "Closed by gitops-promote: the promotion failed before this PR was merged, so nothing was deployed. Run: {}",
@@ -187,6 +193,39 @@ async fn abandon(rt: &mut Runtime, gh: &GitHub, record: &mut Record) -> Result<(
     rt.output("rolled-back", "false")?;
     rt.summary("## gitops-promote rollback\n\nNothing had been merged: our PR was closed with a comment and our branch deleted.\n");
     Ok(())
+}
+
+/// Whether our branch still holds only our work: its head is a gitops-promote commit. When
+/// someone else pushed to it, their work is not closed or deleted: the PR stays open with a
+/// comment saying why nothing was merged (issue #13).
+async fn ours_still(rt: &Runtime, gh: &GitHub, record: &Record) -> Result<bool, StepError> {
+    // A branch that cannot be read is taken as ours, as before this check: the close and delete
+    // below then meet the same outage and say so.
+    let Ok(Some((sha, message))) = gh.branch_head(&record.branch).await else {
+        return Ok(true);
+    };
+    let trailers = crate::clients::git::trailers(&message);
+    if crate::clients::git::trailer(&trailers, "Promoted-by") == Some("gitops-promote") {
+        return Ok(true);
+    }
+    let short = sha.get(..7).unwrap_or(&sha);
+    rt.warning(
+        "rollback",
+        &format!(
+            "someone else pushed {short} to our branch {}: leaving it and its PR as they are",
+            record.branch
+        ),
+    );
+    if let Some(n) = record.pr_number {
+        let note = format!(
+            "gitops-promote did not merge this PR: someone else pushed {short} to its branch, and it merges only what it wrote. It leaves the PR and the branch to you: nothing was deployed. Run: {}",
+            run_url_from_env()
+        );
+        gh.comment(n, &note)
+            .await
+            .map_err(|e| StepError::new("comment", &e))?;
+    }
+    Ok(false)
 }
 
 /// Steps 3 to 7: revert the merge in a revert PR, merge it, redeploy, and say so.
@@ -389,6 +428,7 @@ async fn open_revert_pr(
             reviewers: vec![],
             team_reviewers: vec![],
             assignees: vec![],
+            pushed: None,
         })
         .await;
     match opened {

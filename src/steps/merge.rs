@@ -1,9 +1,10 @@
 //! The merge: with the head-SHA guard, a moved base tried again, a merge a rule refuses for now
-//! waited out. Shared by the promotion and the revert, which differ only in what they merge.
+//! waited out, a head a strict rule finds behind brought up to date by GitHub, someone else's
+//! push to our branch never merged. Shared by the promotion and the revert, which differ only in what they merge.
 
 use crate::base::{humantime, ErrorKind, MergeMethod, StepError};
 use crate::clients::git::Checkout;
-use crate::clients::github::{GitHub, Merge, PrRef};
+use crate::clients::github::{GitHub, GitHubError, Merge, PrRef};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,10 +67,13 @@ pub async fn merge(
         pr.number
     );
     let mut moved = 0u32;
+    let mut updates = 0u32;
     let mut blocked_since: Option<Instant> = None;
+    // The head the merge names: our commit, then GitHub's merge of the base into it.
+    let mut head = pr.head_sha.clone();
     loop {
         match gh
-            .merge_with(pr.number, req.method, &pr.head_sha, Some((&title, rest)))
+            .merge_with(pr.number, req.method, &head, Some((&title, rest)))
             .await
             .map_err(|e| StepError::new(req.step, &e))?
         {
@@ -98,17 +102,124 @@ pub async fn merge(
                 ));
                 tokio::time::sleep(RULE_RETRY).await;
             }
+            Merge::OutOfDate => {
+                let info = gh
+                    .pr(pr.number)
+                    .await
+                    .map_err(|e| StepError::new(req.step, &e))?;
+                if info.mergeable_state != "behind" || info.head_sha != head {
+                    // GitHub answers so for a while after a push it has not caught up with.
+                    let since = *blocked_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= req.rule_wait {
+                        return Err(rule_block_error(
+                            req.step,
+                            pr.number,
+                            "Head branch is out of date",
+                            req.rule_wait,
+                        ));
+                    }
+                    tokio::time::sleep(RULE_RETRY).await;
+                    continue;
+                }
+                updates += 1;
+                if updates > MAX_BASE_MOVES {
+                    return Err(StepError::msg(
+                        req.step,
+                        ErrorKind::Conflict,
+                        format!("the base branch kept moving: {label} #{} was brought up to date {MAX_BASE_MOVES} times and is behind again", pr.number),
+                    ));
+                }
+                head = update_branch(gh, req, &head, progress).await?;
+            }
             Merge::HeadModified => {
-                return Err(StepError::msg(
-                    req.step,
-                    ErrorKind::Conflict,
-                    format!("someone pushed to our branch of {label} #{} after it was opened; not merging what we did not write", pr.number),
-                ));
+                return Err(StepError {
+                    hint: Some(format!(
+                        "look at the commits on the PR's branch: gitops-promote leaves {label} #{} open and its branch as it is; merge it by hand, or close it and run the promotion again",
+                        pr.number
+                    )),
+                    ..StepError::msg(
+                        req.step,
+                        ErrorKind::Conflict,
+                        format!("someone else pushed to the branch of {label} #{} (GitHub: Head branch was modified); not merging what we did not write", pr.number),
+                    )
+                });
             }
             Merge::NotMergeable(why) => return Ok(Merged::NotMergeable(why)),
         }
     }
 }
+
+/// Brings the PR's head up to date with its base for a strict required-checks rule: GitHub
+/// merges the base into `head` (`update-branch`, only if the head is still `head`), then the new
+/// head is waited for until the PR shows it. Returns it: GitHub's merge commit, whose parent is
+/// `head`, so nothing of anyone else's is merged with it.
+///
+/// # Errors
+/// `conflict` when the head moved (someone pushed) or the update conflicts; API errors as
+/// classified.
+async fn update_branch(
+    gh: &GitHub,
+    req: &MergeRequest<'_>,
+    head: &str,
+    progress: &dyn Fn(&str),
+) -> Result<String, StepError> {
+    let n = req.pr.number;
+    let label = req.label;
+    let short = |s: &str| s.get(..7).unwrap_or(s).to_string();
+    progress(&format!(
+        "{label} #{n} is behind its base and a required-checks rule wants it up to date: asking GitHub to merge the base into it"
+    ));
+    match gh.update_branch(n, head).await {
+        Ok(()) => {}
+        Err(e @ GitHubError::Api { status: 422, .. }) => {
+            return Err(StepError::msg(
+                req.step,
+                ErrorKind::Conflict,
+                format!(
+                    "GitHub would not bring {label} #{n} up to date with its base: {}",
+                    crate::base::chain(&e)
+                ),
+            ))
+        }
+        Err(e) => return Err(StepError::new(req.step, &e)),
+    }
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(HEAD_POLL).await;
+        let info = gh.pr(n).await.map_err(|e| StepError::new(req.step, &e))?;
+        if info.head_sha != head {
+            let parents = gh
+                .parents(&info.head_sha)
+                .await
+                .map_err(|e| StepError::new(req.step, &e))?;
+            if parents.first().map(String::as_str) != Some(head) {
+                return Err(StepError::msg(
+                    req.step,
+                    ErrorKind::Conflict,
+                    format!("the head of {label} #{n} moved to {}, which is not GitHub's update of {}: someone else pushed; not merging what we did not write", short(&info.head_sha), short(head)),
+                ));
+            }
+            progress(&format!(
+                "{label} #{n}: GitHub merged the base into it as {}; the required checks run again on it",
+                short(&info.head_sha)
+            ));
+            return Ok(info.head_sha);
+        }
+        if start.elapsed() >= HEAD_SYNC {
+            return Err(StepError::msg(
+                req.step,
+                ErrorKind::Timeout,
+                format!("GitHub accepted to bring {label} #{n} up to date but its head is still {} after {}", short(head), humantime(HEAD_SYNC)),
+            ));
+        }
+    }
+}
+
+/// How often the PR is read while GitHub pushes its update of the head.
+const HEAD_POLL: Duration = Duration::from_secs(1);
+
+/// How long GitHub may take to push the update it accepted.
+const HEAD_SYNC: Duration = Duration::from_secs(60);
 
 /// The error for a merge a rule still refused at the end of the wait: an `approval` error when
 /// reviews are missing, else a `timeout` (a required check never came), with GitHub's words.

@@ -7,11 +7,14 @@ use crate::clients::github::{GitHub, NewPr, PrRef};
 use crate::clients::runtime::Runtime;
 use crate::config::Config;
 
+/// Opens the PR for our `branch`, or takes over the open one (a re-run); its head is `pushed`,
+/// our commit, whatever GitHub still reports right after the push.
 pub async fn open_pr(
     gh: &GitHub,
     cfg: &Config,
     base: &str,
     branch: &str,
+    pushed: &str,
     edit: &Edit,
 ) -> Result<PrRef, StepError> {
     let new = NewPr {
@@ -24,6 +27,7 @@ pub async fn open_pr(
         reviewers: cfg.reviewers.clone(),
         team_reviewers: cfg.team_reviewers.clone(),
         assignees: cfg.assignees.clone(),
+        pushed: Some(pushed.to_string()),
     };
     gh.open_or_reuse_pr(&new)
         .await

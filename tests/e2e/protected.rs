@@ -3,7 +3,9 @@
 //! protection endpoint. The gate learns the required check from what such a token may read, and a
 //! merge a rule still refuses is a wait, not a conflict that rolls back a good promotion.
 
-use crate::harness::{calls_to, wait_until, while_running, Ctx, REPO};
+use crate::harness::{
+    calls_to, commit_on_main, file_at, push_tag, wait_until, while_running, Ctx, REPO,
+};
 use sandbox::github::{Protection, Target};
 use sandbox::{Fault, FaultRule};
 use std::time::Duration;
@@ -14,6 +16,20 @@ fn require_check(ctx: &Ctx, check: &str) {
         "main",
         Some(Protection {
             required_status_checks: vec![check.into()],
+            ..Default::default()
+        }),
+    );
+}
+
+/// A ruleset requiring `check` and heads up to date with the base ("Require branches to be up to
+/// date before merging").
+fn require_check_strictly(ctx: &Ctx, check: &str) {
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(Protection {
+            required_status_checks: vec![check.into()],
+            strict: true,
             ..Default::default()
         }),
     );
@@ -148,4 +164,174 @@ fn a_failing_optional_check_warns_and_does_not_block_the_merge() {
         run.summary
     );
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("4.4.0"));
+}
+
+/// A re-run takes over its PR and force-pushes a new commit, which GitHub shows as the PR's head
+/// only a while later: the merge must land the commit we pushed, not the one GitHub still shows.
+#[test]
+fn a_takeover_after_our_force_push_merges_our_new_commit_not_the_old_head() {
+    let ctx = Ctx::new();
+    let first = ctx.main_attempt(31, 1, &[("set", "image.tag=5.0.0"), ("merge", "false")]);
+    first.assert_ok();
+    let old = ctx.sb.github.pr_head(REPO, 1).unwrap();
+    ctx.sb.github.set_head_delay(Duration::from_secs(3));
+    let again = ctx.main_attempt(31, 2, &[("set", "image.tag=5.0.1")]);
+    again.assert_ok();
+    let log = again.log();
+    assert!(
+        log.contains(&format!(
+            "waiting for GitHub to show our push {} as the PR's head (it shows {})",
+            &again.output("head-sha")[..7],
+            &old[..7]
+        )),
+        "{log}"
+    );
+    assert!(ctx.values_on_main().contains("tag: \"5.0.1\""), "{log}");
+    let pr = ctx.sb.github.pr_view(REPO, 1).unwrap();
+    assert!(pr.merged, "{pr:?}");
+    let merge = calls_to(&ctx.sb, "github", "PUT", "/pulls/1/merge");
+    let sent = merge.last().and_then(|c| c.body.clone()).unwrap();
+    assert_eq!(sent["sha"], again.output("head-sha"), "{merge:?}");
+}
+
+/// A strict required-checks rule and a base that moved on: GitHub refuses the merge with 409
+/// "Head branch is out of date"; the base is merged into our head by GitHub (update-branch, guarded
+/// by our head), the required check runs again on the new head, and then the PR merges.
+#[test]
+fn a_head_behind_a_strict_rule_is_brought_up_to_date_and_checked_again() {
+    let ctx = Ctx::new();
+    require_check_strictly(&ctx, "ci/test");
+    ctx.sb.github.set_head_delay(Duration::from_secs(1));
+    let mut other = String::new();
+    let mut ours = String::new();
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=5.1.0")]),
+        || {
+            let n = ctx.wait_for_pr();
+            ours = ctx.sb.github.pr_head(REPO, n).unwrap();
+            other = commit_on_main(&ctx.sb, &[("README.md", "other work\n")], "other work");
+            assert!(ctx.sb.github.set_status(
+                REPO,
+                &Target::Sha(ours.clone()),
+                "ci/test",
+                "success"
+            ));
+            wait_until(
+                "the head brought up to date",
+                Duration::from_secs(60),
+                || ctx.sb.github.pr_head(REPO, n).is_some_and(|h| h != ours),
+            );
+            std::thread::sleep(Duration::from_secs(2));
+            assert!(
+                !ctx.sb.github.pr_view(REPO, n).unwrap().merged,
+                "merged before its check ran again"
+            );
+            assert!(ctx
+                .sb
+                .github
+                .set_status(REPO, &Target::Pr(n), "ci/test", "success"));
+        },
+    );
+    run.assert_ok();
+    let log = run.log();
+    assert!(
+        log.contains("is behind its base and a required-checks rule wants it up to date"),
+        "{log}"
+    );
+    let update = calls_to(&ctx.sb, "github", "PUT", "/update-branch");
+    assert_eq!(update.len(), 1, "{update:?}");
+    assert_eq!(update[0].status, 202);
+    assert_eq!(
+        update[0].body.as_ref().unwrap()["expected_head_sha"],
+        ours.as_str()
+    );
+    assert!(ctx.values_on_main().contains("tag: \"5.1.0\""), "{log}");
+    assert_eq!(
+        file_at(&ctx.sb, "refs/heads/main", "README.md").as_deref(),
+        Some("other work\n"),
+        "the other work stays on the base"
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.1.0"));
+}
+
+/// Someone else pushes to our branch while the PR waits: GitHub's 409 "Head branch was modified"
+/// stops the promotion with an error saying so; their commit is not merged, and their work (the
+/// PR and the branch) is left as it is, with a comment saying why.
+#[test]
+fn someone_elses_push_to_our_branch_stops_the_merge_and_their_work_stays() {
+    let ctx = Ctx::new();
+    require_check(&ctx, "ci/test");
+    // GitHub's PR view lags long enough for the gate to see our head still.
+    ctx.sb.github.set_head_delay(Duration::from_secs(30));
+    let before = ctx.main_sha();
+    let mut theirs = String::new();
+    let mut branch = String::new();
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=5.2.0")]),
+        || {
+            let n = ctx.wait_for_pr();
+            let ours = ctx.sb.github.pr_head(REPO, n).unwrap();
+            branch = ctx.sb.github.pr_view(REPO, n).unwrap().head_ref;
+            theirs = push_tag(&ctx.sb, &branch, "5.2.0-theirs");
+            assert!(ctx
+                .sb
+                .github
+                .set_status(REPO, &Target::Sha(ours), "ci/test", "success"));
+        },
+    );
+    run.assert_failed();
+    let errors = run.errors().join("\n");
+    assert!(
+        errors.contains("conflict error in merge") && errors.contains("someone else pushed"),
+        "{errors}"
+    );
+    assert_eq!(ctx.main_sha(), before, "nothing merged");
+    let pr = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert_eq!((pr.state.as_str(), pr.merged), ("open", false), "{pr:?}");
+    assert!(
+        pr.comments
+            .iter()
+            .any(|(_, b)| b.contains("someone else pushed")),
+        "{pr:?}"
+    );
+    let repo = ctx.sb.world.open(REPO).unwrap();
+    let head = repo.refname_to_id(&format!("refs/heads/{branch}")).unwrap();
+    assert_eq!(
+        head.to_string(),
+        theirs,
+        "their push is still the branch's head"
+    );
+}
+
+/// A workflow whose `permissions:` leave out `checks` and `statuses`: GitHub answers 403 to
+/// listing them. The gate says which permission is missing (log and summary), goes by the PR's
+/// `mergeable_state` and the merge's answer, and merges once the required check is green.
+#[test]
+fn a_token_without_checks_and_statuses_read_warns_and_goes_by_mergeable_state() {
+    let ctx = Ctx::new();
+    require_check(&ctx, "ci/test");
+    ctx.sb.github.set_token_permission("checks", false);
+    ctx.sb.github.set_token_permission("statuses", false);
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=5.3.0")]),
+        || report_later(&ctx, "ci/test"),
+    );
+    run.assert_ok();
+    let log = run.log();
+    for perm in ["checks: read", "statuses: read"] {
+        assert!(log.contains(&format!("`permissions: {perm}`")), "{log}");
+        assert!(
+            run.summary.contains(&format!("`permissions: {perm}`")),
+            "{}",
+            run.summary
+        );
+    }
+    assert!(
+        calls_to(&ctx.sb, "github", "GET", "/check-runs")
+            .iter()
+            .any(|c| c.status == 403),
+        "the gate did ask"
+    );
+    assert!(ctx.sb.github.pr_view(REPO, 1).unwrap().merged);
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.3.0"));
 }

@@ -175,6 +175,23 @@ impl GitHub {
         self.state.lock().unwrap().methods.insert(repo.into(), m);
     }
 
+    /// How long a PR's `head.sha` keeps naming the commit before a push to its branch (default
+    /// zero): GitHub updates the PR asynchronously.
+    pub fn set_head_delay(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().head_delay = delay;
+    }
+
+    /// Takes repository permission `name` (`checks`, `statuses`) from the token, or gives it back:
+    /// without it GitHub answers the routes that need it 403 "Resource not accessible by
+    /// integration", as a workflow's `permissions:` block that leaves it out does.
+    pub fn set_token_permission(&self, name: &str, granted: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.denied.retain(|d| d != name);
+        if !granted {
+            st.denied.push(name.to_string());
+        }
+    }
+
     /// How many reads of a PR answer `mergeable: null` after its head or base moves (default 1).
     pub fn set_mergeable_reads(&self, n: u32) {
         self.state.lock().unwrap().mergeable_reads = n;
@@ -212,6 +229,11 @@ struct StatusReq {
     target: Target,
     context: String,
     state: String,
+}
+
+#[derive(Deserialize)]
+struct HeadDelayReq {
+    millis: u64,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +325,22 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
             "/repos/{o}/{r}/merge-methods",
             put(|S(gh): G, Path((o, r)): Path<(String, String)>, Json(m): Json<MergeMethods>| async move {
                 gh.set_merge_methods(&format!("{o}/{r}"), m);
+                done(true)
+            }),
+        )
+        .route(
+            "/head-delay",
+            put(|S(gh): G, Json(q): Json<HeadDelayReq>| async move {
+                gh.set_head_delay(std::time::Duration::from_millis(q.millis));
+                done(true)
+            }),
+        )
+        .route(
+            "/token/permissions",
+            put(|S(gh): G, Json(q): Json<std::collections::HashMap<String, String>>| async move {
+                for (name, level) in q {
+                    gh.set_token_permission(&name, level != "none");
+                }
                 done(true)
             }),
         )

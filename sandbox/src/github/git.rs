@@ -47,6 +47,43 @@ pub fn diff_stats(repo: &Repository, base: &str, head: &str) -> Result<(usize, u
     Ok((stats.insertions(), stats.deletions(), stats.files_changed()))
 }
 
+/// Merges `base` into branch `head_ref` (at `head`) with a merge commit by GitHub, as "Update
+/// branch" does, and moves the branch if it still points at `head`. `Ok(Err(msg))` when it
+/// conflicts or the branch moved; a head that already contains `base` is left as it is.
+pub fn update_branch(
+    repo: &Repository,
+    head_ref: &str,
+    head: &str,
+    base: &str,
+    message: &str,
+) -> Result<Result<String, &'static str>> {
+    if contains(repo, head, base) {
+        return Ok(Ok(head.to_string()));
+    }
+    let committer = Signature::now("GitHub", "noreply@github.com")?;
+    let h = repo.find_commit(Oid::from_str(head)?)?;
+    let b = repo.find_commit(Oid::from_str(base)?)?;
+    let mut index = repo.merge_commits(&h, &b, None)?;
+    if index.has_conflicts() {
+        return Ok(Err("merge conflict between base and head"));
+    }
+    let tree = repo.find_tree(index.write_tree_to(repo)?)?;
+    let oid = repo.commit(None, &committer, &committer, message, &tree, &[&h, &b])?;
+    let name = format!("refs/heads/{head_ref}");
+    if repo
+        .reference_matching(&name, oid, true, h.id(), "update branch")
+        .is_err()
+    {
+        return Ok(Err("expected head sha didn’t match current head ref."));
+    }
+    Ok(Ok(oid.to_string()))
+}
+
+/// GitHub's 409 message when a strict required-checks rule finds the head behind its base
+/// (issue #13; reported by API users as `409 Conflict: "Head branch is out of date. Review and
+/// try the merge again."`).
+pub const OUT_OF_DATE: &str = "Head branch is out of date. Review and try the merge again.";
+
 /// GitHub's 405 message when the base moved under a merge.
 pub const BASE_MODIFIED: &str = "Base branch was modified. Review and try the merge again.";
 

@@ -112,6 +112,9 @@ struct Pull {
     /// (head, base) the mergeability was last computed for, and reads left before it is known.
     computed_for: Option<(String, String)>,
     pending_reads: u32,
+    /// A push to the head branch GitHub has not shown yet, and when it was first seen: the PR's
+    /// `head.sha` follows its branch only after [`State::head_delay`].
+    pushed: Option<(String, std::time::Instant)>,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +193,12 @@ struct State {
     methods: HashMap<String, MergeMethods>,
     /// Reads of `mergeable` answered null before it is computed (1 by default, as GitHub's first read).
     mergeable_reads: u32,
+    /// How long after a push to a PR's branch its `head.sha` still names the commit before
+    /// (zero by default, so tests of other things stay short).
+    head_delay: std::time::Duration,
+    /// Repository permissions the token lacks, by name (`checks`, `statuses`): GitHub answers
+    /// 403 "Resource not accessible by integration" to the routes that need them.
+    denied: Vec<String>,
 }
 
 impl State {

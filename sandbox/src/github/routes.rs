@@ -50,6 +50,10 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
             "/repos/{o}/{r}/pulls/{n}/merge",
             get(pull_merged).put(pull_merge),
         )
+        .route(
+            "/repos/{o}/{r}/pulls/{n}/update-branch",
+            axum::routing::put(pull_update_branch),
+        )
         .route("/repos/{o}/{r}/pulls/{n}/commits", get(pull_commits))
         .route("/repos/{o}/{r}/pulls/{n}/reviews", get(reviews_list))
         .route(
@@ -493,7 +497,7 @@ async fn pulls_list(S(gh): G, Path((o, r)): Path<(String, String)>, q: Q) -> Res
     let state = q.get("state").map(String::as_str).unwrap_or("open");
     let mut items = Vec::new();
     for i in (0..st.pulls.len()).rev() {
-        rules::refresh(&repo, &mut st.pulls[i]);
+        rules::refresh(&repo, &mut st, i);
         let p = &st.pulls[i];
         let head_ok = q.get("head").is_none_or(|h| {
             let (ho, hb) = h.split_once(':').unwrap_or((&o, h));
@@ -593,6 +597,7 @@ async fn pull_create(S(gh): G, Path((o, r)): Path<(String, String)>, Json(b): Js
         requested_teams: vec![],
         computed_for: None,
         pending_reads: 0,
+        pushed: None,
     };
     st.pulls.push(p.clone());
     let v = pull_json(&gh, &st, &repo, &p, Some((None, "unknown")));
@@ -603,7 +608,7 @@ async fn pull_get(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>) -> Res
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     let m = rules::mergeability(&mut st, &repo, i);
     ok(pull_json(&gh, &st, &repo, &st.pulls[i], Some(m)))
 }
@@ -616,7 +621,7 @@ async fn pull_update(
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     let p = &mut st.pulls[i];
     if let Some(t) = b["title"].as_str() {
         p.title = t.into();
@@ -660,7 +665,7 @@ async fn pull_merge(
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     let method = match b["merge_method"].as_str().unwrap_or("merge") {
         "merge" => Some(Method::Merge),
         "squash" => Some(Method::Squash),
@@ -718,11 +723,58 @@ async fn pull_merge(
     ok(json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}))
 }
 
+/// `PUT /pulls/{n}/update-branch` (docs.github.com REST "Update a pull request branch"): merges
+/// the base head into the head branch with a merge commit, as GitHub's "Update branch" button
+/// does, and answers 202; 422 when `expected_head_sha` is not the PR's head or the merge
+/// conflicts, with the messages GitHub sends (quoted in API clients handling them, e.g.
+/// "expected head sha didn’t match current head ref.").
+async fn pull_update_branch(
+    S(gh): G,
+    Path((o, r, n)): Path<(String, String, u64)>,
+    body: Option<Json<Value>>,
+) -> Res {
+    let b = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let (full, repo) = open_repo(&gh, &o, &r)?;
+    let mut st = gh.state.lock().unwrap();
+    let i = find_pull(&st, &full, n)?;
+    rules::refresh(&repo, &mut st, i);
+    let p = st.pulls[i].clone();
+    let unprocessable = |m: &str| {
+        let body = json!({"message": m, "documentation_url": "https://docs.github.com/rest/pulls/pulls#update-a-pull-request-branch", "status": "422"});
+        (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
+    };
+    if !p.open {
+        return Err(unprocessable("Pull request is closed."));
+    }
+    if b["expected_head_sha"]
+        .as_str()
+        .is_some_and(|e| e != p.head_sha)
+    {
+        return Err(unprocessable(
+            "expected head sha didn’t match current head ref.",
+        ));
+    }
+    let message = format!("Merge branch '{}' into {}", p.base_ref, p.head_ref);
+    match git::update_branch(&repo, &p.head_ref, &p.head_sha, &p.base_sha, &message)
+        .map_err(|e| error(500, &e.to_string()))?
+    {
+        Ok(_) => {}
+        Err(why) => return Err(unprocessable(why)),
+    }
+    drop(st);
+    let web = super::web_of(&gh.api());
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"message": "Updating pull request branch.", "url": format!("{web}/repos/{full}/pulls/{n}")})),
+    )
+        .into_response())
+}
+
 async fn pull_commits(S(gh): G, Path((o, r, n)): Path<(String, String, u64)>, q: Q) -> Res {
     let (full, repo) = open_repo(&gh, &o, &r)?;
     let mut st = gh.state.lock().unwrap();
     let i = find_pull(&st, &full, n)?;
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     let p = st.pulls[i].clone();
     drop(st);
     let api = gh.api();
@@ -833,7 +885,7 @@ async fn reviewers_add(
             st.pulls[i].requested_teams.push(t);
         }
     }
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
 }
 
@@ -893,7 +945,7 @@ async fn assignees_add(
             st.pulls[i].assignees.push(a);
         }
     }
-    rules::refresh(&repo, &mut st.pulls[i]);
+    rules::refresh(&repo, &mut st, i);
     created(pull_json(&gh, &st, &repo, &st.pulls[i], None))
 }
 
@@ -1039,8 +1091,20 @@ async fn commit_get(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) 
     ))
 }
 
+/// 403 when the token lacks repository permission `name` (docs.github.com REST "Get the combined
+/// status for a specific reference" and "List commit statuses": fine-grained "Commit statuses"
+/// (read); "List check runs for a Git reference": "Checks" (read)), in GitHub's words for an
+/// integration token.
+fn needs(gh: &GitHub, name: &str) -> Result<(), Response> {
+    if gh.state.lock().unwrap().denied.iter().any(|d| d == name) {
+        return Err(error(403, "Resource not accessible by integration"));
+    }
+    Ok(())
+}
+
 async fn combined_status(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) -> Res {
     let (full, repo) = open_repo(&gh, &o, &r)?;
+    needs(&gh, "statuses")?;
     let sha =
         resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
     let st = gh.state.lock().unwrap();
@@ -1071,6 +1135,7 @@ async fn combined_status(S(gh): G, Path((o, r, rf)): Path<(String, String, Strin
 
 async fn statuses_list(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>, q: Q) -> Res {
     let (full, repo) = open_repo(&gh, &o, &r)?;
+    needs(&gh, "statuses")?;
     let sha =
         resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
     let st = gh.state.lock().unwrap();
@@ -1105,6 +1170,7 @@ pub(super) fn set_check(gh: &GitHub, full: &str, sha: &str, mut c: CheckRun) {
 
 async fn check_runs(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>) -> Res {
     let (full, repo) = open_repo(&gh, &o, &r)?;
+    needs(&gh, "checks")?;
     let sha =
         resolve(&repo, &rf).ok_or_else(|| error(422, &format!("No commit found for SHA: {rf}")))?;
     let st = gh.state.lock().unwrap();
@@ -1164,7 +1230,7 @@ async fn commit_pulls(S(gh): G, Path((o, r, rf)): Path<(String, String, String)>
     let mut st = gh.state.lock().unwrap();
     let mut items = Vec::new();
     for i in 0..st.pulls.len() {
-        rules::refresh(&repo, &mut st.pulls[i]);
+        rules::refresh(&repo, &mut st, i);
         let p = &st.pulls[i];
         if p.repo == full && rules::lists_commit(&repo, p, &sha) {
             items.push(pull_json(&gh, &st, &repo, p, None));

@@ -10,15 +10,35 @@ use super::{CheckRun, CommitStatus, Protection, Pull, Review, State, TOKEN_USER}
 use git2::Repository;
 use std::collections::HashMap;
 
-/// Refreshes an open PR's head and base SHAs from the refs (a closed PR keeps its last ones).
-pub(super) fn refresh(repo: &Repository, p: &mut Pull) {
-    if p.open {
-        if let Some(h) = git::branch_sha(repo, &p.head_ref) {
-            p.head_sha = h;
+/// Refreshes open PR `idx`'s head and base SHAs from the refs (a closed PR keeps its last ones).
+/// The head follows a push only [`State::head_delay`] after it was first seen: GitHub updates a
+/// PR after a push asynchronously, and until then its `head.sha` and the merge's `sha` guard
+/// name the commit before (cli/cli `pkg/cmd/pr/merge`: "Head branch is out of date" right after
+/// a push; issue #13).
+pub(super) fn refresh(repo: &Repository, st: &mut State, idx: usize) {
+    let delay = st.head_delay;
+    let p = &mut st.pulls[idx];
+    if !p.open {
+        return;
+    }
+    if let Some(h) = git::branch_sha(repo, &p.head_ref) {
+        if h == p.head_sha {
+            p.pushed = None;
+        } else {
+            let since = match &p.pushed {
+                Some((sha, at)) if *sha == h => *at,
+                _ => std::time::Instant::now(),
+            };
+            if since.elapsed() >= delay {
+                p.head_sha = h;
+                p.pushed = None;
+            } else {
+                p.pushed = Some((h, since));
+            }
         }
-        if let Some(b) = git::branch_sha(repo, &p.base_ref) {
-            p.base_sha = b;
-        }
+    }
+    if let Some(b) = git::branch_sha(repo, &p.base_ref) {
+        p.base_sha = b;
     }
 }
 
@@ -103,6 +123,10 @@ fn check_outcome(c: &CheckRun) -> &'static str {
     }
 }
 
+/// What a strict rule says of a head behind its base; the merge answers it as
+/// [`git::OUT_OF_DATE`].
+const BEHIND: &str = "Head branch was not up to date with the base branch.";
+
 /// Why classic protection or a ruleset forbids merging now, as GitHub words it on a 405; `None`
 /// when both allow it. A ruleset's reasons come as "Repository rule violations found" and the rule
 /// (the answer the issue tracker quotes: `Required status check "ci/test" is expected.`).
@@ -146,7 +170,7 @@ fn requirement_block(st: &State, repo: &Repository, p: &Pull, prot: &Protection)
         }
     }
     if prot.strict && !git::contains(repo, &p.head_sha, &p.base_sha) {
-        return Some("Head branch was not up to date with the base branch.".into());
+        return Some(BEHIND.into());
     }
     None
 }
@@ -182,7 +206,7 @@ pub(super) fn mergeability(
     if let Some(why) = protection_block(st, repo, &p) {
         return (
             Some(true),
-            if why.contains("Head branch was not up to date") {
+            if why.contains(BEHIND) {
                 "behind"
             } else {
                 "blocked"
@@ -246,11 +270,18 @@ pub(super) fn may_merge(
     if let Some(msg) = refused {
         return Err((405, msg.into()));
     }
-    if sha.is_some_and(|sha| sha != p.head_sha) {
+    // The guard is checked against the branch itself; a PR that has not caught up with a push
+    // yet (see `refresh`) is refused as out of date until it has (issue #13: both are 409s,
+    // told apart only by the message).
+    let live = git::branch_sha(repo, &p.head_ref).unwrap_or_else(|| p.head_sha.clone());
+    if sha.is_some_and(|sha| sha != live) {
         return Err((
             409,
             "Head branch was modified. Review and try the merge again.".into(),
         ));
+    }
+    if live != p.head_sha {
+        return Err((409, git::OUT_OF_DATE.into()));
     }
     // The base moved since mergeability was last computed: GitHub refuses once and recomputes.
     if let Some((h, base)) = &p.computed_for {
@@ -267,6 +298,8 @@ pub(super) fn may_merge(
         return Err((405, "Pull Request is not mergeable".into()));
     }
     match protection_block(st, repo, &p) {
+        // A strict rule refuses a head behind its base with a 409, not a 405.
+        Some(why) if why.contains(BEHIND) => Err((409, git::OUT_OF_DATE.into())),
         Some(why) => Err((405, why)),
         None => Ok(method),
     }

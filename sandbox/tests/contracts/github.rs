@@ -958,3 +958,160 @@ fn mergeable_state_follows_draft_protection_and_a_moving_base() {
         );
     });
 }
+
+/// A strict rule and a base that moved: the merge is a 409 "out of date"; update-branch merges
+/// the base into the head with git (202, GitHub's body), refuses a stale `expected_head_sha`
+/// (422), and GitHub's PR shows the new head only after the head delay. A push by someone else
+/// is a 409 "was modified"; without `checks`/`statuses` permissions those routes answer 403.
+#[test]
+fn a_strict_rule_update_branch_and_the_two_409s_answer_as_github_does() {
+    let Some(dir) = crate::contracts(
+        "github",
+        "a_strict_rule_update_branch_and_the_two_409s_answer_as_github_does",
+    ) else {
+        return;
+    };
+    let spec = Spec::load(&dir);
+    let sb = Sandbox::start(Options::default()).unwrap();
+    sb.github.set_mergeable_reads(0);
+    run(async {
+        let c = Client::new(&sb, &sb.world.token);
+        let repo = sb.world.open(REPO).unwrap();
+        let main = repo.refname_to_id("refs/heads/main").unwrap();
+        repo.reference("refs/heads/f", main, false, "").unwrap();
+        let head = sb.world.commit(REPO, "f", &[("f", "1")], "f").unwrap();
+        let head = head.to_string();
+        let r = "/repos/acme/deploy";
+        let opened = expect(
+            &c,
+            &spec,
+            "POST",
+            &format!("{r}/pulls"),
+            Some(json!({"title": "t", "head": "f", "base": "main"})),
+            201,
+            "/repos/{owner}/{repo}/pulls",
+        )
+        .await;
+        let n = opened["number"].as_u64().unwrap();
+        sb.github.set_ruleset(
+            REPO,
+            "main",
+            Some(Protection {
+                strict: true,
+                ..Default::default()
+            }),
+        );
+        sb.world
+            .commit(REPO, "main", &[("other", "x")], "someone else")
+            .unwrap();
+        let p = format!("{r}/pulls/{n}");
+        let pt = "/repos/{owner}/{repo}/pulls/{pull_number}";
+        let mp = "/repos/{owner}/{repo}/pulls/{pull_number}/merge";
+        let behind = expect(&c, &spec, "GET", &p, None, 200, pt).await;
+        assert_eq!(behind["mergeable_state"], "behind");
+        let merge = json!({"sha": head});
+        let late = expect(
+            &c,
+            &spec,
+            "PUT",
+            &format!("{p}/merge"),
+            Some(merge.clone()),
+            409,
+            mp,
+        )
+        .await;
+        assert_eq!(
+            late["message"],
+            "Head branch is out of date. Review and try the merge again."
+        );
+        let ut = "/repos/{owner}/{repo}/pulls/{pull_number}/update-branch";
+        let stale = json!({"expected_head_sha": main.to_string()});
+        let refused = expect(
+            &c,
+            &spec,
+            "PUT",
+            &format!("{p}/update-branch"),
+            Some(stale),
+            422,
+            ut,
+        )
+        .await;
+        assert_eq!(
+            refused["message"],
+            "expected head sha didn’t match current head ref."
+        );
+        sb.github
+            .set_head_delay(std::time::Duration::from_secs(3600));
+        let fresh = json!({"expected_head_sha": head});
+        let accepted = expect(
+            &c,
+            &spec,
+            "PUT",
+            &format!("{p}/update-branch"),
+            Some(fresh),
+            202,
+            ut,
+        )
+        .await;
+        assert_eq!(accepted["message"], "Updating pull request branch.");
+        let updated = repo.refname_to_id("refs/heads/f").unwrap();
+        let merged = repo.find_commit(updated).unwrap();
+        let parents: Vec<String> = merged.parent_ids().map(|p| p.to_string()).collect();
+        let base = repo.refname_to_id("refs/heads/main").unwrap().to_string();
+        assert_eq!(
+            parents,
+            [head.clone(), base],
+            "the base merged into the head"
+        );
+        // GitHub has not caught up: the PR still shows the old head, and a merge of the new
+        // one is out of date, while a merge of the old one was modified.
+        let lagging = expect(&c, &spec, "GET", &p, None, 200, pt).await;
+        assert_eq!(lagging["head"]["sha"], head.as_str());
+        let new = json!({"sha": updated.to_string()});
+        let early = expect(
+            &c,
+            &spec,
+            "PUT",
+            &format!("{p}/merge"),
+            Some(new.clone()),
+            409,
+            mp,
+        )
+        .await;
+        assert_eq!(early["message"], late["message"]);
+        let modified = expect(
+            &c,
+            &spec,
+            "PUT",
+            &format!("{p}/merge"),
+            Some(merge),
+            409,
+            mp,
+        )
+        .await;
+        assert_eq!(
+            modified["message"],
+            "Head branch was modified. Review and try the merge again."
+        );
+        sb.github.set_head_delay(std::time::Duration::ZERO);
+        let caught_up = expect(&c, &spec, "GET", &p, None, 200, pt).await;
+        assert_eq!(caught_up["head"]["sha"], updated.to_string().as_str());
+        let done = expect(&c, &spec, "PUT", &format!("{p}/merge"), Some(new), 200, mp).await;
+        assert_eq!(done["merged"], true);
+
+        sb.github.set_token_permission("checks", false);
+        sb.github.set_token_permission("statuses", false);
+        for route in ["check-runs", "status", "statuses"] {
+            let a = c
+                .call("GET", &format!("{r}/commits/{head}/{route}"), None, &[])
+                .await;
+            assert_eq!(a.status, 403, "{route}");
+            assert_eq!(a.body["message"], "Resource not accessible by integration");
+        }
+        sb.github.set_token_permission("checks", true);
+        let a = c
+            .call("GET", &format!("{r}/commits/{head}/check-runs"), None, &[])
+            .await;
+        assert_eq!(a.status, 200);
+    });
+}

@@ -21,6 +21,12 @@ pub(crate) struct Observation {
     pub checks: Vec<Check>,
     /// The base's required check contexts, read once a wait.
     pub required: Vec<String>,
+    /// The head the merge will name: our pushed commit. Until GitHub shows it as the PR's head
+    /// (it updates a PR after a push asynchronously), the merge's `sha` guard would refuse it.
+    pub ours: String,
+    /// The permissions (`checks`, `statuses`) the token lacks to read the head's checks: the
+    /// gate then goes by GitHub's `mergeable_state` and the merge's answer instead.
+    pub unreadable: Vec<&'static str>,
 }
 
 /// A reviewer's latest decisive review, and whether they may approve (a reader's does not count).
@@ -104,9 +110,13 @@ impl Check {
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     missing_since: Option<Duration>,
+    /// When GitHub was first seen showing a head other than ours.
+    head_since: Option<Duration>,
     warned: bool,
     /// Optional checks already reported as failed.
     optional_failed: Vec<String>,
+    /// Permissions already reported missing.
+    unreadable: Vec<&'static str>,
     /// Lines to print before the progress line, once each.
     pub warnings: Vec<String>,
 }
@@ -115,6 +125,7 @@ pub(crate) struct Memo {
 struct Observer<'a> {
     gh: &'a GitHub,
     number: u64,
+    ours: String,
     wait_for_checks: bool,
     progress: &'a dyn Fn(&str),
     writers: HashMap<String, bool>,
@@ -131,6 +142,8 @@ impl Observer<'_> {
             reviews: Vec::new(),
             checks: Vec::new(),
             required: Vec::new(),
+            ours: self.ours.clone(),
+            unreadable: Vec::new(),
         };
         if seen.pr.merged || seen.pr.state != "open" {
             // Nothing else decides a merged or closed PR.
@@ -155,7 +168,9 @@ impl Observer<'_> {
             seen.reviews.push(Verdict::new(user, r, writer));
         }
         if self.wait_for_checks {
-            seen.checks = self.gh.checks(&seen.pr.head_sha).await?;
+            let (checks, denied) = self.gh.checks(&seen.pr.head_sha).await?;
+            seen.checks = checks;
+            seen.unreadable = denied;
         }
         Ok(seen)
     }
@@ -179,6 +194,8 @@ pub(crate) fn assess(
         reviews,
         checks,
         required,
+        ours,
+        unreadable,
     } = seen;
     let number = info.number;
     if info.merged {
@@ -190,6 +207,8 @@ pub(crate) fn assess(
             reason: "was closed before it could be merged".into(),
         });
     }
+    // Until GitHub shows our push as the head, the merge's `sha` guard would refuse it.
+    let head_wait = head_wait(&info, &ours, elapsed, memo)?;
     // Approvals: the latest decisive review of each writer, on the current head.
     let mut approved = 0u32;
     for v in reviews.iter().filter(|v| v.writer) {
@@ -209,7 +228,20 @@ pub(crate) fn assess(
     let approvals_ok = approved >= gate.required_approvals;
     // Checks: statuses and check runs on the head; required contexts that never reported.
     let mut pending: Vec<String> = Vec::new();
-    if gate.wait_for_checks {
+    for perm in &unreadable {
+        if !memo.unreadable.contains(perm) {
+            memo.unreadable.push(perm);
+            let what = if *perm == "checks" {
+                "check runs"
+            } else {
+                "commit statuses"
+            };
+            memo.warnings.push(format!(
+                "warning: the github-token may not read {what} (GitHub answered 403 Resource not accessible by integration): give the workflow `permissions: {perm}: read`; until then the gate goes by GitHub's mergeable_state, and a merge a required check refuses is waited out"
+            ));
+        }
+    }
+    if gate.wait_for_checks && unreadable.is_empty() {
         pending = pending_checks(number, &info.head_sha, &checks, &required, memo)?;
         let none_reported = !required.is_empty() && required.iter().all(|c| pending.contains(c));
         if none_reported && info.user == "github-actions[bot]" {
@@ -232,7 +264,7 @@ pub(crate) fn assess(
         });
     }
     let known = info.mergeable.is_some() && !matches!(state, "unknown" | "draft");
-    if approvals_ok && pending.is_empty() && known {
+    if approvals_ok && pending.is_empty() && known && head_wait.is_none() {
         // clean/unstable/has_hooks merge; blocked/behind try, the token may bypass.
         return Ok(Wait::Done(info));
     }
@@ -247,7 +279,9 @@ pub(crate) fn assess(
                 ),
             });
         }
-        let what = if pending.is_empty() {
+        let what = if let Some(head) = &head_wait {
+            head.clone()
+        } else if pending.is_empty() {
             format!("mergeable_state {state}")
         } else {
             format!("checks {}", pending.join(", "))
@@ -265,8 +299,9 @@ pub(crate) fn assess(
     };
     Ok(Wait::Pending(
         Pending::new(format!(
-            "PR #{number}: approvals {approved}/{}, checks {checks}, mergeable_state {state}",
+            "PR #{number}: approvals {approved}/{}, checks {checks}, mergeable_state {state}{}",
             gate.required_approvals,
+            head_wait.map(|h| format!(", {h}")).unwrap_or_default(),
         ))
         .with_tail(format!(
             "; {}s elapsed, {}s left",
@@ -274,6 +309,46 @@ pub(crate) fn assess(
             remaining.as_secs()
         )),
     ))
+}
+
+/// How long GitHub may take to show our push as the PR's head before another head is taken for
+/// someone else's push: it usually takes seconds (issue #13).
+pub(crate) const HEAD_SYNC: Duration = Duration::from_secs(60);
+
+/// What the gate still waits for about the head: `None` once GitHub shows our push as the PR's
+/// head, else a note for the progress line, for at most [`HEAD_SYNC`]; after that the head is
+/// someone else's.
+///
+/// # Errors
+/// `Conflict` once another head has been shown for [`HEAD_SYNC`].
+fn head_wait(
+    info: &PrInfo,
+    ours: &str,
+    elapsed: Duration,
+    memo: &mut Memo,
+) -> Result<Option<String>, GitHubError> {
+    if info.head_sha == ours {
+        memo.head_since = None;
+        return Ok(None);
+    }
+    let short = |s: &str| s.get(..7).unwrap_or(s).to_string();
+    let theirs = short(&info.head_sha);
+    let since = *memo.head_since.get_or_insert(elapsed);
+    let waited = elapsed.saturating_sub(since);
+    if waited >= HEAD_SYNC {
+        return Err(GitHubError::Conflict {
+            number: info.number,
+            reason: format!(
+                "GitHub shows head {theirs}, not our commit {}, after {}s: someone else pushed to our branch, or GitHub never saw our push; not merging what we did not write",
+                short(ours),
+                waited.as_secs()
+            ),
+        });
+    }
+    Ok(Some(format!(
+        "waiting for GitHub to show our push {} as the PR's head (it shows {theirs})",
+        short(ours)
+    )))
 }
 
 /// Names of the checks still running on `sha`, then of the required contexts never reported.
@@ -325,10 +400,12 @@ impl GitHub {
     /// review approves the current head, no writer requesting changes, checks green (when asked),
     /// and a `mergeable_state` that allows a try (DESIGN.md §2 step 7). Prints a progress line
     /// whenever the state changes and at least every 15 s. A PR merged meanwhile is returned as is.
+    /// `pr.head_sha` is the head to merge: until GitHub shows it, the gate waits.
     ///
     /// # Errors
     /// `Approval` for changes requested or approvals missing at the deadline; `CheckFailed`;
-    /// `Conflict` for a dirty or closed PR; `WaitTimeout` for checks or mergeability still pending.
+    /// `Conflict` for a dirty or closed PR, or a head other than ours for [`HEAD_SYNC`];
+    /// `WaitTimeout` for checks or mergeability still pending.
     pub async fn wait_ready(
         &self,
         pr: &PrRef,
@@ -338,6 +415,7 @@ impl GitHub {
         let mut observer = Observer {
             gh: self,
             number: pr.number,
+            ours: pr.head_sha.clone(),
             wait_for_checks: gate.wait_for_checks,
             progress,
             writers: HashMap::new(),
@@ -446,6 +524,8 @@ mod tests {
         required: &[&str],
     ) -> Observation {
         Observation {
+            unreadable: Vec::new(),
+            ours: pr.head_sha.clone(),
             pr,
             reviews,
             checks,
@@ -741,6 +821,47 @@ mod tests {
             assess(o, &g, at(secs), &mut memo).unwrap();
         }
         assert!(memo.warnings.is_empty(), "{:?}", memo.warnings);
+    }
+
+    #[test]
+    fn a_head_other_than_our_push_waits_then_is_someone_elses() {
+        let g = gate(0, false);
+        let mut memo = Memo::default();
+        let behind = |memo: &mut Memo, secs| {
+            let mut o = seen(pr(|_| {}), vec![], vec![], &[]);
+            o.ours = OLD.into();
+            assess(o, &g, at(secs), memo)
+        };
+        let p = pending(behind(&mut memo, 1).unwrap());
+        assert_eq!(
+            p.state,
+            "PR #1347: approvals 0/0, checks done, mergeable_state clean, waiting for GitHub to show our push ecdd80b as the PR's head (it shows 6dcb09b)"
+        );
+        // The wait counts from the first poll that saw it.
+        let err = behind(&mut memo, 61).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        assert!(err.to_string().contains("someone else pushed"), "{err}");
+        // Once GitHub shows our head, the gate goes on as usual.
+        let o = seen(pr(|_| {}), vec![], vec![], &[]);
+        assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
+    }
+
+    #[test]
+    fn unreadable_checks_warn_once_naming_the_permission_and_mergeable_state_decides() {
+        let g = gate(0, true);
+        let mut memo = Memo::default();
+        for _ in 0..2 {
+            let mut o = seen(pr(|_| {}), vec![], vec![], &["ci"]);
+            o.unreadable = vec!["checks"];
+            // clean: GitHub says the required checks passed.
+            assert!(matches!(assess(o, &g, at(2), &mut memo), Ok(Wait::Done(_))));
+        }
+        assert_eq!(memo.warnings.len(), 1, "{:?}", memo.warnings);
+        assert!(
+            memo.warnings[0].contains("`permissions: checks: read`"),
+            "{:?}",
+            memo.warnings
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub struct NewPr {
     pub team_reviewers: Vec<String>,
     /// Users assigned.
     pub assignees: Vec<String>,
+    /// The commit we just pushed to `head`: the PR's head is taken to be it, whatever GitHub
+    /// still reports (it updates a PR after a push asynchronously).
+    pub pushed: Option<String>,
 }
 
 /// The PR a promotion works on.
@@ -35,7 +38,7 @@ pub struct PrRef {
     pub number: u64,
     /// Its web URL.
     pub url: String,
-    /// Head SHA when opened or found.
+    /// The head the merge must find: our pushed commit, or the head when opened or found.
     pub head_sha: String,
     /// Whether this run opened it (false: reused from an earlier attempt).
     pub created: bool,
@@ -143,8 +146,12 @@ pub enum Merge {
     Blocked(String),
     /// 405 for any other reason (conflicts, a draft), with GitHub's message.
     NotMergeable(String),
-    /// 409: the head is not the SHA we checked; someone pushed to our branch.
+    /// 409 "Head branch was modified": the head is not the SHA we checked; someone pushed to
+    /// our branch.
     HeadModified,
+    /// 409 "Head branch is out of date": a strict rule wants the base merged into the head first
+    /// (or GitHub has not yet caught up with a push).
+    OutOfDate,
 }
 
 /// An issue comment on the PR.

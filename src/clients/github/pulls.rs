@@ -68,7 +68,9 @@ impl GitHub {
                 }
             }
         }
-        let (number, url, head_sha, created) = pr.expect("set above");
+        let (number, url, found, created) = pr.expect("set above");
+        // A PR taken over after our force-push may still show the head before it.
+        let head_sha = new.pushed.clone().unwrap_or(found);
         let mut warnings = Vec::new();
         if !new.labels.is_empty() {
             let p = self.path(&format!("/issues/{number}/labels"));
@@ -184,7 +186,19 @@ impl GitHub {
                         Merge::NotMergeable(message)
                     })
                 }
-                Err(GitHubError::Api { status: 409, .. }) => return Ok(Merge::HeadModified),
+                // GitHub answers 409 for two things: a strict rule wanting the base merged in
+                // first, and a head that is not the `sha` we sent (issue #13).
+                Err(GitHubError::Api {
+                    status: 409,
+                    message,
+                    ..
+                }) => {
+                    return Ok(if message.contains("out of date") {
+                        Merge::OutOfDate
+                    } else {
+                        Merge::HeadModified
+                    })
+                }
                 Err(e) if e.retryable() => {
                     // The merge may have happened: read back before sending it again.
                     let info = self.pr(number).await?;
@@ -200,6 +214,30 @@ impl GitHub {
             }
         }
         self.merged_commits(number, method).await
+    }
+
+    /// Asks GitHub to merge the base into the PR's head (`PUT /pulls/{n}/update-branch`), only if
+    /// the head is still `expected_head`. GitHub answers 202 and pushes its merge commit later.
+    ///
+    /// # Errors
+    /// 422 when the head moved or the merge conflicts, with GitHub's message; others as any call.
+    /// Not resent blindly: a lost answer is a connectivity error, and the caller reads the head.
+    pub async fn update_branch(&self, number: u64, expected_head: &str) -> Result<(), GitHubError> {
+        let path = self.path(&format!("/pulls/{number}/update-branch"));
+        let body = json!({"expected_head_sha": expected_head});
+        self.write_once(Method::PUT, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// The first parents of commit `sha`, as GitHub lists them.
+    pub async fn parents(&self, sha: &str) -> Result<Vec<String>, GitHubError> {
+        let c: Value = self.get(&self.path(&format!("/commits/{sha}"))).await?;
+        Ok(c["parents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["sha"].as_str().map(str::to_string))
+            .collect())
     }
 
     /// Reads the merged PR for `merge_commit_sha` and, for rebase, walks back over the replayed commits.

@@ -44,6 +44,27 @@ impl GitHub {
         }
     }
 
+    /// The commit branch `branch` points at now, with its message (`GET /git/ref/heads/{b}`: the
+    /// ref itself, not a PR's view of it, which lags behind a push); `None` for a branch that is
+    /// gone.
+    ///
+    /// # Errors
+    /// Any API error but 404.
+    pub async fn branch_head(&self, branch: &str) -> Result<Option<(String, String)>, GitHubError> {
+        let rf = match self
+            .get::<Value>(&self.path(&format!("/git/ref/heads/{branch}")))
+            .await
+        {
+            Ok(r) => r,
+            Err(GitHubError::Api { status: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sha = rf["object"]["sha"].as_str().unwrap_or_default().to_string();
+        let c: Value = self.get(&self.path(&format!("/commits/{sha}"))).await?;
+        let message = c["commit"]["message"].as_str().unwrap_or_default();
+        Ok(Some((sha, message.to_string())))
+    }
+
     /// `user`'s permission on the repo: admin, maintain, write, triage, read or none.
     pub async fn permission(&self, user: &str) -> Result<String, GitHubError> {
         match self
@@ -129,14 +150,39 @@ impl GitHub {
         contexts
     }
 
-    /// The statuses and check runs on `sha`, as one list for the gate to judge.
-    pub(super) async fn checks(&self, sha: &str) -> Result<Vec<Check>, GitHubError> {
-        let combined: Value = self
+    /// The statuses and check runs on `sha`, as one list for the gate to judge, and the
+    /// permissions the token lacks to read them (`statuses`, `checks`): GitHub answers 403
+    /// "Resource not accessible by integration" to a workflow token whose `permissions:` leave
+    /// them out, and that part of the list is then empty.
+    ///
+    /// # Errors
+    /// Any other API error.
+    pub(super) async fn checks(
+        &self,
+        sha: &str,
+    ) -> Result<(Vec<Check>, Vec<&'static str>), GitHubError> {
+        let mut denied = Vec::new();
+        let combined: Value = match self
             .get(&self.path(&format!("/commits/{sha}/status")))
-            .await?;
-        let runs: ListCheckRuns = self
+            .await
+        {
+            Err(GitHubError::Api { status: 403, .. }) => {
+                denied.push("statuses");
+                Value::Null
+            }
+            other => other?,
+        };
+        let runs: ListCheckRuns = match self
             .get(&self.path(&format!("/commits/{sha}/check-runs?per_page=100")))
-            .await?;
-        Ok(Check::all(&combined, &runs))
+            .await
+        {
+            Err(GitHubError::Api { status: 403, .. }) => {
+                denied.push("checks");
+                serde_json::from_value(serde_json::json!({"total_count": 0, "check_runs": []}))
+                    .expect("an empty list of check runs")
+            }
+            other => other?,
+        };
+        Ok((Check::all(&combined, &runs), denied))
     }
 }

@@ -235,7 +235,10 @@ impl Promotion<'_> {
 
         let gh = self.gh;
         let pr = self
-            .timed("open PR", open_pr(gh, cfg, base, &branch, edit))
+            .timed(
+                "open PR",
+                open_pr(gh, cfg, base, &branch, &commit.to_string(), edit),
+            )
             .await?;
         self.record.pr_number = Some(pr.number);
         self.record.phase = Some(Phase::PrOpen);
