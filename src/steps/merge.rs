@@ -3,6 +3,7 @@
 //! push to our branch never merged. Shared by the promotion and the revert, which differ only in what they merge.
 
 use crate::base::{humantime, ErrorKind, MergeMethod, StepError};
+
 use crate::clients::git::Checkout;
 use crate::clients::github::{GitHub, GitHubError, Merge, PrRef};
 use std::collections::BTreeMap;
@@ -221,6 +222,66 @@ const HEAD_POLL: Duration = Duration::from_secs(1);
 /// How long GitHub may take to push the update it accepted.
 const HEAD_SYNC: Duration = Duration::from_secs(60);
 
+/// Checks, before anything is pushed, that the rulesets on `base` let `method` merge our PR:
+/// a `pull_request` rule's `allowed_merge_methods` must name it, and a `required_signatures`
+/// rule takes a squash (GitHub signs the squash commit it makes; a merge commit brings our
+/// unsigned git2 commit along, and GitHub does not sign rebased commits). Rules the token may not
+/// read are no answer: the merge then says what GitHub refuses.
+///
+/// # Errors
+/// `config` naming `input` (`merge-method`), the rule, and what to set instead.
+pub async fn check_rules(
+    gh: &GitHub,
+    base: &str,
+    method: MergeMethod,
+    input: &str,
+) -> Result<(), StepError> {
+    let Ok(rules) = gh.branch_rules(base).await else {
+        return Ok(());
+    };
+    refused_by_rules(&rules, base, method, input)
+}
+
+/// What [`check_rules`] decides over the rules as GitHub lists them.
+fn refused_by_rules(
+    rules: &[serde_json::Value],
+    base: &str,
+    method: MergeMethod,
+    input: &str,
+) -> Result<(), StepError> {
+    let name = method.as_str();
+    let error = |message: String, hint: String| StepError {
+        hint: Some(hint),
+        ..StepError::msg("check rules", ErrorKind::Config, message)
+    };
+    for r in rules.iter().filter(|r| r["type"] == "pull_request") {
+        let Some(allowed) = r["parameters"]["allowed_merge_methods"].as_array() else {
+            continue;
+        };
+        let allowed: Vec<&str> = allowed.iter().filter_map(|m| m.as_str()).collect();
+        if !allowed.contains(&name) {
+            return Err(error(
+                format!(
+                    "input '{input}': {name} is not allowed on {base} by ruleset {} (allowed_merge_methods: {}); nothing was pushed",
+                    r["ruleset_id"],
+                    allowed.join(", ")
+                ),
+                format!("set {input} to one of {}", allowed.join(", ")),
+            ));
+        }
+    }
+    let signed = rules.iter().any(|r| r["type"] == "required_signatures");
+    if signed && method != MergeMethod::Squash {
+        return Err(error(
+            format!(
+                "input '{input}': a ruleset on {base} requires verified signatures (required_signatures), and gitops-promote's commits are unsigned: a {name} merge would put them on {base} as they are, and GitHub would refuse it; nothing was pushed"
+            ),
+            format!("set {input} to squash: GitHub signs the squash commit it makes"),
+        ));
+    }
+    Ok(())
+}
+
 /// The error for a merge a rule still refused at the end of the wait: an `approval` error when
 /// reviews are missing, else a `timeout` (a required check never came), with GitHub's words.
 pub fn rule_block_error(step: &'static str, pr: u64, why: &str, waited: Duration) -> StepError {
@@ -281,4 +342,60 @@ fn contains_fn(
         cache.lock().unwrap().insert(rev.to_string(), answer);
         answer
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Rules as `/rules/branches/{b}` lists them (repository-rule-detailed).
+    fn rules(methods: Option<&[&str]>, signatures: bool) -> Vec<serde_json::Value> {
+        let mut pr = json!({"type": "pull_request", "ruleset_id": 7, "parameters": {"required_approving_review_count": 0}});
+        if let Some(m) = methods {
+            pr["parameters"]["allowed_merge_methods"] = json!(m);
+        }
+        let mut all = vec![pr];
+        if signatures {
+            all.push(json!({"type": "required_signatures", "ruleset_id": 7}));
+        }
+        all
+    }
+
+    #[test]
+    fn a_merge_method_a_ruleset_forbids_is_a_config_error_naming_the_allowed_ones() {
+        let squash_only = rules(Some(&["squash"]), false);
+        let e =
+            refused_by_rules(&squash_only, "main", MergeMethod::Merge, "merge-method").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert!(
+            e.message
+                .starts_with("input 'merge-method': merge is not allowed on main by ruleset 7 (allowed_merge_methods: squash)"),
+            "{e}"
+        );
+        assert!(
+            refused_by_rules(&squash_only, "main", MergeMethod::Squash, "merge-method").is_ok()
+        );
+        assert!(refused_by_rules(
+            &rules(None, false),
+            "main",
+            MergeMethod::Rebase,
+            "merge-method"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn required_signatures_take_a_squash_only() {
+        let signed = rules(None, true);
+        for m in [MergeMethod::Merge, MergeMethod::Rebase] {
+            let e = refused_by_rules(&signed, "main", m, "merge-method").unwrap_err();
+            assert!(e.message.contains("required_signatures"), "{e}");
+            assert_eq!(
+                e.hint.as_deref(),
+                Some("set merge-method to squash: GitHub signs the squash commit it makes")
+            );
+        }
+        assert!(refused_by_rules(&signed, "main", MergeMethod::Squash, "merge-method").is_ok());
+    }
 }

@@ -335,3 +335,61 @@ fn a_token_without_checks_and_statuses_read_warns_and_goes_by_mergeable_state() 
     assert!(ctx.sb.github.pr_view(REPO, 1).unwrap().merged);
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.3.0"));
 }
+
+/// A ruleset that allows only merge commits, and the default `merge-method: squash`: a config
+/// error naming the input and the allowed methods, found before anything is pushed.
+#[test]
+fn a_merge_method_a_ruleset_forbids_stops_before_the_push_naming_the_allowed_ones() {
+    let ctx = Ctx::new();
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(Protection {
+            allowed_merge_methods: Some(vec!["merge".into()]),
+            ..Default::default()
+        }),
+    );
+    let before = ctx.main_sha();
+    let run = ctx.main(&[("set", "image.tag=5.4.0")]);
+    run.assert_failed();
+    let errors = run.errors().join("\n");
+    assert!(
+        errors.contains("config error in check rules")
+            && errors.contains("input 'merge-method': squash is not allowed on main")
+            && errors.contains("allowed_merge_methods: merge"),
+        "{errors}"
+    );
+    assert_eq!(run.output("error-type"), "config");
+    assert!(ctx.our_branches().is_empty(), "{:?}", ctx.our_branches());
+    assert!(ctx.sb.github.prs(REPO).is_empty());
+    assert_eq!(ctx.main_sha(), before);
+}
+
+/// `required_signatures` and our unsigned commits: a merge commit would land them as they are,
+/// so `merge-method: merge` stops before the push saying what to use; a squash, which GitHub
+/// signs, goes through.
+#[test]
+fn required_signatures_stop_a_merge_commit_before_the_push_and_a_squash_goes_through() {
+    let ctx = Ctx::new();
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(Protection {
+            required_signatures: true,
+            ..Default::default()
+        }),
+    );
+    let refused = ctx.main(&[("set", "image.tag=5.5.0"), ("merge-method", "merge")]);
+    refused.assert_failed();
+    let errors = refused.errors().join("\n");
+    assert!(
+        errors.contains("requires verified signatures (required_signatures)")
+            && errors.contains("set merge-method to squash"),
+        "{errors}"
+    );
+    assert!(ctx.our_branches().is_empty(), "{:?}", ctx.our_branches());
+    assert!(ctx.sb.github.prs(REPO).is_empty());
+    let squash = ctx.main(&[("set", "image.tag=5.5.0")]);
+    squash.assert_ok();
+    assert!(ctx.values_on_main().contains("tag: \"5.5.0\""));
+}

@@ -53,6 +53,14 @@ pub struct Protection {
     /// The head must contain the base head ("Require branches to be up to date").
     #[serde(default)]
     pub strict: bool,
+    /// A ruleset's `pull_request.allowed_merge_methods` (`merge`, `squash`, `rebase`); `None`
+    /// allows every method the repository does.
+    #[serde(default)]
+    pub allowed_merge_methods: Option<Vec<String>>,
+    /// A `required_signatures` rule: every commit landing on the branch must be verified. The
+    /// sandbox's commits are unsigned, as git2's are; only GitHub's own squash commit is signed.
+    #[serde(default)]
+    pub required_signatures: bool,
 }
 
 /// Which merge methods the repository allows (all by default).

@@ -288,7 +288,7 @@ fn ruleset_rules(full: &str, p: &super::Protection) -> Vec<Value> {
         }
         rule
     };
-    let mut rules = vec![with(json!({
+    let mut pull_request = json!({
         "type": "pull_request",
         "parameters": {
             "required_approving_review_count": p.required_approving_review_count,
@@ -296,7 +296,14 @@ fn ruleset_rules(full: &str, p: &super::Protection) -> Vec<Value> {
             "require_code_owner_review": false, "require_last_push_approval": false,
             "required_review_thread_resolution": false
         }
-    }))];
+    });
+    if let Some(methods) = &p.allowed_merge_methods {
+        pull_request["parameters"]["allowed_merge_methods"] = json!(methods);
+    }
+    let mut rules = vec![with(pull_request)];
+    if p.required_signatures {
+        rules.push(with(json!({"type": "required_signatures"})));
+    }
     if !p.required_status_checks.is_empty() {
         rules.push(with(json!({
             "type": "required_status_checks",

@@ -270,6 +270,39 @@ pub(super) fn may_merge(
     if let Some(msg) = refused {
         return Err((405, msg.into()));
     }
+    let key = (p.repo.clone(), p.base_ref.clone());
+    if let Some(rules) = st.rulesets.get(&key) {
+        // A ruleset's allowed_merge_methods refuses the others in the repository setting's own
+        // words (apstndb/spanner-mycli#307: a squash-only ruleset answered `405 Merge commits
+        // are not allowed on this repository.`).
+        let name = match method {
+            Method::Merge => "merge",
+            Method::Squash => "squash",
+            Method::Rebase => "rebase",
+        };
+        if rules
+            .allowed_merge_methods
+            .as_ref()
+            .is_some_and(|m| !m.iter().any(|x| x == name))
+        {
+            let msg = match method {
+                Method::Merge => "Merge commits are not allowed on this repository.",
+                Method::Squash => "Squash merges are not allowed on this repository.",
+                Method::Rebase => "Rebase merges are not allowed on this repository.",
+            };
+            return Err((405, msg.into()));
+        }
+        // Only a squash lands a commit GitHub makes and signs (web-flow); a merge commit brings
+        // the PR's unsigned commits along, and GitHub does not sign rebased ones (refined-github
+        // #3140, ejoffe/spr#195). The rule's words: "Commits must have verified signatures."
+        if rules.required_signatures && method != Method::Squash {
+            return Err((
+                405,
+                "Repository rule violations found\n\nCommits must have verified signatures.\n\n"
+                    .into(),
+            ));
+        }
+    }
     // The guard is checked against the branch itself; a PR that has not caught up with a push
     // yet (see `refresh`) is refused as out of date until it has (issue #13: both are 409s,
     // told apart only by the message).

@@ -1099,6 +1099,67 @@ fn a_strict_rule_update_branch_and_the_two_409s_answer_as_github_does() {
         let done = expect(&c, &spec, "PUT", &format!("{p}/merge"), Some(new), 200, mp).await;
         assert_eq!(done["merged"], true);
 
+        // A ruleset's merge methods and required signatures, enforced at the merge.
+        repo.reference(
+            "refs/heads/g",
+            repo.refname_to_id("refs/heads/main").unwrap(),
+            false,
+            "",
+        )
+        .unwrap();
+        let g = sb
+            .world
+            .commit(REPO, "g", &[("g", "1")], "g")
+            .unwrap()
+            .to_string();
+        let second = expect(
+            &c,
+            &spec,
+            "POST",
+            &format!("{r}/pulls"),
+            Some(json!({"title": "g", "head": "g", "base": "main"})),
+            201,
+            "/repos/{owner}/{repo}/pulls",
+        )
+        .await;
+        let p2 = format!("{r}/pulls/{}/merge", second["number"]);
+        sb.github.set_ruleset(
+            REPO,
+            "main",
+            Some(Protection {
+                allowed_merge_methods: Some(vec!["merge".into(), "rebase".into()]),
+                required_signatures: true,
+                ..Default::default()
+            }),
+        );
+        let listed = expect(
+            &c,
+            &spec,
+            "GET",
+            &format!("{r}/rules/branches/main"),
+            None,
+            200,
+            "/repos/{owner}/{repo}/rules/branches/{branch}",
+        )
+        .await;
+        assert_eq!(
+            listed[0]["parameters"]["allowed_merge_methods"],
+            json!(["merge", "rebase"])
+        );
+        assert_eq!(listed[1]["type"], "required_signatures");
+        let squash = json!({"merge_method": "squash", "sha": g});
+        let no_squash = expect(&c, &spec, "PUT", &p2, Some(squash), 405, mp).await;
+        assert_eq!(
+            no_squash["message"],
+            "Squash merges are not allowed on this repository."
+        );
+        let merge = json!({"merge_method": "merge", "sha": g});
+        let unsigned = expect(&c, &spec, "PUT", &p2, Some(merge), 405, mp).await;
+        assert_eq!(
+            unsigned["message"],
+            "Repository rule violations found\n\nCommits must have verified signatures.\n\n"
+        );
+
         sb.github.set_token_permission("checks", false);
         sb.github.set_token_permission("statuses", false);
         for route in ["check-runs", "status", "statuses"] {

@@ -128,9 +128,7 @@ impl GitHub {
                 add(c["context"].as_str().unwrap_or_default());
             }
         }
-        let rules = self
-            .get_all::<Value>(&self.path(&format!("/rules/branches/{base}")))
-            .await;
+        let rules = self.branch_rules(base).await;
         if let Ok(rules) = &rules {
             for r in rules
                 .iter()
@@ -148,6 +146,16 @@ impl GitHub {
             ));
         }
         contexts
+    }
+
+    /// The rules of every active ruleset on branch `base` (`GET /rules/branches/{b}`, readable
+    /// with metadata: read), as GitHub lists them (`repository-rule-detailed`).
+    ///
+    /// # Errors
+    /// Any API error (a token that may not read them gets 403 or 404).
+    pub async fn branch_rules(&self, base: &str) -> Result<Vec<Value>, GitHubError> {
+        self.get_all(&self.path(&format!("/rules/branches/{base}")))
+            .await
     }
 
     /// The statuses and check runs on `sha`, as one list for the gate to judge, and the

@@ -215,6 +215,14 @@ impl Promotion<'_> {
             claim_branch(&ready.checkout, &branch, &cfg.scope().key()),
         )
         .await?;
+        if cfg.merge {
+            // A ruleset that refuses our merge method is found before anything is pushed.
+            self.timed(
+                "check rules",
+                merge::check_rules(self.gh, base, cfg.merge_method, "merge-method"),
+            )
+            .await?;
+        }
         let commit = self
             .timed("commit", commit(&ready.checkout, cfg, base, edit))
             .await?;
