@@ -197,6 +197,17 @@ async fn revert(
     record: &mut Record,
     why: &str,
 ) -> Result<(), StepError> {
+    // The revert PR, its gate, merge and comments go through the rollback's token, which
+    // rulesets may let bypass; the push of our own revert branch needs no more than github-token.
+    let rollback_gh;
+    let gh = match cfg.rollback_github_token {
+        Some(_) => {
+            rollback_gh = steps::connect_github(&cfg.for_rollback())?;
+            rt.info("the revert PR is opened and merged with rollback-github-token");
+            &rollback_gh
+        }
+        None => gh,
+    };
     let merge_sha = record.merge_sha.clone();
     let (checkout, plan) = plan_revert(cfg, record).await?;
     let (onto, tree) = match plan {
@@ -412,19 +423,34 @@ async fn merge_or_explain(
     text: &RevertText,
 ) -> Result<String, StepError> {
     let merged = merge_revert(cfg, rt, gh, pr, &text.title, &text.message).await;
-    if let Err(e) = &merged {
-        let note = format!(
-            "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
-            run_url_from_env()
+    let Err(mut e) = merged else {
+        return merged;
+    };
+    let note = format!(
+        "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
+        run_url_from_env()
+    );
+    if let Err(c) = gh.comment(pr.number, &note).await {
+        rt.warning(
+            "rollback",
+            &format!("could not comment on PR #{}: {c}", pr.number),
         );
-        if let Err(c) = gh.comment(pr.number, &note).await {
-            rt.warning(
-                "rollback",
-                &format!("could not comment on PR #{}: {c}", pr.number),
-            );
-        }
     }
-    merged
+    // The annotation is what people read during the incident: it says what still runs and where
+    // the rollback waits, not only why the merge failed.
+    e.message.push_str(&format!(
+        "; the revert PR {} stays open and production still runs the promoted version until it is merged",
+        pr.url
+    ));
+    if cfg.rollback_github_token.is_none() {
+        let bypass =
+            "set rollback-github-token to a token the base's rules let bypass, so reverts merge";
+        e.hint = Some(match e.hint.take() {
+            Some(h) => format!("{h}; {bypass}"),
+            None => bypass.to_string(),
+        });
+    }
+    Err(e)
 }
 
 /// Step 6: syncs the apps and waits for Healthy at the revert commit.
