@@ -288,6 +288,7 @@ async fn revert(
 async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertPlan), StepError> {
     let remote = steps::remote(cfg, &record.repo);
     let (base, merge_sha) = (record.base.clone(), record.merge_sha.clone());
+    let (repo, pr) = (record.repo.clone(), record.pr_number);
     // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
     let commits: Vec<String> = if record.merged_commits.is_empty() {
         vec![merge_sha.clone()]
@@ -296,7 +297,7 @@ async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertP
     };
     tokio::task::spawn_blocking(move || -> Result<(Checkout, RevertPlan), git::GitError> {
         let mut c = git::clone_base(&remote, &base, 1)?;
-        if let Some(done) = c.find_revert_of(&merge_sha, 500)? {
+        if let Some(done) = c.find_revert_of(&merge_sha, pr.map(|n| (repo.as_str(), n)), 500)? {
             return Ok((c, RevertPlan::AlreadyDone(done.to_string())));
         }
         for sha in &commits {

@@ -402,3 +402,38 @@ fn r13_rollback_github_token_may_bypass_the_ruleset() {
         "{log}"
     );
 }
+
+/// Issue #13: someone already reverted the promotion with GitHub's Revert button, and its PR was
+/// squash-merged with the PR's title and description (`Reverts acme/deploy#1`, no SHA): the post
+/// step finds the rollback done and opens nothing.
+#[test]
+fn r13_a_revert_made_with_githubs_revert_button_counts_as_done() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=5.4.0")]);
+    run.assert_ok();
+    let pr = run.output("pr-number").to_string();
+    let title = ctx
+        .sb
+        .github
+        .pr_view(REPO, pr.parse().unwrap())
+        .unwrap()
+        .title;
+    let by_button = commit_on_main(
+        &ctx.sb,
+        &[(VALUES, before.as_str())],
+        &format!("Revert \"{title} (#{pr})\" (#9)\n\nReverts {REPO}#{pr}\n"),
+    );
+    let prs = ctx.sb.github.prs(REPO).len();
+    let post = ctx.post(&[], &run.state);
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), by_button, "nothing pushed: {}", post.log());
+    assert_eq!(ctx.sb.github.prs(REPO).len(), prs, "no revert PR opened");
+    assert!(
+        post.log()
+            .contains(&format!("already reverted by {by_button}")),
+        "{}",
+        post.log()
+    );
+    assert_eq!(post.output("revert-sha"), by_button);
+}
