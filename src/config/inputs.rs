@@ -175,7 +175,7 @@ const MERGE_METHODS: Kind = Kind::Choice(&["merge", "squash", "rebase"]);
 
 /// Every input, in the order the docs list them (DESIGN.md §1a). Additions to §1a: `allow-empty`,
 /// `author-name`, `author-email`, `grace`, `prometheus-token`, `alert`, `request-timeout`,
-/// `retry-budget`, `job-status`.
+/// `retry-budget`, `job-status`, `rollback-github-token`.
 #[rustfmt::skip]
 pub const INPUTS: &[InputDef] = &[
     input("command", Kind::Choice(&["promote", "rollback", "verify", "guard", "status"]),
@@ -247,6 +247,9 @@ pub const INPUTS: &[InputDef] = &[
     input("failure-strategy", Kind::Yaml,
         "YAML list refining on-failure per error type: on, action (retry, rollback, ignore, abort, manual), retries, interval, timeout, then."),
     input("rollback-merge-method", MERGE_METHODS, "How to merge the revert PR; empty means merge-method."),
+    input("rollback-github-token", Kind::Text,
+        "Token for the rollback's GitHub API calls (the revert PR, its merge, its comments); empty means github-token, which still pushes the revert branch. Give it a token your rulesets let bypass (a bypass actor), so a revert merges where a promotion would wait for reviews.")
+        .secret(),
     input("rollback-required-approvals", Kind::Int, "Approving reviews the revert PR waits for.").default("0"),
     input("history-fallback", BOOL,
         "When the revert conflicts, roll apps without auto-sync back through Argo CD history.").default("false"),

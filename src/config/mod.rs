@@ -173,6 +173,9 @@ pub struct Config {
     pub command: Command,
     /// Token for the GitHub API and git.
     pub github_token: Secret,
+    /// Token for the rollback's revert PR and its merge (`rollback-github-token`), when it is not
+    /// `github_token`: teams give reverts one that rulesets let bypass.
+    pub rollback_github_token: Option<Secret>,
     /// The release repo.
     pub repository: Repo,
     /// Target branch; `None` means the repo's default branch.
@@ -480,6 +483,16 @@ fn split_lines(s: &str) -> Vec<String> {
 }
 
 impl Config {
+    /// The config the rollback's GitHub API calls run with: `github-token` replaced by
+    /// `rollback-github-token` when that is set, so a bypass token acts on the revert alone.
+    pub fn for_rollback(&self) -> Config {
+        let mut c = self.clone();
+        if let Some(t) = &self.rollback_github_token {
+            c.github_token = t.clone();
+        }
+        c
+    }
+
     /// Builds and checks the config of `command` from the raw inputs; nothing is touched.
     ///
     /// # Errors
@@ -504,6 +517,7 @@ impl Config {
             }
         }
         let github_token = Secret::new(r.text("github-token"));
+        let rollback_github_token = r.opt_text("rollback-github-token").map(Secret::new);
         let repository = r
             .parsed("repository", "owner/name like acme/deploy", parse_repo)
             .unwrap_or(Repo {
@@ -820,6 +834,7 @@ impl Config {
         Ok(Config {
             command,
             github_token,
+            rollback_github_token,
             repository,
             base,
             file,
@@ -1445,6 +1460,7 @@ mod tests {
             "github-server-url",
             "team-reviewers",
             "ca-cert",
+            "rollback-github-token",
         ];
         let mut want: Vec<&str> = fixed_inputs.split_whitespace().chain(additions).collect();
         let mut have: Vec<&str> = INPUTS.iter().map(|d| d.name).collect();

@@ -63,6 +63,10 @@ pub struct Search {
     pub found: Option<Last>,
     /// (reverted SHA, possibly abbreviated; the reverting commit) of each revert seen so far.
     revert_of: Vec<(String, String)>,
+    /// The release repo (`owner/name`), whose PRs GitHub's Revert button names.
+    pub repo: String,
+    /// (reverted PR; the reverting commit) of each Revert-button revert seen so far.
+    revert_of_pr: Vec<(u64, String)>,
 }
 
 impl Search {
@@ -74,6 +78,10 @@ impl Search {
             // Our reverts carry `Promoted-by` too: a revert is never the promotion to undo.
             return false;
         }
+        if let Some(n) = git::reverted_pr(&c.message, &self.repo) {
+            self.revert_of_pr.push((n, c.id.to_string()));
+            return false;
+        }
         if trailer(&t, "Promoted-by") != Some("gitops-promote") || !self.in_scope(c, &t) {
             return false;
         }
@@ -83,7 +91,12 @@ impl Search {
             .revert_of
             .iter()
             .find(|(sha, _)| id.starts_with(sha.as_str()))
-            .map(|(_, by)| by.clone());
+            .map(|(_, by)| by.clone())
+            .or_else(|| {
+                let n = git::landed_pr(&c.message)?;
+                let by = self.revert_of_pr.iter().find(|(pr, _)| *pr == n)?;
+                Some(by.1.clone())
+            });
         self.found = Some(match by {
             Some(by) => Last::Reverted {
                 promotion: c.clone(),
@@ -193,10 +206,12 @@ pub async fn run(cfg: &Config, rt: &mut Runtime) -> Result<(), StepError> {
     ));
     let last = {
         let (remote, base) = (steps::remote(cfg, &repo), base.clone());
+        let repo_name = repo.clone();
         tokio::task::spawn_blocking(move || -> Result<Last, git::GitError> {
             let mut c = git::clone_base(&remote, &base, 10)?;
             let mut search = Search {
                 scope,
+                repo: repo_name,
                 ..Search::default()
             };
             c.find_first_parent(MAX_COMMITS, |commit| search.visit(commit))?;
@@ -389,6 +404,43 @@ mod tests {
                 by: revert.id.to_string()
             }
         );
+    }
+
+    #[test]
+    fn a_revert_button_pr_marks_the_promotion_it_names_reverted() {
+        let p = commit(2, PROMOTION);
+        let squash = commit(
+            1,
+            "Revert \"Promote tag (#3)\" (#5)\n\nReverts acme/deploy#3\n",
+        );
+        let merge = commit(
+            1,
+            "Merge pull request #5 from acme/revert-3-gitops-promote/main/1\n\nRevert \"Promote tag (#3)\"\n",
+        );
+        for revert in [squash, merge] {
+            let mut s = Search {
+                repo: "acme/deploy".into(),
+                ..Search::default()
+            };
+            assert!(!s.visit(&revert));
+            assert!(s.visit(&p));
+            assert_eq!(
+                s.found,
+                Some(Last::Reverted {
+                    promotion: p.clone(),
+                    by: revert.id.to_string()
+                })
+            );
+        }
+        // Another PR's revert leaves the promotion standing.
+        let other = commit(1, "Revert \"Fix\" (#5)\n\nReverts acme/deploy#4\n");
+        let mut s = Search {
+            repo: "acme/deploy".into(),
+            ..Search::default()
+        };
+        s.visit(&other);
+        s.visit(&p);
+        assert_eq!(s.found, Some(Last::Standing(p)));
     }
 
     #[test]

@@ -236,6 +236,17 @@ async fn revert(
     record: &mut Record,
     why: &str,
 ) -> Result<(), StepError> {
+    // The revert PR, its gate, merge and comments go through the rollback's token, which
+    // rulesets may let bypass; the push of our own revert branch needs no more than github-token.
+    let rollback_gh;
+    let gh = match cfg.rollback_github_token {
+        Some(_) => {
+            rollback_gh = steps::connect_github(&cfg.for_rollback())?;
+            rt.info("the revert PR is opened and merged with rollback-github-token");
+            &rollback_gh
+        }
+        None => gh,
+    };
     let merge_sha = record.merge_sha.clone();
     let (checkout, plan) = plan_revert(cfg, record).await?;
     let (onto, tree) = match plan {
@@ -316,6 +327,7 @@ async fn revert(
 async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertPlan), StepError> {
     let remote = steps::remote(cfg, &record.repo);
     let (base, merge_sha) = (record.base.clone(), record.merge_sha.clone());
+    let (repo, pr) = (record.repo.clone(), record.pr_number);
     // Newest first: a rebase merge's commits are undone in the reverse of the order they landed.
     let commits: Vec<String> = if record.merged_commits.is_empty() {
         vec![merge_sha.clone()]
@@ -324,7 +336,7 @@ async fn plan_revert(cfg: &Config, record: &Record) -> Result<(Checkout, RevertP
     };
     tokio::task::spawn_blocking(move || -> Result<(Checkout, RevertPlan), git::GitError> {
         let mut c = git::clone_base(&remote, &base, 1)?;
-        if let Some(done) = c.find_revert_of(&merge_sha, 500)? {
+        if let Some(done) = c.find_revert_of(&merge_sha, pr.map(|n| (repo.as_str(), n)), 500)? {
             return Ok((c, RevertPlan::AlreadyDone(done.to_string())));
         }
         for sha in &commits {
@@ -452,19 +464,34 @@ async fn merge_or_explain(
     text: &RevertText,
 ) -> Result<String, StepError> {
     let merged = merge_revert(cfg, rt, gh, pr, &text.title, &text.message).await;
-    if let Err(e) = &merged {
-        let note = format!(
-            "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
-            run_url_from_env()
+    let Err(mut e) = merged else {
+        return merged;
+    };
+    let note = format!(
+        "gitops-promote could not merge this revert: {e}. Production still runs the reverted promotion: merge this PR by hand to finish the rollback. Run: {}",
+        run_url_from_env()
+    );
+    if let Err(c) = gh.comment(pr.number, &note).await {
+        rt.warning(
+            "rollback",
+            &format!("could not comment on PR #{}: {c}", pr.number),
         );
-        if let Err(c) = gh.comment(pr.number, &note).await {
-            rt.warning(
-                "rollback",
-                &format!("could not comment on PR #{}: {c}", pr.number),
-            );
-        }
     }
-    merged
+    // The annotation is what people read during the incident: it says what still runs and where
+    // the rollback waits, not only why the merge failed.
+    e.message.push_str(&format!(
+        "; the revert PR {} stays open and production still runs the promoted version until it is merged",
+        pr.url
+    ));
+    if cfg.rollback_github_token.is_none() {
+        let bypass =
+            "set rollback-github-token to a token the base's rules let bypass, so reverts merge";
+        e.hint = Some(match e.hint.take() {
+            Some(h) => format!("{h}; {bypass}"),
+            None => bypass.to_string(),
+        });
+    }
+    Err(e)
 }
 
 /// Step 6: syncs the apps and waits for Healthy at the revert commit.

@@ -662,10 +662,13 @@ fn find_revert_of_reads_the_reverts_trailer() {
     }
 
     let mut co = clone(&sb, 1);
-    assert_eq!(co.find_revert_of(&sha(merge), 20).unwrap(), Some(revert));
-    assert_eq!(co.find_revert_of(&sha(seed), 20).unwrap(), None);
     assert_eq!(
-        co.find_revert_of(&sha(merge), 3).unwrap(),
+        co.find_revert_of(&sha(merge), None, 20).unwrap(),
+        Some(revert)
+    );
+    assert_eq!(co.find_revert_of(&sha(seed), None, 20).unwrap(), None);
+    assert_eq!(
+        co.find_revert_of(&sha(merge), None, 3).unwrap(),
         None,
         "beyond the window"
     );
@@ -683,9 +686,9 @@ fn find_revert_of_reads_the_reverts_trailer() {
             &message,
         );
         let mut co = clone(&sb, 1);
-        assert_eq!(co.find_revert_of(&sha(merge), 20).unwrap(), Some(by_button), "{message}");
+        assert_eq!(co.find_revert_of(&sha(merge), None, 20).unwrap(), Some(by_button), "{message}");
         // Another commit's revert is not ours.
-        assert_eq!(co.find_revert_of(&sha(seed), 20).unwrap(), None);
+        assert_eq!(co.find_revert_of(&sha(seed), None, 20).unwrap(), None);
     }
     assert_eq!(
         git::trailers(&msg),

@@ -258,3 +258,25 @@ fn status_fails_after_grace_naming_the_app_that_lags() {
         run.summary
     );
 }
+
+/// Issue #13: the promotion was already reverted with GitHub's Revert button, its PR squashed
+/// with the PR's description (`Reverts acme/deploy#N`, no SHA): a firing alert finds nothing to undo.
+#[test]
+fn r13_guard_counts_a_revert_made_with_githubs_revert_button() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=1.8.0")]);
+    run.assert_ok();
+    let pr = run.output("pr-number");
+    let by_button = commit_on_main(
+        &ctx.sb,
+        &[(sandbox::world::SEED_VALUES_PATH, before.as_str())],
+        &format!("Revert \"Promote image.tag (#{pr})\" (#9)\n\nReverts {REPO}#{pr}\n"),
+    );
+    let firing = alert("firing");
+    let guard = ctx.main(&[("command", "guard"), ("alert", firing.as_str())]);
+    guard.assert_ok();
+    assert_eq!(guard.output("rolled-back"), "false", "{}", guard.log());
+    assert_eq!(ctx.main_sha(), by_button, "nothing pushed");
+    assert!(guard.log().contains("already reverted"), "{}", guard.log());
+}

@@ -318,3 +318,122 @@ fn a_merge_the_state_never_recorded_is_still_reverted() {
     assert_eq!(ctx.values_on_main(), before);
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
 }
+
+/// Issue #13: the ruleset on the base requires a review, so the revert PR cannot merge. It stays
+/// open with a comment saying what blocks it and that production still runs the promotion, and
+/// the post step fails saying so, with the revert PR's URL.
+fn promote_then_require_a_review(ctx: &Ctx, tag: &str) -> BTreeMap<String, String> {
+    let run = ctx.main(&[("set", &format!("image.tag={tag}"))]);
+    run.assert_ok();
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(sandbox::github::Protection {
+            required_approving_review_count: 1,
+            ..Default::default()
+        }),
+    );
+    run.state
+}
+
+#[test]
+fn r13_a_revert_a_ruleset_blocks_stays_open_saying_production_runs_the_promotion() {
+    let ctx = Ctx::new();
+    let state = promote_then_require_a_review(&ctx, "5.2.0");
+    let head = ctx.main_sha();
+    let post = ctx.post(&[("approval-timeout", "3s")], &state);
+    post.assert_failed();
+    assert_eq!(ctx.main_sha(), head, "the base keeps the promotion");
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("5.2.0"));
+    let revert = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(revert.title.starts_with("Revert #"), "{revert:?}");
+    assert_eq!(revert.state, "open", "the revert PR is left for a human");
+    let note = revert
+        .comments
+        .iter()
+        .map(|(_, b)| b.as_str())
+        .find(|b| b.contains("could not merge this revert"))
+        .unwrap_or_else(|| panic!("no comment on the revert PR: {revert:?}"));
+    assert!(note.contains("approving review"), "what blocks it: {note}");
+    assert!(note.contains("Production still runs"), "{note}");
+    let errors = post.errors();
+    let url = post.output("revert-pr-url");
+    assert!(url.ends_with(&format!("/pull/{}", revert.number)), "{url}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("approving review") && e.contains(url)),
+        "the error names the rule and the revert PR: {errors:?}"
+    );
+}
+
+/// The same ruleset, with `rollback-github-token` a bypass actor's token: the revert merges and
+/// the app runs the version before the promotion again.
+#[test]
+fn r13_rollback_github_token_may_bypass_the_ruleset() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let state = promote_then_require_a_review(&ctx, "5.3.0");
+    let bypass = "ghs_releasebot_bypass";
+    ctx.sb.github.allow_bypass(REPO, "main", bypass);
+    let post = ctx.post(
+        &[
+            ("approval-timeout", "3s"),
+            ("rollback-github-token", bypass),
+        ],
+        &state,
+    );
+    post.assert_ok();
+    assert_eq!(ctx.values_on_main(), before, "{}", post.log());
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.0.0"));
+    let revert = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert!(revert.merged, "{revert:?}");
+    assert!(
+        post.log().contains("rollback-github-token"),
+        "{}",
+        post.log()
+    );
+    // Masked before anything else is printed, and nowhere else in the log.
+    let log = post.log();
+    assert!(log.contains(&format!("::add-mask::{bypass}")), "{log}");
+    assert!(
+        log.lines()
+            .all(|l| !l.contains(bypass) || l.starts_with("::add-mask::")),
+        "{log}"
+    );
+}
+
+/// Issue #13: someone already reverted the promotion with GitHub's Revert button, and its PR was
+/// squash-merged with the PR's title and description (`Reverts acme/deploy#1`, no SHA): the post
+/// step finds the rollback done and opens nothing.
+#[test]
+fn r13_a_revert_made_with_githubs_revert_button_counts_as_done() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=5.4.0")]);
+    run.assert_ok();
+    let pr = run.output("pr-number").to_string();
+    let title = ctx
+        .sb
+        .github
+        .pr_view(REPO, pr.parse().unwrap())
+        .unwrap()
+        .title;
+    let by_button = commit_on_main(
+        &ctx.sb,
+        &[(VALUES, before.as_str())],
+        &format!("Revert \"{title} (#{pr})\" (#9)\n\nReverts {REPO}#{pr}\n"),
+    );
+    let prs = ctx.sb.github.prs(REPO).len();
+    let post = ctx.post(&[], &run.state);
+    post.assert_ok();
+    assert_eq!(ctx.main_sha(), by_button, "nothing pushed: {}", post.log());
+    assert_eq!(ctx.sb.github.prs(REPO).len(), prs, "no revert PR opened");
+    assert!(
+        post.log()
+            .contains(&format!("already reverted by {by_button}")),
+        "{}",
+        post.log()
+    );
+    assert_eq!(post.output("revert-sha"), by_button);
+}

@@ -351,7 +351,8 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
                 done(true)
             }),
         )
-        .with_state(gh)
+        .with_state(gh.clone())
+        .merge(super::bypass::control_routes(gh))
 }
 
 /// What a person looking at a PR on GitHub would see, for tests' assertions.

@@ -28,6 +28,49 @@ pub fn trailers(message: &str) -> Vec<(String, String)> {
     }
 }
 
+/// The PR of `repo` that a commit on the base reverts through GitHub's Revert button, which opens
+/// branch `revert-<n>-<head>`, titled `Revert "..."`, with the body `Reverts owner/repo#<n>`: that
+/// body line (a squash or merge whose message is the PR's description), or the branch in a merge
+/// commit's title (`Merge pull request #m from owner/revert-<n>-...`). GitHub's
+/// `app/controllers/.../reverts` is closed source: the names are those its PRs show.
+pub fn reverted_pr(message: &str, repo: &str) -> Option<u64> {
+    let number = |s: &str| -> Option<u64> {
+        let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    };
+    let by_body = message.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Reverts ")?;
+        let (r, n) = rest.split_once('#')?;
+        if !r.eq_ignore_ascii_case(repo) || n.is_empty() || !n.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        number(n)
+    });
+    let owner = repo.split('/').next().unwrap_or_default();
+    let by_branch = || {
+        let title = message.lines().next()?;
+        let (_, from) = title
+            .strip_prefix("Merge pull request #")?
+            .split_once(" from ")?;
+        let branch = from.strip_prefix(owner)?.strip_prefix('/')?;
+        let n = branch.strip_prefix("revert-")?;
+        n.split_once('-')
+            .and_then(|(n, _)| number(n).filter(|_| n.chars().all(|c| c.is_ascii_digit())))
+    };
+    by_body.or_else(by_branch)
+}
+
+/// The PR whose merge landed a commit on the base, by GitHub's default titles: a merge commit's
+/// `Merge pull request #<n> from ...`, a squash's `<title> (#<n>)`.
+pub fn landed_pr(message: &str) -> Option<u64> {
+    let title = message.lines().next()?.trim_end();
+    if let Some(rest) = title.strip_prefix("Merge pull request #") {
+        return rest.split(' ').next()?.parse().ok();
+    }
+    let (_, n) = title.strip_suffix(')')?.rsplit_once("(#")?;
+    n.parse().ok()
+}
+
 /// Appends `new` trailers (key, value) to `message` as git does: in the last paragraph when that is
 /// already a trailer block, else in a new one after a blank line.
 pub fn append_trailers(message: &str, new: &[(&str, &str)]) -> String {
@@ -139,13 +182,15 @@ impl Checkout {
 
     /// Looks through the last `max_commits` commits of the base (fetching them as needed) for one
     /// whose message has the trailer `Reverts: <merge_sha>`, or the line `This reverts commit
-    /// <merge_sha>.` that `git revert` and GitHub's Revert button write, newest first.
+    /// <merge_sha>.` that `git revert` and GitHub's Revert button write, or (with `pr`, the repo
+    /// and number of the merged PR) says it reverts that PR ([`reverted_pr`]), newest first.
     ///
     /// # Errors
     /// `Invalid` for a malformed SHA; fetch errors as [`clone_base`](super::clone_base).
     pub fn find_revert_of(
         &mut self,
         merge_sha: &str,
+        pr: Option<(&str, u64)>,
         max_commits: usize,
     ) -> Result<Option<Oid>, GitError> {
         let merge = parse_sha(merge_sha)?;
@@ -167,7 +212,9 @@ impl Checkout {
             });
             // A squash merge of a Revert-button PR keeps its commit's message in the body, so
             // the line may stand anywhere, indented as GitHub lists the squashed commits.
+            let by_button = pr.is_some_and(|(repo, n)| reverted_pr(&message, repo) == Some(n));
             by_trailer
+                || by_button
                 || message.lines().any(|l| {
                     l.trim()
                         .strip_prefix("This reverts commit ")
@@ -248,6 +295,31 @@ impl Checkout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_revert_button_pr_names_the_pr_it_reverts() {
+        let repo = "acme/deploy";
+        let squash = "Revert \"Promote tag (#7)\" (#8)\n\nReverts acme/deploy#7\n";
+        assert_eq!(reverted_pr(squash, repo), Some(7));
+        assert_eq!(reverted_pr(squash, "acme/other"), None, "another repo's PR");
+        let merge = "Merge pull request #8 from acme/revert-7-gitops-promote/main/1-x\n\nRevert \"Promote tag\"\n";
+        assert_eq!(reverted_pr(merge, repo), Some(7));
+        assert_eq!(
+            reverted_pr("Merge pull request #8 from acme/revert-x\n", repo),
+            None
+        );
+        assert_eq!(
+            reverted_pr("Reverts acme/deploy#7 partly, see #9\n", repo),
+            None
+        );
+        assert_eq!(reverted_pr("Promote tag (#7)\n", repo), None);
+        assert_eq!(landed_pr("Promote tag (#7)\n\nbody"), Some(7));
+        assert_eq!(
+            landed_pr("Merge pull request #7 from acme/gitops-promote/main/1\n"),
+            Some(7)
+        );
+        assert_eq!(landed_pr("Promote tag\n"), None);
+    }
 
     #[test]
     fn trailers_are_read_from_the_last_paragraph() {

@@ -24,7 +24,7 @@ mod write;
 
 pub use checkout::{clone_base, Checkout};
 pub use error::GitError;
-pub use history::{append_trailers, trailer, trailers, LogCommit};
+pub use history::{append_trailers, landed_pr, reverted_pr, trailer, trailers, LogCommit};
 pub use remote::{set_network_timeouts, Remote, RETRY_BUDGET};
 pub use revert::Revert;
 pub use write::Identity;
