@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${BENCH_RUNS:-5}"
 [ -x /usr/bin/time ] || { echo "needs GNU time: apt-get install -y time" >&2; exit 2; }
-cargo build -q --locked --release --bins
+cargo build -q --locked --release --workspace --bins
 target="${CARGO_TARGET_DIR:-target}/release"
 work=$(mktemp -d)
 trap 'kill "$serve" 2>/dev/null || true; rm -rf "$work"' EXIT
