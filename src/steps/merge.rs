@@ -290,10 +290,13 @@ pub fn rule_block_error(step: &'static str, pr: u64, why: &str, waited: Duration
     } else {
         ErrorKind::Timeout
     };
+    let hint = if why.contains("code owner review") {
+        "the base requires a review from a code owner of each changed file (require_code_owner_review, with CODEOWNERS on the base): ask one of the owners named to approve the PR, or raise approval-timeout"
+    } else {
+        "a branch protection rule or ruleset on the base requires it, and the token cannot bypass it"
+    };
     StepError {
-        hint: Some(
-            "a branch protection rule or ruleset on the base requires it, and the token cannot bypass it".into(),
-        ),
+        hint: Some(hint.into()),
         ..StepError::msg(
             step,
             kind,

@@ -393,3 +393,83 @@ fn required_signatures_stop_a_merge_commit_before_the_push_and_a_squash_goes_thr
     squash.assert_ok();
     assert!(ctx.values_on_main().contains("tag: \"5.5.0\""));
 }
+
+/// A ruleset requiring code owners' review, and a CODEOWNERS on the base naming alice for the
+/// charts: the merge waits for her, naming her, and goes through once she approves.
+#[test]
+fn a_code_owner_review_is_waited_for_naming_the_owner() {
+    let ctx = Ctx::new();
+    require_code_owners(&ctx);
+    let run = while_running(
+        || ctx.main(&[("set", "image.tag=5.6.0")]),
+        || {
+            let n = ctx.wait_for_pr();
+            wait_until("a refused merge", Duration::from_secs(60), || {
+                calls_to(&ctx.sb, "github", "PUT", "/merge")
+                    .iter()
+                    .any(|c| c.status == 405)
+            });
+            // bob owns nothing changed: his approval does not count.
+            ctx.sb
+                .github
+                .add_review(REPO, n, "bob", "APPROVED", None)
+                .unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            assert!(
+                !ctx.sb.github.pr_view(REPO, n).unwrap().merged,
+                "merged without its owner"
+            );
+            ctx.sb
+                .github
+                .add_review(REPO, n, "alice", "APPROVED", None)
+                .unwrap();
+        },
+    );
+    run.assert_ok();
+    let log = run.log();
+    assert!(
+        log.contains("Waiting on code owner review from @alice"),
+        "{log}"
+    );
+    assert!(ctx.values_on_main().contains("tag: \"5.6.0\""));
+}
+
+/// Nobody of the code owners approves: an `approval` error naming the owners and the rule.
+#[test]
+fn a_code_owner_review_that_never_comes_is_an_approval_error_naming_the_rule() {
+    let ctx = Ctx::new();
+    require_code_owners(&ctx);
+    let before = ctx.main_sha();
+    let run = ctx.main(&[("set", "image.tag=5.7.0"), ("approval-timeout", "8s")]);
+    run.assert_failed();
+    let errors = run.errors().join("\n");
+    assert!(
+        errors.contains("approval error in merge")
+            && errors.contains("Waiting on code owner review from @alice")
+            && errors.contains("require_code_owner_review"),
+        "{errors}"
+    );
+    assert_eq!(run.output("error-type"), "approval");
+    assert_eq!(ctx.main_sha(), before, "nothing merged");
+}
+
+/// `.github/CODEOWNERS` on main: alice owns the charts, bob the docs; a ruleset requires code
+/// owners' review.
+fn require_code_owners(ctx: &Ctx) {
+    commit_on_main(
+        &ctx.sb,
+        &[(
+            ".github/CODEOWNERS",
+            "# owners\n*.md @bob\n/charts/ @alice\n",
+        )],
+        "code owners",
+    );
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(Protection {
+            require_code_owner_review: true,
+            ..Default::default()
+        }),
+    );
+}

@@ -84,6 +84,20 @@ pub fn update_branch(
 /// try the merge again."`).
 pub const OUT_OF_DATE: &str = "Head branch is out of date. Review and try the merge again.";
 
+/// The paths `head` changes against its merge base with `base`.
+pub fn changed_files(repo: &Repository, base: &str, head: &str) -> Result<Vec<String>> {
+    let (b, h) = (Oid::from_str(base)?, Oid::from_str(head)?);
+    let mb = repo.merge_base(b, h)?;
+    let old = repo.find_commit(mb)?.tree()?;
+    let new = repo.find_commit(h)?.tree()?;
+    let diff = repo.diff_tree_to_tree(Some(&old), Some(&new), None)?;
+    Ok(diff
+        .deltas()
+        .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect())
+}
+
 /// GitHub's 405 message when the base moved under a merge.
 pub const BASE_MODIFIED: &str = "Base branch was modified. Review and try the merge again.";
 

@@ -62,6 +62,10 @@ pub struct Protection {
     /// sandbox's commits are unsigned, as git2's are; only GitHub's own squash commit is signed.
     #[serde(default)]
     pub required_signatures: bool,
+    /// "Require review from Code Owners": a changed file with owners in the base's CODEOWNERS
+    /// needs an approving review from one of them.
+    #[serde(default)]
+    pub require_code_owner_review: bool,
 }
 
 /// Which merge methods the repository allows (all by default).

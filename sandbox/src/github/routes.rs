@@ -230,7 +230,7 @@ fn protection_json(api: &str, full: &str, b: &str, p: Option<&super::Protection>
         },
         "required_pull_request_reviews": {
             "url": format!("{url}/required_pull_request_reviews"),
-            "dismiss_stale_reviews": p.dismiss_stale_reviews, "require_code_owner_reviews": false,
+            "dismiss_stale_reviews": p.dismiss_stale_reviews, "require_code_owner_reviews": p.require_code_owner_review,
             "required_approving_review_count": p.required_approving_review_count,
             "require_last_push_approval": false
         },
@@ -293,7 +293,7 @@ fn ruleset_rules(full: &str, p: &super::Protection) -> Vec<Value> {
         "parameters": {
             "required_approving_review_count": p.required_approving_review_count,
             "dismiss_stale_reviews_on_push": p.dismiss_stale_reviews,
-            "require_code_owner_review": false, "require_last_push_approval": false,
+            "require_code_owner_review": p.require_code_owner_review, "require_last_push_approval": false,
             "required_review_thread_resolution": false
         }
     });

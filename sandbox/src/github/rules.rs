@@ -89,6 +89,97 @@ fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
     (n, changes)
 }
 
+/// Where GitHub looks for CODEOWNERS on the base, in its order (docs.github.com, "About code
+/// owners": `.github/`, then the root, then `docs/`; the first found is used).
+const CODEOWNERS: [&str; 3] = [".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"];
+
+/// The owners still to approve PR `p`, as GitHub lists them ("@alice and/or @bob"), or `None`
+/// when every changed file with owners has an approving review from one of them. The last
+/// matching CODEOWNERS line of a file names its owners, as in GitHub's docs; teams are
+/// listed but cannot approve here (the sandbox has no team members).
+fn code_owners_waiting(
+    st: &State,
+    repo: &Repository,
+    p: &Pull,
+    current_only: bool,
+) -> Option<String> {
+    let text = CODEOWNERS.iter().find_map(|f| {
+        crate::world::read_file_at(repo, &p.base_sha, f)
+            .ok()
+            .flatten()
+    })?;
+    let rules: Vec<(&str, Vec<&str>)> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            Some((parts.next()?, parts.collect()))
+        })
+        .collect();
+    let approvers = approving_writers(st, p, current_only);
+    let mut waiting: Vec<String> = Vec::new();
+    for file in git::changed_files(repo, &p.base_sha, &p.head_sha).unwrap_or_default() {
+        let Some((_, owners)) = rules.iter().rev().find(|(pat, _)| owns(pat, &file)) else {
+            continue;
+        };
+        let approved = owners.iter().any(|o| {
+            approvers
+                .iter()
+                .any(|a| o.strip_prefix('@') == Some(a.as_str()))
+        });
+        if !approved && !owners.is_empty() {
+            for o in owners {
+                if !waiting.iter().any(|w| w == o) {
+                    waiting.push(o.to_string());
+                }
+            }
+        }
+    }
+    (!waiting.is_empty()).then(|| waiting.join(" and/or "))
+}
+
+/// Whether CODEOWNERS pattern `pat` matches `path`, for the gitignore-style forms GitHub
+/// documents: `*`, `*.ext`, `/anchored/path`, `dir/` and a plain path.
+fn owns(pat: &str, path: &str) -> bool {
+    if pat == "*" {
+        return true;
+    }
+    let anchored = pat.starts_with('/');
+    let pat = pat.trim_start_matches('/');
+    if let Some(ext) = pat.strip_prefix("*.") {
+        return path.ends_with(&format!(".{ext}"));
+    }
+    if let Some(dir) = pat.strip_suffix('/') {
+        return path.starts_with(&format!("{dir}/"))
+            || (!anchored && path.contains(&format!("/{dir}/")));
+    }
+    path == pat || path.starts_with(&format!("{pat}/"))
+}
+
+/// Writers whose latest decisive review approves PR `p` (on its head when `current_only`).
+fn approving_writers(st: &State, p: &Pull, current_only: bool) -> Vec<String> {
+    let mut latest: HashMap<&str, &Review> = HashMap::new();
+    for r in st
+        .reviews
+        .iter()
+        .filter(|r| r.repo == p.repo && r.number == p.number)
+    {
+        if matches!(
+            r.state.as_str(),
+            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+        ) {
+            latest.insert(&r.user, r);
+        }
+    }
+    latest
+        .values()
+        .filter(|r| r.state == "APPROVED" && (!current_only || r.commit_id == p.head_sha))
+        .filter(|r| can_write(&permission(st, &p.repo, &r.user)))
+        .map(|r| r.user.clone())
+        .collect()
+}
+
 /// success, pending, failure or missing for one context on `sha` (statuses and check runs).
 fn context_state(st: &State, repo: &str, sha: &str, ctx: &str) -> &'static str {
     let key = (repo.to_string(), sha.to_string());
@@ -161,6 +252,11 @@ fn requirement_block(st: &State, repo: &Repository, p: &Pull, prot: &Protection)
                 "At least {need} approving reviews are required by reviewers with write access."
             )
         });
+    }
+    if prot.require_code_owner_review {
+        if let Some(waiting) = code_owners_waiting(st, repo, p, prot.dismiss_stale_reviews) {
+            return Some(format!("Waiting on code owner review from {waiting}."));
+        }
     }
     for ctx in &prot.required_status_checks {
         match context_state(st, &p.repo, &p.head_sha, ctx) {

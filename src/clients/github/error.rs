@@ -234,6 +234,7 @@ pub(super) fn is_rule_block(message: &str) -> bool {
         "Required status check",
         "required status checks",
         "approving review",
+        "code owner review",
         "Review required",
         "review is required",
         "Head branch was not up to date",
