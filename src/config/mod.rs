@@ -608,6 +608,7 @@ impl Config {
                 project,
                 call_timeout: Some(request_timeout),
                 retry_budget: Some(retry_budget),
+                release_repo: None,
             },
             apps,
             selector,
@@ -776,6 +777,12 @@ impl Config {
         // git host come from the inputs, the run's own link from the runner's.
         let github_api_url = r.url("github-api-url").unwrap_or(github_api_url);
         let github_server_url = r.url("github-server-url").unwrap_or(github_server_url);
+        // The release repo's URL, to find its source among a multi-source app's.
+        let argocd = argocd.map(|mut a| {
+            let host = github_server_url.as_str().trim_end_matches('/');
+            a.client.release_repo = Some(format!("{host}/{repository}"));
+            a
+        });
         let run = RunContext {
             api_url: github_api_url.clone(),
             server_url: github_server_url.clone(),
