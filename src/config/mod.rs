@@ -622,6 +622,7 @@ impl Config {
                 project,
                 call_timeout: Some(request_timeout),
                 retry_budget: Some(retry_budget),
+                release_repo: None,
             },
             apps,
             selector,
@@ -801,6 +802,12 @@ impl Config {
                 ),
             );
         }
+        // The release repo's URL, to find its source among a multi-source app's.
+        let argocd = argocd.map(|mut a| {
+            let host = github_server_url.as_str().trim_end_matches('/');
+            a.client.release_repo = Some(format!("{host}/{repository}"));
+            a
+        });
         let run = RunContext {
             api_url: github_api_url.clone(),
             server_url: github_server_url.clone(),

@@ -561,12 +561,14 @@ async fn history_fallback(
             .get(&app.name)
             .await
             .map_err(|e| StepError::new("history fallback", &e))?;
+        // A multi-source app's entries name the release repo's commit in `revisions`.
+        let source = current.release_source(argo.release_repo());
         let id = current
             .status
             .history
             .iter()
             .rev()
-            .find(|h| h.revision.as_deref() == Some(prev.as_str()))
+            .find(|h| h.revision_of(source).as_deref() == Some(prev.as_str()))
             .map(|h| h.id)
             .ok_or_else(|| {
                 StepError::msg(

@@ -121,7 +121,7 @@ async fn look(argo: &ArgoCd, apps: &[AppRef]) -> Result<Vec<AppStatus>, StepErro
     let reads = apps.iter().map(|a| async move {
         argo.get(&a.name)
             .await
-            .map(|app| AppStatus::of(&app))
+            .map(|app| AppStatus::of(&app, argo.release_repo()))
             .map_err(|e| StepError::new("status", &e))
     });
     futures_util::future::try_join_all(reads).await
@@ -160,7 +160,7 @@ mod tests {
     use super::*;
 
     fn app(json: serde_json::Value) -> AppStatus {
-        AppStatus::of(&serde_json::from_value(json).unwrap())
+        AppStatus::of(&serde_json::from_value(json).unwrap(), None)
     }
 
     const HEAD: &str = "1111111111111111111111111111111111111111";

@@ -15,6 +15,7 @@ mod github;
 mod guard;
 mod inert;
 mod inputs;
+mod multisource;
 mod permissions;
 mod promote;
 mod protected;

@@ -80,6 +80,29 @@ impl ArgoCd {
         found
     }
 
+    /// Makes `app` a multi-source app as Argo CD v3 writes one (`spec.sources`, the common shape
+    /// for a values file in a release repo): the chart from [`CHART_REPO`](super::CHART_REPO) at
+    /// position 1, the release repo as a `ref: values` source at position 2 whose
+    /// `<path>/values.yaml` the chart reads (argo-cd docs user-guide/multiple_sources.md);
+    /// `false` for no such app.
+    pub fn set_multi_source(&self, app: &str, on: bool) -> bool {
+        let found = {
+            let mut inner = self.inner.lock().unwrap();
+            match inner.apps.get_mut(app) {
+                Some(a) => {
+                    a.multi_source = on;
+                    a.generation += 1;
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            self.changed(app);
+        }
+        found
+    }
+
     /// Turns the automated sync policy of `app` on or off.
     pub fn set_auto_sync(&self, app: &str, enabled: bool) -> bool {
         let ok = {
@@ -229,6 +252,12 @@ pub(super) fn routes(a: Arc<ArgoCd>) -> axum::Router {
             post(|State(a): State<Arc<ArgoCd>>, Path(n): Path<String>, Json(m): Json<MessageReq>| async move {
                 let msg = m.message.unwrap_or_else(|| "one or more objects failed to apply".into());
                 if a.fail_next_sync(&n, &msg) { StatusCode::NO_CONTENT.into_response() } else { not_found(&n) }
+            }),
+        )
+        .route(
+            "/apps/{name}/multi-source",
+            post(|State(a): State<Arc<ArgoCd>>, Path(n): Path<String>, Json(e): Json<EnabledReq>| async move {
+                if a.set_multi_source(&n, e.enabled) { StatusCode::NO_CONTENT.into_response() } else { not_found(&n) }
             }),
         )
         .route(

@@ -1,7 +1,7 @@
 //! Bodies shaped as Argo CD's (`v1alpha1Application`, the resource tree, managed resources), built
 //! from the emulator's state. Kept apart from the handlers so the routes read as behaviour.
 
-use super::{App, ArgoCd};
+use super::{App, ArgoCd, CHART_REPO, CHART_VERSION};
 use crate::world::SEED_REPO;
 use serde_json::{json, Value};
 
@@ -11,11 +11,43 @@ impl ArgoCd {
         json!({"repoURL": format!("{}/{SEED_REPO}.git", self.git_url), "path": a.path, "targetRevision": a.target_revision})
     }
 
+    /// `spec.sources` of a multi-source app tracking `target`: the chart, whose values file is
+    /// the release repo's, then the release repo as `ref: values` (argo-cd docs
+    /// user-guide/multiple_sources.md). Its repoURL is written without `.git`, as users often
+    /// write it: Argo CD normalises repo URLs (util/git/git.go `NormalizeGitURL`), so must a client.
+    fn sources(&self, a: &App, target: &str) -> Value {
+        json!([
+            {"repoURL": CHART_REPO, "chart": "app", "targetRevision": CHART_VERSION,
+             "helm": {"valueFiles": [format!("$values/{}/values.yaml", a.path)]}},
+            {"repoURL": format!("{}/{SEED_REPO}", self.git_url), "targetRevision": target, "ref": "values"},
+        ])
+    }
+
+    /// Writes `revision` of a single-source app, or for a multi-source one `revisions` (the
+    /// chart's version, then the release repo's `revision`) with `sources` and an empty `revision`
+    /// where the field is always written (`syncResult`, controller/sync.go).
+    fn put_revision(&self, a: &App, into: &mut Value, revision: &str, target: &str, keep: bool) {
+        if a.multi_source {
+            into["revisions"] = json!([CHART_VERSION, revision]);
+            into["sources"] = self.sources(a, target);
+            if keep {
+                into["revision"] = json!("");
+            }
+        } else {
+            into["revision"] = json!(revision);
+        }
+    }
+
     /// The `v1alpha1Application` at resource version `rv`; `operation` only while it runs.
     pub(super) fn render(&self, a: &App, rv: u64) -> Value {
         let source = self.source(a);
         let destination = json!({"server": "https://kubernetes.default.svc", "namespace": a.name});
-        let mut spec = json!({"project": a.project, "source": source, "destination": destination});
+        let mut spec = json!({"project": a.project, "destination": destination});
+        if a.multi_source {
+            spec["sources"] = self.sources(a, &a.target_revision);
+        } else {
+            spec["source"] = source.clone();
+        }
         if a.auto_sync {
             spec["syncPolicy"] =
                 json!({"automated": {"enabled": true, "prune": false, "selfHeal": false}});
@@ -23,15 +55,32 @@ impl ArgoCd {
         if !a.sync_options.is_empty() {
             spec["syncPolicy"]["syncOptions"] = json!(a.sync_options);
         }
+        let mut sync = json!({"status": a.sync_status});
+        self.put_revision(a, &mut sync, &a.sync_revision, &a.target_revision, false);
+        sync["comparedTo"] = if a.multi_source {
+            json!({"sources": self.sources(a, &a.target_revision), "destination": destination})
+        } else {
+            json!({"source": source, "destination": destination})
+        };
+        let history: Vec<Value> = a
+            .history
+            .iter()
+            .map(|h| {
+                let mut e = json!({"id": h.id, "deployStartedAt": h.started, "deployedAt": h.deployed,
+                                   "initiatedBy": {"username": "admin"}});
+                // controller/appcontroller.go persistRevisionHistory: `revisions` and `sources`
+                // for a multi-source app, `revision` and `source` otherwise.
+                self.put_revision(a, &mut e, &h.revision, &h.target, false);
+                if !a.multi_source {
+                    e["source"] = json!({"repoURL": source["repoURL"], "path": h.path, "targetRevision": h.target});
+                }
+                e
+            })
+            .collect();
         let mut status = json!({
-            "sync": {"status": a.sync_status, "revision": a.sync_revision,
-                     "comparedTo": {"source": source, "destination": destination}},
+            "sync": sync,
             "health": {"status": a.health, "lastTransitionTime": a.health_at},
-            "history": a.history.iter().map(|h| json!({
-                "id": h.id, "revision": h.revision, "deployStartedAt": h.started, "deployedAt": h.deployed,
-                "source": {"repoURL": source["repoURL"], "path": h.path, "targetRevision": h.target},
-                "initiatedBy": {"username": "admin"},
-            })).collect::<Vec<_>>(),
+            "history": history,
             "reconciledAt": a.reconciled_at,
             // The API server fills each resource's health from its cache on Get, Watch and Sync,
             // although the controller no longer persists it (Argo CD 3.0 upgrade notes,
@@ -68,8 +117,10 @@ impl ArgoCd {
             } else {
                 json!({"username": "admin"})
             };
-            let mut sync =
-                json!({"revision": op.requested, "prune": op.prune, "syncStrategy": {"hook": {}}});
+            // server/application/application.go Sync: a multi-source operation carries
+            // `revisions` (one per source) and `sources`, and no `revision`.
+            let mut sync = json!({"prune": op.prune, "syncStrategy": {"hook": {}}});
+            self.put_revision(a, &mut sync, &op.requested, &a.target_revision, false);
             if op.dry_run {
                 sync["dryRun"] = json!(true);
             }
@@ -82,8 +133,7 @@ impl ArgoCd {
                 state["finishedAt"] = json!(f);
             }
             if let Some(r) = &op.revision {
-                state["syncResult"] = json!({
-                    "revision": r, "source": source,
+                let mut result = json!({
                     "resources": [
                         {"group": "", "version": "v1", "kind": "Service", "namespace": a.name, "name": "app",
                          "status": "Synced", "message": "service/app unchanged", "hookPhase": op.phase, "syncPhase": "Sync"},
@@ -91,6 +141,11 @@ impl ArgoCd {
                          "status": "Synced", "message": "deployment.apps/app configured", "hookPhase": op.phase, "syncPhase": "Sync"},
                     ],
                 });
+                if !a.multi_source {
+                    result["source"] = source.clone();
+                }
+                self.put_revision(a, &mut result, r, &a.target_revision, true);
+                state["syncResult"] = result;
             }
             app["status"]["operationState"] = state;
             if a.op_pending {

@@ -78,6 +78,11 @@ pub struct NewApp {
     pub sync_options: Vec<String>,
 }
 
+/// The chart repository of a multi-source app's first source.
+pub const CHART_REPO: &str = "https://charts.example.com/acme";
+/// The chart version a multi-source app's first source pins (`targetRevision`).
+pub const CHART_VERSION: &str = "1.4.2";
+
 #[derive(Debug, Clone)]
 struct OpState {
     id: u64,
@@ -115,6 +120,8 @@ struct App {
     auto_sync: bool,
     /// `spec.syncPolicy.syncOptions`.
     sync_options: Vec<String>,
+    /// `spec.sources`: the chart, then the release repo at position 2.
+    multi_source: bool,
     created: String,
     uid: String,
     generation: u64,
@@ -241,6 +248,7 @@ impl ArgoCd {
             target_revision: target.clone(),
             auto_sync: new.auto_sync,
             sync_options: new.sync_options,
+            multi_source: false,
             created: t.clone(),
             uid: format!(
                 "00000000-0000-4000-8000-{:012x}",

@@ -274,6 +274,33 @@ struct SyncReq {
     sync_options: Option<SyncOptions>,
     #[serde(default, rename = "appNamespace")]
     app_namespace: Option<String>,
+    /// A multi-source app's revisions, one for each of `source_positions`.
+    #[serde(default)]
+    revisions: Vec<String>,
+    /// 1-based source positions, int64 written as strings by grpc-gateway (numbers accepted too).
+    #[serde(default, rename = "sourcePositions")]
+    source_positions: Vec<Value>,
+}
+
+/// The revision a multi-source sync asks for the release repo's source (position 2), as
+/// server/application/application.go `resolveSourceRevisions` reads `revisions` and
+/// `sourcePositions` (`revision` is ignored); `Err` for a position out of range.
+fn multi_source_revision(req: &SyncReq) -> Result<Option<String>, String> {
+    let mut wanted = None;
+    for (i, pos) in req.source_positions.iter().enumerate() {
+        let pos = pos
+            .as_i64()
+            .or_else(|| pos.as_str().and_then(|p| p.parse().ok()))
+            .unwrap_or(0);
+        if !(1..=2).contains(&pos) {
+            return Err("source position is out of range".into());
+        }
+        let rev = req.revisions.get(i).cloned().unwrap_or_default();
+        if pos == 2 && !rev.is_empty() {
+            wanted = Some(rev);
+        }
+    }
+    Ok(wanted)
 }
 
 #[derive(Deserialize, Default)]
@@ -314,7 +341,15 @@ async fn sync_app(
         if app.op_pending {
             return in_progress();
         }
-        let revision = req.revision.clone().filter(|r| !r.is_empty());
+        let revision = if app.multi_source {
+            match multi_source_revision(&req) {
+                Ok(r) => r,
+                // A plain error from the handler: grpc-gateway answers Unknown (2) as 500.
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, 2, &e),
+            }
+        } else {
+            req.revision.clone().filter(|r| !r.is_empty())
+        };
         // Checked by the API server before it starts anything (server/application/application.go
         // Sync): an active deny window, then the 3.3 override rule for a sync that names a
         // revision other than the app's own.
@@ -335,10 +370,19 @@ async fn sync_app(
         if app.auto_sync && !req.dry_run {
             if let Some(rev) = &revision {
                 if *rev != app.target_revision {
-                    let msg = format!(
-                        "Cannot sync to {rev}: auto-sync currently set to {}",
-                        app.target_revision
-                    );
+                    let msg = if app.multi_source {
+                        format!(
+                            "Cannot sync source {}/{} to {rev}: auto-sync currently set to {}",
+                            a.git_url,
+                            crate::world::SEED_REPO,
+                            app.target_revision
+                        )
+                    } else {
+                        format!(
+                            "Cannot sync to {rev}: auto-sync currently set to {}",
+                            app.target_revision
+                        )
+                    };
                     return error(StatusCode::BAD_REQUEST, 9, &msg);
                 }
             }

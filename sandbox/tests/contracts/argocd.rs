@@ -821,3 +821,52 @@ fn argocd_managed_resources_userinfo_and_logout_validate() {
         "logged out"
     );
 }
+
+#[test]
+fn argocd_multi_source_app_syncs_by_source_position_and_validates() {
+    let Some(sw) = swagger() else { return };
+    let sb = Sandbox::start(Options::default()).unwrap();
+    let token = sb.argocd.token().to_string();
+    assert!(sb.argocd.set_multi_source("app", true));
+    let sha = push_tag(&sb, "1.2.0");
+    // `revision` is ignored for a multi-source app (server/application/application.go
+    // resolveSourceRevisions): only `revisions` at `sourcePositions` pin a source.
+    let req = json!({"revisions": [sha], "sourcePositions": ["2"], "prune": false});
+    check(&sw, "applicationApplicationSyncRequest", &req);
+    let (st, body) = call(
+        &sb.argocd_url,
+        "POST",
+        "/api/v1/applications/app/sync",
+        Some(&token),
+        Some(&req),
+    );
+    assert_eq!(st, 200, "{body}");
+    check(&sw, "v1alpha1Application", &body);
+    assert!(body["spec"].get("source").is_none(), "{body:#}");
+    assert_eq!(body["spec"]["sources"][1]["ref"], "values");
+    assert_eq!(body["operation"]["sync"]["revisions"][1], sha.as_str());
+    let app = wait_app(&sb, &sw, "app", "Healthy at the pinned commit", |a| {
+        let st = &a["status"];
+        st["operationState"]["phase"] == "Succeeded"
+            && st["operationState"]["syncResult"]["revisions"][1] == sha.as_str()
+            && st["health"]["status"] == "Healthy"
+    });
+    let st = &app["status"];
+    assert_eq!(st["operationState"]["syncResult"]["revision"], "");
+    assert_eq!(st["sync"]["revisions"][1], sha.as_str());
+    assert!(st["sync"].get("revision").is_none(), "{st:#}");
+    let last = st["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["revisions"][1], sha.as_str(), "{last:#}");
+    assert_eq!(sb.argocd.deployed_tag("app").as_deref(), Some("1.2.0"));
+    let bad = json!({"revisions": [sha], "sourcePositions": ["3"]});
+    let (st, err) = call(
+        &sb.argocd_url,
+        "POST",
+        "/api/v1/applications/app/sync",
+        Some(&token),
+        Some(&bad),
+    );
+    assert_eq!(st, 500, "{err}");
+    check(&sw, "runtimeError", &err);
+    assert_eq!(err["message"], "source position is out of range");
+}

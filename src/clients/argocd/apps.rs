@@ -97,12 +97,14 @@ impl ArgoCd {
                 "an empty list of names and no selector".into(),
             ));
         }
+        let repo = self.release_repo.as_deref();
         Ok(apps
             .into_iter()
             .map(|a| AppRef {
                 auto_sync: a.auto_sync(),
-                target_revision: a.target_revision(),
-                synced_revision: a.status.sync.revision.clone().filter(|r| !r.is_empty()),
+                target_revision: a.target_revision(repo),
+                synced_revision: a.synced_revision(repo),
+                source_position: a.release_source(repo).map(|i| i + 1),
                 sync_options: a
                     .spec
                     .sync_policy
@@ -114,7 +116,15 @@ impl ArgoCd {
             .collect())
     }
 
-    /// The JSON body of a sync request (`applicationApplicationSyncRequest`). Its `syncOptions`
+    /// The release repo's URL, as the config gave it (see [`Application::release_source`]).
+    pub fn release_repo(&self) -> Option<&str> {
+        self.release_repo.as_deref()
+    }
+
+    /// The JSON body of a sync request (`applicationApplicationSyncRequest`). A revision of a
+    /// multi-source app goes in `revisions` with the release repo's `sourcePositions` (1-based,
+    /// int64 as strings): Argo CD ignores `revision` for one (server/application/application.go
+    /// `resolveSourceRevisions`). Its `syncOptions`
     /// are the app's own plus `req`'s, since Argo CD replaces the app's with the request's
     /// (argo-cd server/application/application.go Sync, `syncOptions = syncReq.SyncOptions.Items`)
     /// and a sync with only ours would drop e.g. the app's `ServerSideApply=true`.
@@ -122,7 +132,13 @@ impl ArgoCd {
         let mut body = json!({"name": app.name, "prune": req.prune});
         if !app.auto_sync {
             if let Some(rev) = req.revision.as_ref().filter(|r| !r.is_empty()) {
-                body["revision"] = json!(rev);
+                match app.source_position {
+                    Some(pos) => {
+                        body["revisions"] = json!([rev]);
+                        body["sourcePositions"] = json!([pos.to_string()]);
+                    }
+                    None => body["revision"] = json!(rev),
+                }
             }
         }
         let options = merged_sync_options(&app.sync_options, &req.sync_options);
@@ -161,6 +177,7 @@ impl ArgoCd {
         let body = self.sync_body(app, req);
         let wanted = body["revision"]
             .as_str()
+            .or(body["revisions"][0].as_str())
             .unwrap_or(&app.target_revision)
             .to_string();
         self.start_operation(&app.name, "sync", &wanted, body).await
@@ -173,12 +190,13 @@ impl ArgoCd {
     pub async fn rollback_to_history(&self, app: &str, id: i64) -> Result<(), ArgoError> {
         let body = self.rollback_body(app, id);
         let current = self.get(app).await?;
+        let source = current.release_source(self.release_repo.as_deref());
         let wanted = current
             .status
             .history
             .iter()
             .find(|h| h.id == id)
-            .and_then(|h| h.revision.clone())
+            .and_then(|h| h.revision_of(source))
             .unwrap_or_default();
         self.start_operation(app, "rollback", &wanted, body).await
     }
@@ -276,11 +294,16 @@ pub(super) fn started_since(app: &Application, wanted: &str, since: DateTime<Utc
         return true;
     }
     app.status.operation_state.as_ref().is_some_and(|o| {
-        let asked = o
-            .operation
-            .as_ref()
-            .and_then(|op| op["sync"]["revision"].as_str())
-            .unwrap_or("");
-        o.started_at.is_some_and(|t| t >= since) && (wanted.is_empty() || asked == wanted)
+        // A multi-source operation names its revisions in `sync.revisions`, one per source.
+        let sync = o.operation.as_ref().map(|op| &op["sync"]);
+        let asked = sync.and_then(|s| s["revision"].as_str()).into_iter().chain(
+            sync.and_then(|s| s["revisions"].as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        let mut asked = asked.filter(|r| !r.is_empty());
+        o.started_at.is_some_and(|t| t >= since)
+            && (wanted.is_empty() || asked.any(|r| r == wanted))
     })
 }

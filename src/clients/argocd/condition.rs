@@ -108,11 +108,12 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         "Failed" | "Error" => {
             // An operation that failed at a commit before the merge (e.g. an earlier auto-sync)
             // says nothing about the merge: keep waiting for ours.
-            let asked = operation_revisions(op);
-            let earlier = !asked.is_empty()
-                && asked
-                    .iter()
-                    .all(|r| looks_like_sha(r) && !(target.contains)(r));
+            // A multi-source operation also names the chart's version: only commits count.
+            let asked: Vec<&str> = operation_revisions(op)
+                .into_iter()
+                .filter(|r| looks_like_sha(r))
+                .collect();
+            let earlier = !asked.is_empty() && asked.iter().all(|r| !(target.contains)(r));
             if earlier {
                 return Condition::Pending(format!(
                     "an earlier operation {} at {}",
@@ -136,7 +137,11 @@ pub fn is_synced_healthy_at(app: Option<&Application>, target: &Target) -> Condi
         })
         .unwrap_or_default();
     let Some(ran) = revs.iter().find(|r| (target.contains)(r)) else {
-        let got = revs.first().map_or("nothing", |r| short(r));
+        let got = revs
+            .iter()
+            .find(|r| looks_like_sha(r))
+            .or(revs.iter().find(|r| !r.is_empty()))
+            .map_or("nothing", |r| short(r));
         return Condition::Pending(format!(
             "last sync ran {got}, not {} yet",
             short(&target.merge_sha)
@@ -283,16 +288,16 @@ pub(super) fn or_unknown(s: &str) -> &str {
 }
 
 impl AppStatus {
-    /// What Argo CD says about `app`.
-    pub fn of(app: &Application) -> AppStatus {
+    /// What Argo CD says about `app`; the revision of a multi-source app is the release repo
+    /// `repo`'s ([`Application::release_source`]), not the chart's version.
+    pub fn of(app: &Application, repo: Option<&str>) -> AppStatus {
         let s = &app.status.sync;
         AppStatus {
             name: app.metadata.name.clone(),
             sync: s.status.clone(),
-            revision: s
-                .revision
-                .clone()
-                .or_else(|| s.revisions.first().cloned())
+            revision: app
+                .synced_revision(repo)
+                .or_else(|| s.revisions.iter().find(|r| looks_like_sha(r)).cloned())
                 .unwrap_or_default(),
             health: app.status.health.status.clone(),
         }

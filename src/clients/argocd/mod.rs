@@ -63,6 +63,8 @@ pub struct ArgoConfig {
     pub call_timeout: Option<Duration>,
     /// How long a GET is retried (`retry-budget`); `None` is 2 minutes.
     pub retry_budget: Option<Duration>,
+    /// The release repo's URL, to find its source among a multi-source app's.
+    pub release_repo: Option<String>,
 }
 
 pub(super) type HttpClient = crate::clients::net::HttpClient<Full<Bytes>>;
@@ -77,6 +79,7 @@ pub struct ArgoCd {
     pub(super) project: Option<String>,
     pub(super) call_timeout: Duration,
     pub(super) retry_budget: Duration,
+    pub(super) release_repo: Option<String>,
 }
 
 impl fmt::Debug for ArgoCd {

@@ -56,8 +56,13 @@ pub struct ApplicationSource {
     pub repo_url: String,
     /// Path in the repo.
     pub path: Option<String>,
-    /// Branch, tag or SHA tracked.
+    /// Branch, tag or SHA tracked (a chart version for a Helm chart source).
     pub target_revision: Option<String>,
+    /// The chart's name, for a source from a Helm chart repository.
+    pub chart: Option<String>,
+    /// The name other sources of a multi-source app use for this one (`$values/...`).
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
 }
 
 /// `spec.syncPolicy`.
@@ -175,6 +180,18 @@ pub struct RevisionHistory {
     pub deployed_at: Option<DateTime<Utc>>,
 }
 
+impl RevisionHistory {
+    /// The deployed commit: `revision`, or for a multi-source app the entry of `revisions` at the
+    /// release repo's `source` index.
+    pub fn revision_of(&self, source: Option<usize>) -> Option<String> {
+        match source {
+            Some(i) => self.revisions.get(i).cloned(),
+            None => self.revision.clone(),
+        }
+        .filter(|r| !r.is_empty())
+    }
+}
+
 /// `status.resources[]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -228,13 +245,69 @@ impl Application {
         automated.is_some_and(|a| a.enabled != Some(false))
     }
 
-    /// The targetRevision of the (first) source; `HEAD` when unset, as Argo CD reads it.
-    pub fn target_revision(&self) -> String {
-        let src = self.spec.source.as_ref().or(self.spec.sources.first());
+    /// The targetRevision of the release repo's source ([`Application::release_source`]), else
+    /// of the (first) source; `HEAD` when unset, as Argo CD reads it.
+    pub fn target_revision(&self, repo: Option<&str>) -> String {
+        let src = match self.release_source(repo) {
+            Some(i) => self.spec.sources.get(i),
+            None => self.spec.source.as_ref().or(self.spec.sources.first()),
+        };
         src.and_then(|s| s.target_revision.clone())
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| "HEAD".into())
     }
+
+    /// For a multi-source app (`spec.sources`), the 0-based index of the source that is the
+    /// release repo `repo`, matched by [`same_repo`]; without a match, the one source that is
+    /// not a Helm chart. `None` for a single-source app.
+    pub fn release_source(&self, repo: Option<&str>) -> Option<usize> {
+        let sources = &self.spec.sources;
+        if self.spec.source.is_some() || sources.is_empty() {
+            return None;
+        }
+        if let Some(i) = repo.and_then(|r| sources.iter().position(|s| same_repo(&s.repo_url, r))) {
+            return Some(i);
+        }
+        let mut git = sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.chart.as_deref().is_none_or(str::is_empty));
+        match (git.next(), git.next()) {
+            (Some((i, _)), None) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The revision the controller last compared the app at: `status.sync.revision`, or for a
+    /// multi-source app the release repo's entry of `status.sync.revisions`.
+    pub fn synced_revision(&self, repo: Option<&str>) -> Option<String> {
+        let s = &self.status.sync;
+        match self.release_source(repo) {
+            Some(i) => s.revisions.get(i).cloned(),
+            None => s.revision.clone(),
+        }
+        .filter(|r| !r.is_empty())
+    }
+}
+
+/// Whether two repo URLs name the same repository: compared without scheme, user, trailing `/`
+/// or `.git`, and case-insensitively (host names are, and GitHub's owner/name are too), with
+/// `git@host:owner/name` read as `host/owner/name`. Looser than Argo CD's `SameURL`
+/// (util/git/git.go, which keeps the scheme), so an SSH source matches the HTTPS clone URL.
+pub fn same_repo(a: &str, b: &str) -> bool {
+    let norm = |u: &str| {
+        let u = u.trim().to_ascii_lowercase();
+        let rest = match u.split_once("://") {
+            Some((_, rest)) => rest.to_string(),
+            // scp-like `git@host:owner/name`
+            None => u.replacen(':', "/", 1),
+        };
+        let rest = rest.rsplit_once('@').map_or(rest.as_str(), |(_, r)| r);
+        let rest = rest.trim_end_matches('/');
+        rest.strip_suffix(".git").unwrap_or(rest).to_string()
+    };
+    let (a, b) = (norm(a), norm(b));
+    !a.is_empty() && a == b
 }
 
 /// An app to sync, as resolved from names or a selector.
@@ -244,10 +317,14 @@ pub struct AppRef {
     pub name: String,
     /// Automated sync on (then it is synced without `revision`).
     pub auto_sync: bool,
-    /// `spec.source.targetRevision`.
+    /// `targetRevision` of the release repo's source.
     pub target_revision: String,
-    /// `status.sync.revision` before the promotion (state: `previous-revisions`).
+    /// `status.sync.revision` (of the release repo's source) before the promotion (state:
+    /// `previous-revisions`).
     pub synced_revision: Option<String>,
+    /// 1-based position of the release repo among a multi-source app's `spec.sources`: a sync
+    /// pins it through `revisions` and `sourcePositions`, as `revision` is ignored there.
+    pub source_position: Option<usize>,
     /// `spec.syncPolicy.syncOptions`: a sync that names options replaces them, so we send them too.
     pub sync_options: Vec<String>,
 }

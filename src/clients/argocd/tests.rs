@@ -420,12 +420,14 @@ fn sync_request_bodies_match_the_swagger() {
         project: None,
         call_timeout: CALL_TIMEOUT,
         retry_budget: RETRY_BUDGET,
+        release_repo: None,
     };
     let manual = AppRef {
         name: "app".into(),
         auto_sync: false,
         target_revision: "main".into(),
         synced_revision: None,
+        source_position: None,
         sync_options: vec!["ServerSideApply=true".into(), "Validate=false".into()],
     };
     let req = SyncRequest {
@@ -445,6 +447,16 @@ fn sync_request_bodies_match_the_swagger() {
             "Validate=true"
         ])
     );
+    // A multi-source app pins the release repo's source by position; `revision` it ignores.
+    let multi = AppRef {
+        source_position: Some(2),
+        ..manual.clone()
+    };
+    let body = argo.sync_body(&multi, &req);
+    assert!(v.is_valid(&body), "{body}");
+    assert!(body.get("revision").is_none(), "{body}");
+    assert_eq!(body["revisions"], json!([SHA]));
+    assert_eq!(body["sourcePositions"], json!(["2"]));
     let auto = AppRef {
         auto_sync: true,
         ..manual
@@ -589,4 +601,44 @@ fn errors_classify() {
         detail: "d".into(),
     };
     assert_eq!(not_argo.kind(), ErrorKind::Config);
+}
+
+/// A multi-source app as Argo CD v3 writes it: a chart, then the release repo as `ref: values`.
+fn multi_source_app() -> Application {
+    serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"sources": [
+            {"repoURL": "https://charts.example.com/acme", "chart": "web", "targetRevision": "1.4.2"},
+            {"repoURL": "git@GitHub.com:Acme/deploy.git", "targetRevision": "release", "ref": "values"},
+        ]},
+        "status": {
+            "sync": {"status": "Synced", "revisions": ["1.4.2", SHA]},
+            "history": [{"id": 4, "revisions": ["1.4.2", SHA]}],
+        },
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_release_repo_is_found_among_sources_by_normalised_url() {
+    let a = multi_source_app();
+    let repo = Some("https://github.com/acme/deploy");
+    assert_eq!(a.release_source(repo), Some(1));
+    assert_eq!(a.target_revision(repo), "release");
+    assert_eq!(a.synced_revision(repo).as_deref(), Some(SHA));
+    assert_eq!(
+        a.status.history[0].revision_of(Some(1)).as_deref(),
+        Some(SHA)
+    );
+    assert!(same_repo(
+        "HTTPS://GitHub.com/acme/deploy.git/",
+        "https://github.com/acme/deploy"
+    ));
+    assert!(!same_repo(
+        "https://github.com/acme/deploy-other",
+        "https://github.com/acme/deploy"
+    ));
+    // No URL to match: the one source that is not a chart.
+    assert_eq!(a.release_source(None), Some(1));
+    assert_eq!(AppStatus::of(&a, repo).revision, SHA);
 }

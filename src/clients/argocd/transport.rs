@@ -72,6 +72,7 @@ impl ArgoCd {
             project: cfg.project.clone().filter(|s| !s.is_empty()),
             call_timeout: cfg.call_timeout.unwrap_or(CALL_TIMEOUT),
             retry_budget: cfg.retry_budget.unwrap_or(RETRY_BUDGET),
+            release_repo: cfg.release_repo.clone(),
         };
         match (&cfg.token, &cfg.username, &cfg.password) {
             (Some(t), _, _) if !t.expose().is_empty() => argo.token = t.clone(),
