@@ -120,3 +120,29 @@ fn r13_graphql_requests_are_checked_against_githubs_schema() {
         assert_eq!(ok, json!({"node": null}));
     });
 }
+
+/// On GitHub Enterprise Server GraphQL sits beside REST: `/api/graphql` for REST at `/api/v3`.
+#[test]
+fn r13_on_ghes_the_queue_is_reached_at_api_graphql() {
+    let ctx = Ctx::new();
+    ctx.sb
+        .github
+        .require_merge_queue(REPO, "main", Some(&["ci/test"]));
+    let api = format!("{}/api/v3", ctx.sb.ghes_url);
+    let mut group = None;
+    let run = while_running(
+        || {
+            ctx.main(&[
+                ("set", "image.tag=6.2.0"),
+                ("github-api-url", api.as_str()),
+                ("github-server-url", ctx.sb.ghes_url.as_str()),
+            ])
+        },
+        || group = report_on_the_merge_group(&ctx, "success"),
+    );
+    run.assert_ok();
+    assert_eq!(Some(ctx.main_sha()), group, "{}", run.log());
+    let posts = crate::harness::calls_to(&ctx.sb, "github", "POST", "/graphql");
+    assert!(!posts.is_empty());
+    assert!(posts.iter().all(|c| c.path == "/api/graphql"), "{posts:?}");
+}

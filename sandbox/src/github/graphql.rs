@@ -624,3 +624,34 @@ fn check_input(schema: &Schema, ty: &str, v: &Value, out: &mut Vec<String>) {
         }
     }
 }
+
+/// The control route `PUT /repos/{o}/{r}/merge-queue/{b}` (`{"checks": ["ci/test"]}`; `DELETE`
+/// removes the queue), merged into the GitHub control routes.
+pub(super) fn control_routes(gh: std::sync::Arc<GitHub>) -> axum::Router {
+    use axum::extract::{Path, State as S};
+    use axum::http::StatusCode;
+    type P3 = Path<(String, String, String)>;
+    axum::Router::new()
+        .route(
+            "/repos/{o}/{r}/merge-queue/{b}",
+            axum::routing::put(
+                |S(gh): S<std::sync::Arc<GitHub>>,
+                 Path((o, r, b)): P3,
+                 axum::Json(v): axum::Json<Value>| async move {
+                    let checks: Vec<&str> = v["checks"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    gh.require_merge_queue(&format!("{o}/{r}"), &b, Some(&checks));
+                    StatusCode::NO_CONTENT
+                },
+            )
+            .delete(
+                |S(gh): S<std::sync::Arc<GitHub>>, Path((o, r, b)): P3| async move {
+                    gh.require_merge_queue(&format!("{o}/{r}"), &b, None);
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(gh)
+}
