@@ -13,9 +13,11 @@ use std::time::Duration;
 /// the group's commit.
 /// `None` when no merge group came within a minute (the step's log then says why).
 fn report_on_the_merge_group(ctx: &Ctx, state: &str) -> Option<String> {
-    let n = ctx.wait_for_pr();
     let mut group = None;
+    let mut n = 0;
     for _ in 0..600 {
+        // The newest PR: after a promotion, the revert PR the post step opens.
+        n = ctx.wait_for_pr();
         group = ctx.sb.github.merge_group_sha(REPO, n);
         if group.is_some() {
             break;
@@ -55,6 +57,11 @@ fn r13_a_base_that_requires_the_merge_queue_is_merged_through_it() {
     let log = run.log();
     assert!(log.contains("added it to the queue"), "{log}");
     assert!(log.contains("merged by the merge queue"), "{log}");
+    assert!(
+        run.summary.contains("| merge (through the merge queue) |"),
+        "{}",
+        run.summary
+    );
     let n: u64 = run.output("pr-number").parse().unwrap();
     assert!(ctx.sb.github.pr_view(REPO, n).unwrap().merged);
 }
@@ -145,4 +152,31 @@ fn r13_on_ghes_the_queue_is_reached_at_api_graphql() {
     let posts = crate::harness::calls_to(&ctx.sb, "github", "POST", "/graphql");
     assert!(!posts.is_empty());
     assert!(posts.iter().all(|c| c.path == "/api/graphql"), "{posts:?}");
+}
+
+/// The revert PR meets the same queue: the post step enqueues it, and the base is back at the
+/// values before the promotion once the check passes on its merge group.
+#[test]
+fn r13_a_revert_goes_through_the_merge_queue_too() {
+    let ctx = Ctx::new();
+    let before = ctx.values_on_main();
+    let run = ctx.main(&[("set", "image.tag=6.3.0")]);
+    run.assert_ok();
+    ctx.sb
+        .github
+        .require_merge_queue(REPO, "main", Some(&["ci/test"]));
+    let mut group = None;
+    let post = while_running(
+        || ctx.post(&[], &run.state),
+        || group = report_on_the_merge_group(&ctx, "success"),
+    );
+    post.assert_ok();
+    assert_eq!(Some(ctx.main_sha()), group, "{}", post.log());
+    assert_eq!(ctx.values_on_main(), before);
+    assert_eq!(post.output("revert-sha"), ctx.main_sha());
+    assert!(
+        post.log().contains("merged by the merge queue"),
+        "{}",
+        post.log()
+    );
 }
