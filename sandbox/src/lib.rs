@@ -73,6 +73,7 @@ impl Sandbox {
 
         let (github_api_url, argocd_url, exporter_url, ghes_url) = runtime.block_on(async {
             let gh_router = github::router(github.clone())
+                .merge(github::graphql_router(github.clone(), "/graphql"))
                 .nest("/_sandbox", control_router(&faults, &github, &argocd))
                 .layer(axum::middleware::from_fn_with_state(
                     faults::Layer {
@@ -102,6 +103,19 @@ impl Sandbox {
                         },
                         faults::middleware,
                     )),
+                )
+                // GHES serves GraphQL at http(s)://HOSTNAME/api/graphql (docs.github.com,
+                // Enterprise Server "Forming calls with GraphQL").
+                .merge(
+                    github::graphql_router(github.clone(), "/api/graphql").layer(
+                        axum::middleware::from_fn_with_state(
+                            faults::Layer {
+                                service: "github",
+                                faults: faults.clone(),
+                            },
+                            faults::middleware,
+                        ),
+                    ),
                 )
                 .fallback_service(metrics::proxy_router(&git.url));
             Ok::<_, anyhow::Error>((

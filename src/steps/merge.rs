@@ -5,7 +5,7 @@
 use crate::base::{humantime, ErrorKind, MergeMethod, StepError};
 
 use crate::clients::git::Checkout;
-use crate::clients::github::{GitHub, GitHubError, Merge, PrRef};
+use crate::clients::github::{queue, GitHub, GitHubError, Merge, PrRef};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -145,6 +145,9 @@ pub async fn merge(
                     )
                 });
             }
+            Merge::NotMergeable(why) if why.contains(queue::THROUGH_THE_QUEUE) => {
+                return through_queue(gh, req, progress).await;
+            }
             Merge::NotMergeable(why) => return Ok(Merged::NotMergeable(why)),
         }
     }
@@ -280,6 +283,50 @@ fn refused_by_rules(
         ));
     }
     Ok(())
+}
+
+/// The base's rules require the merge queue: enqueue `req.pr` and wait within `req.rule_wait`
+/// until GitHub merges its merge group, or fail naming why it left the queue.
+async fn through_queue(
+    gh: &GitHub,
+    req: &MergeRequest<'_>,
+    progress: &dyn Fn(&str),
+) -> Result<Merged, StepError> {
+    use queue::QueueOutcome;
+    let n = req.pr.number;
+    let outcome = queue::merge_through_queue(
+        gh,
+        n,
+        &req.pr.head_sha,
+        req.rule_wait,
+        Duration::from_secs(2),
+        progress,
+    )
+    .await
+    .map_err(|e| StepError::new(req.step, &e))?;
+    match outcome {
+        QueueOutcome::Merged(sha) => Ok(Merged::Done {
+            commits: vec![sha.clone()],
+            sha,
+        }),
+        QueueOutcome::Removed(why) => Err(StepError::msg(
+            req.step,
+            ErrorKind::Conflict,
+            format!(
+                "GitHub removed {} #{n} from the merge queue: {why}",
+                req.label
+            ),
+        )),
+        QueueOutcome::StillQueued(state) => Err(StepError::msg(
+            req.step,
+            ErrorKind::Timeout,
+            format!(
+                "{} #{n} was still in the merge queue ({state}) after {}",
+                req.label,
+                humantime(req.rule_wait)
+            ),
+        )),
+    }
 }
 
 /// The error for a merge a rule still refused at the end of the wait: an `approval` error when

@@ -20,6 +20,7 @@ mod permissions;
 mod promote;
 mod protected;
 mod proxy;
+mod queue;
 mod recipes;
 mod requests;
 mod rollback;

@@ -437,3 +437,40 @@ fn r13_a_revert_made_with_githubs_revert_button_counts_as_done() {
     );
     assert_eq!(post.output("revert-sha"), by_button);
 }
+
+/// Issue #13: a required check that never comes on the revert PR leaves it open too, saying so.
+#[test]
+fn r13_a_revert_whose_required_check_never_comes_stays_open_saying_so() {
+    let ctx = Ctx::new();
+    let run = ctx.main(&[("set", "image.tag=5.5.0")]);
+    run.assert_ok();
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(sandbox::github::Protection {
+            required_status_checks: vec!["ci/test".into()],
+            ..Default::default()
+        }),
+    );
+    let head = ctx.main_sha();
+    let post = ctx.post(&[("approval-timeout", "3s")], &run.state);
+    post.assert_failed();
+    assert_eq!(ctx.main_sha(), head, "the base keeps the promotion");
+    let revert = ctx.sb.github.prs(REPO).pop().unwrap();
+    assert_eq!(revert.state, "open", "{revert:?}");
+    assert!(
+        revert
+            .comments
+            .iter()
+            .any(|(_, b)| b.contains("ci/test") && b.contains("Production still runs")),
+        "{revert:?}"
+    );
+    let url = post.output("revert-pr-url");
+    assert!(
+        post.errors()
+            .iter()
+            .any(|e| e.contains("ci/test") && e.contains(url)),
+        "{:?}",
+        post.errors()
+    );
+}

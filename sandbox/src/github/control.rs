@@ -352,7 +352,8 @@ pub(super) fn routes(gh: Arc<GitHub>) -> axum::Router {
             }),
         )
         .with_state(gh.clone())
-        .merge(super::bypass::control_routes(gh))
+        .merge(super::bypass::control_routes(gh.clone()))
+        .merge(super::graphql::control_routes(gh))
 }
 
 /// What a person looking at a PR on GitHub would see, for tests' assertions.

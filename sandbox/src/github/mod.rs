@@ -7,6 +7,8 @@ mod bypass;
 mod control;
 pub use control::{PrView, Target};
 mod git;
+mod graphql;
+pub use graphql::THROUGH_THE_QUEUE;
 mod json;
 mod routes;
 mod rules;
@@ -214,6 +216,8 @@ struct State {
     denied: Vec<String>,
     /// Bypass actors' tokens and the rulesets they may bypass.
     bypass: bypass::Bypass,
+    /// Merge queues: the bases that require one, and the PRs in them.
+    queue: graphql::Queue,
 }
 
 impl State {
@@ -297,6 +301,15 @@ pub fn router(gh: Arc<GitHub>) -> axum::Router {
             });
             (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
         })
+        .layer(axum::middleware::from_fn_with_state(gh, common))
+}
+
+/// The GraphQL endpoint at `path` (`/graphql`; `/api/graphql` on the GHES host), behind the same
+/// token check as REST.
+pub fn graphql_router(gh: Arc<GitHub>, path: &str) -> axum::Router {
+    axum::Router::new()
+        .route(path, axum::routing::post(graphql::endpoint))
+        .with_state(gh.clone())
         .layer(axum::middleware::from_fn_with_state(gh, common))
 }
 

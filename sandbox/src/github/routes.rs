@@ -682,6 +682,9 @@ async fn pull_merge(
         _ => None,
     };
     let base = st.pulls[i].base_ref.clone();
+    if super::graphql::required(&st, &full, &base) {
+        return Err(error(405, super::THROUGH_THE_QUEUE));
+    }
     let method = super::bypass::as_caller(&mut st, &full, &base, caller.as_ref(), |st| {
         rules::may_merge(st, &repo, i, method, b["sha"].as_str())
     })

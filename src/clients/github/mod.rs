@@ -15,6 +15,7 @@ mod error;
 mod gate;
 mod model;
 mod pulls;
+pub mod queue;
 mod repo;
 mod transport;
 
@@ -31,6 +32,8 @@ use std::time::Duration;
 /// The GitHub client for one repository.
 pub struct GitHub {
     octo: Octocrab,
+    /// The same stack based at the GraphQL endpoint's parent ([`queue::graphql_base`]).
+    gql: Octocrab,
     api_url: String,
     owner: String,
     repo: String,
@@ -111,20 +114,34 @@ impl GitHub {
         // followed (GitHub answers 301 for a renamed repository) and the token is sent only to
         // the API's own host. No retry layer: `transport` retries what is safe to retry; no
         // timeout layer: `transport` bounds every whole call by `request-timeout`.
-        let octo = octocrab::OctocrabBuilder::new_empty()
-            .with_service(net::client::<octocrab::OctoBody>(trust))
-            .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
-            .with_layer(&ExtraHeadersLayer::new(std::sync::Arc::new(vec![(
-                http::header::USER_AGENT,
-                agent,
-            )])))
-            .with_layer(&BaseUriLayer::new(base.clone()))
-            .with_layer(&AuthHeaderLayer::new(Some(auth), base.clone(), base))
-            .with_auth(octocrab::AuthState::None)
-            .build()
-            .map_err(|e| GitHubError::Config(format!("building the GitHub client: {e}")))?;
+        let stack = |base: http::Uri| {
+            octocrab::OctocrabBuilder::new_empty()
+                .with_service(net::client::<octocrab::OctoBody>(trust.clone()))
+                .with_layer(&tower_http::follow_redirect::FollowRedirectLayer::new())
+                .with_layer(&ExtraHeadersLayer::new(std::sync::Arc::new(vec![(
+                    http::header::USER_AGENT,
+                    agent.clone(),
+                )])))
+                .with_layer(&BaseUriLayer::new(base.clone()))
+                .with_layer(&AuthHeaderLayer::new(
+                    Some(auth.clone()),
+                    base.clone(),
+                    base,
+                ))
+                .with_auth(octocrab::AuthState::None)
+                .build()
+                .map_err(|e| GitHubError::Config(format!("building the GitHub client: {e}")))
+        };
+        let octo = stack(base)?;
+        // GraphQL lives beside REST, not under it on GHES (/api/graphql next to /api/v3), and
+        // octocrab joins every path onto its base: a second stack over the same client settings.
+        let gql_base: http::Uri = queue::graphql_base(api_url)
+            .parse()
+            .map_err(|_| GitHubError::Config(format!("invalid GitHub API URL {api_url:?}")))?;
+        let gql = stack(gql_base)?;
         Ok(GitHub {
             octo,
+            gql,
             api_url: api_url.to_string(),
             owner: owner.to_string(),
             repo: repo.to_string(),

@@ -463,7 +463,13 @@ impl Promotion<'_> {
             rule_wait: self.cfg.approval_timeout,
         };
         let rt = &*self.rt;
-        let r = match merge::merge(self.gh, &req, &|l: &str| rt.info(l)).await {
+        // A merge the base's rules send through the merge queue says so in the summary too.
+        let queued = std::cell::Cell::new(false);
+        let progress = |l: &str| {
+            queued.set(queued.get() || l.contains("merge queue"));
+            rt.info(l)
+        };
+        let r = match merge::merge(self.gh, &req, &progress).await {
             Ok(Merged::Done { sha, commits }) => Ok(Landing::Merged(Landed { sha, commits })),
             Ok(Merged::NotMergeable(_)) if may_rebuild && self.is_dirty(pr.number).await => {
                 self.rt.info(&format!(
@@ -477,8 +483,13 @@ impl Promotion<'_> {
             }
             Err(e) => Err(e),
         };
+        let step = if queued.get() {
+            "merge (through the merge queue)"
+        } else {
+            "merge"
+        };
         self.timeline
-            .push("merge", start, r.as_ref().err().map(|e| e.kind));
+            .push(step, start, r.as_ref().err().map(|e| e.kind));
         r
     }
 
