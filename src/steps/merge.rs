@@ -90,6 +90,28 @@ pub async fn merge(
                 }
                 tokio::time::sleep(Duration::from_millis(500 * u64::from(moved))).await;
             }
+            Merge::Blocked(why) | Merge::NotMergeable(why) if never_clears(&why) => {
+                let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+                let input = if req.step == "merge" {
+                    "merge-method"
+                } else {
+                    "rollback-merge-method"
+                };
+                return Err(StepError {
+                    hint: Some(format!(
+                        "this rule does not clear by waiting: set {input} to a method the base allows; with required signatures, squash (GitHub signs the squash commit it makes)"
+                    )),
+                    ..StepError::msg(
+                        req.step,
+                        ErrorKind::Config,
+                        format!(
+                            "input '{input}': GitHub refuses to merge {label} #{} with {}: {why}",
+                            pr.number,
+                            req.method.as_str()
+                        ),
+                    )
+                });
+            }
             Merge::Blocked(why) => {
                 let since = *blocked_since.get_or_insert_with(Instant::now);
                 let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -151,6 +173,12 @@ pub async fn merge(
             Merge::NotMergeable(why) => return Ok(Merged::NotMergeable(why)),
         }
     }
+}
+
+/// Whether GitHub's refusal names a rule that no wait can meet: the merge method (the repository
+/// setting's or a ruleset's `allowed_merge_methods`) or verified signatures on our commits.
+fn never_clears(why: &str) -> bool {
+    why.contains("are not allowed on this repository") || why.contains("verified signatures")
 }
 
 /// Brings the PR's head up to date with its base for a strict required-checks rule: GitHub

@@ -473,3 +473,40 @@ fn require_code_owners(ctx: &Ctx) {
         }),
     );
 }
+
+/// The revert PR meets the same rules: with `required_signatures`, a `rollback-merge-method:
+/// merge` is refused by GitHub, and the rollback fails at once as a config error naming
+/// `rollback-merge-method` rather than waiting out a rule no wait can meet.
+#[test]
+fn a_revert_merge_method_refused_by_required_signatures_fails_at_once_naming_the_input() {
+    let ctx = Ctx::new();
+    ctx.sb.github.set_ruleset(
+        REPO,
+        "main",
+        Some(Protection {
+            required_signatures: true,
+            ..Default::default()
+        }),
+    );
+    let run = ctx.main(&[
+        ("set", "image.tag=5.8.0-bad"),
+        ("degraded-grace", "1s"),
+        ("rollback-merge-method", "merge"),
+        ("approval-timeout", "60s"),
+    ]);
+    run.assert_failed();
+    let log = run.log();
+    assert!(
+        log.contains("Commits must have verified signatures")
+            && log.contains("rollback-merge-method"),
+        "{log}"
+    );
+    // Refused once, not retried for the minute the approval timeout would allow.
+    let refused: Vec<_> = calls_to(&ctx.sb, "github", "PUT", "/pulls/2/merge")
+        .into_iter()
+        .filter(|c| c.status == 405)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let revert = ctx.sb.github.pr_view(REPO, 2).unwrap();
+    assert!(!revert.merged, "{revert:?}");
+}
