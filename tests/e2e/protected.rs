@@ -510,3 +510,38 @@ fn a_revert_merge_method_refused_by_required_signatures_fails_at_once_naming_the
     let revert = ctx.sb.github.pr_view(REPO, 2).unwrap();
     assert!(!revert.merged, "{revert:?}");
 }
+
+/// GitHub's "Update branch" put its merge of the base on top of our commit, and the promotion was
+/// left open (abort): a re-run of the same leg still takes over its own branch, looking through
+/// GitHub's merge to our commit, instead of refusing it as someone else's.
+#[test]
+fn a_rerun_takes_over_its_branch_after_github_brought_it_up_to_date() {
+    let ctx = Ctx::new();
+    let first = ctx.main_attempt(41, 1, &[("set", "image.tag=6.0.0"), ("merge", "false")]);
+    first.assert_ok();
+    let ours = ctx.sb.github.pr_head(REPO, 1).unwrap();
+    commit_on_main(&ctx.sb, &[("README.md", "other work\n")], "other work");
+    let (api, token) = (ctx.sb.github_api_url.clone(), ctx.sb.world.token.clone());
+    crate::harness::run(async {
+        let o = crate::harness::octocrab(&api, Some(&token));
+        let body = serde_json::json!({ "expected_head_sha": ours });
+        let _: serde_json::Value = o
+            .put(format!("/repos/{REPO}/pulls/1/update-branch"), Some(&body))
+            .await
+            .unwrap();
+    });
+    wait_until("GitHub's update merge", Duration::from_secs(30), || {
+        ctx.sb.github.pr_head(REPO, 1).is_some_and(|h| h != ours)
+    });
+    let again = ctx.main_attempt(41, 2, &[("set", "image.tag=6.0.1")]);
+    again.assert_ok();
+    assert!(
+        ctx.values_on_main().contains("tag: \"6.0.1\""),
+        "{}",
+        again.log()
+    );
+    assert_eq!(
+        file_at(&ctx.sb, "refs/heads/main", "README.md").as_deref(),
+        Some("other work\n")
+    );
+}

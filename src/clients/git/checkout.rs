@@ -281,14 +281,28 @@ impl Checkout {
             old.delete().map_err(local(format!("reset {PEEK}")))?;
         }
         let refspec = format!("+refs/heads/{branch}:{PEEK}");
-        self.fetch_refspec(&refspec, 1)?;
-        let Ok(id) = self.repo.refname_to_id(PEEK) else {
-            return Ok(None);
-        };
-        let commit = self.read_commit(id)?;
-        Ok(Some(
-            String::from_utf8_lossy(commit.message_bytes()).into_owned(),
-        ))
+        // GitHub's "Update branch" (update-branch for a strict rule) puts its merge of the base on
+        // top of our commit: look through those to the commit that says whose branch it is.
+        let mut depth = 1;
+        loop {
+            self.fetch_refspec(&refspec, depth)?;
+            let Ok(id) = self.repo.refname_to_id(PEEK) else {
+                return Ok(None);
+            };
+            let mut commit = self.read_commit(id)?;
+            for _ in 1..depth {
+                // The graft of the first, shallower fetch would hide the parents `parent_ids` sees.
+                let Some(&first) = recorded_parents(&commit).first() else {
+                    break;
+                };
+                commit = self.read_commit(first)?;
+            }
+            let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+            if depth > MAX_UPDATE_MERGES || !is_update_merge(&message, branch) {
+                return Ok(Some(message));
+            }
+            depth += 1;
+        }
     }
 
     /// Fetches the base branch again (at the current depth) and returns its new head.
@@ -350,9 +364,34 @@ pub(super) fn recorded_parents(commit: &git2::Commit<'_>) -> Vec<Oid> {
         .collect()
 }
 
+/// How many of GitHub's update merges [`Checkout::branch_message`] looks through (the merge step
+/// brings a head up to date a few times at most).
+const MAX_UPDATE_MERGES: i32 = 5;
+
+/// Whether `message` is the commit GitHub's "Update branch" makes on `branch`:
+/// "Merge branch 'BASE' into BRANCH" (REST `PUT /pulls/{n}/update-branch`, merge method).
+fn is_update_merge(message: &str, branch: &str) -> bool {
+    let first = message.lines().next().unwrap_or_default();
+    first.starts_with("Merge branch '") && first.ends_with(&format!("' into {branch}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_githubs_update_merge_on_this_branch_is_looked_through() {
+        let b = "gitops-promote/main/x";
+        assert!(is_update_merge(
+            "Merge branch 'main' into gitops-promote/main/x\n",
+            b
+        ));
+        assert!(!is_update_merge("Merge branch 'main' into other\n", b));
+        assert!(!is_update_merge(
+            "Promote image.tag\n\nMerge branch 'main' into gitops-promote/main/x",
+            b
+        ));
+    }
     use crate::base::{Classify, ErrorKind};
     use crate::clients::git::RETRY_BUDGET;
 
