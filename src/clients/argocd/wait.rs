@@ -68,6 +68,8 @@ impl ArgoCd {
         };
         let mut feed = Feed {
             watch,
+            unreconciled_since: None,
+            refreshed: false,
             first: true,
             last_state: String::new(),
             resources: String::from("resources ?"),
@@ -76,7 +78,17 @@ impl ArgoCd {
         // another event, so the next look is a GET after this pause.
         let recheck: Cell<Option<Duration>> = Cell::new(None);
         let observe = async || -> Result<(Application, String), ArgoError> {
-            let current = feed.next(self, app, opts, recheck.take(), progress).await?;
+            let mut current = feed.next(self, app, opts, recheck.take(), progress).await?;
+            if feed.stalled(&current) {
+                progress(&format!(
+                    "{app}: reconciledAt has not moved for {}s since the operation finished; asking for one more refresh (hard), as Kargo's argocd waiter does",
+                    STALE_RECONCILE.as_secs()
+                ));
+                // One try: a refresh that fails or is slow leaves the wait as it was.
+                if let Ok(a) = self.refresh(app, true).await {
+                    current = a;
+                }
+            }
             let state = state_line(app, &current);
             if state != feed.last_state {
                 if let Ok(health) = self.resource_health(app, Some(&current)).await {
@@ -242,9 +254,18 @@ fn state_line(app: &str, current: &Application) -> String {
     )
 }
 
+/// How long `reconciledAt` may stay before the operation's `finishedAt` until the wait asks for
+/// one more refresh: the controller reconciles right after an operation, so this long means it
+/// missed that requeue.
+const STALE_RECONCILE: Duration = Duration::from_secs(5);
+
 /// Where the wait's looks at the app come from: the watch stream while it lasts, else GETs.
 struct Feed {
     watch: Option<Watch>,
+    /// Since when the app shows an ended operation not reconciled after it.
+    unreconciled_since: Option<Instant>,
+    /// Whether the one extra refresh was asked for.
+    refreshed: bool,
     /// The first look is a GET: the stream only sends changes.
     first: bool,
     last_state: String,
@@ -252,6 +273,30 @@ struct Feed {
 }
 
 impl Feed {
+    /// Whether `current` shows an ended operation with `reconciledAt` still before its
+    /// `finishedAt` for [`STALE_RECONCILE`], and the one extra refresh is not spent: Kargo's
+    /// argocd waiter asks for a hard refresh then (pkg/argocd/refresh.go `RequestAppRefresh`: it
+    /// makes Argo CD persist `reconciledAt` even when health and sync are unchanged).
+    fn stalled(&mut self, current: &Application) -> bool {
+        let st = &current.status;
+        let unreconciled = st.operation_state.as_ref().is_some_and(|op| {
+            current.operation.is_none()
+                && op
+                    .finished_at
+                    .is_some_and(|f| st.reconciled_at.is_none_or(|r| r < f))
+        });
+        if !unreconciled {
+            self.unreconciled_since = None;
+            return false;
+        }
+        let since = *self.unreconciled_since.get_or_insert_with(Instant::now);
+        if self.refreshed || since.elapsed() < STALE_RECONCILE {
+            return false;
+        }
+        self.refreshed = true;
+        true
+    }
+
     /// The app's next state: a GET at first and after `recheck`, else the next watch event (or a
     /// GET when the stream is quiet for a while, so a missed event cannot stall the wait).
     async fn next(
