@@ -117,6 +117,26 @@ impl ArgoCd {
         }
     }
 
+    /// Makes `parent` an app of apps whose manifests hold the Applications `children`: they
+    /// show in its `status.resources` and resource tree, without a health; `false` for no such
+    /// app.
+    pub fn set_children(&self, parent: &str, children: &[&str]) -> bool {
+        let found = {
+            let mut inner = self.inner.lock().unwrap();
+            match inner.apps.get_mut(parent) {
+                Some(a) => {
+                    a.children = children.iter().map(|c| c.to_string()).collect();
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            self.changed(parent);
+        }
+        found
+    }
+
     /// Turns the automated sync policy of `app` on or off.
     pub fn set_auto_sync(&self, app: &str, enabled: bool) -> bool {
         let ok = {

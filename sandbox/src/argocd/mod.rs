@@ -151,6 +151,8 @@ struct App {
     workload: String,
     /// The controller is to skip the reconcile after the next operation (a missed requeue).
     skip_reconcile: bool,
+    /// Child Applications this app's manifests hold (app of apps).
+    children: Vec<String>,
     /// It skipped it: `reconciledAt` stays before `finishedAt` until a refresh is asked for.
     stalled: bool,
 }
@@ -298,6 +300,7 @@ impl ArgoCd {
             conditions: Vec::new(),
             workload: "Deployment".into(),
             skip_reconcile: false,
+            children: Vec::new(),
             stalled: false,
         };
         inner.apps.insert(new.name, app);
