@@ -4,7 +4,7 @@
 use crate::base::text::short;
 use crate::base::wait::{self, Pending, Wait};
 use crate::base::{Classify, ErrorKind, StepError};
-use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions};
+use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions, Watcher};
 use crate::clients::runtime::Runtime;
 use crate::config::{Config, SyncMode};
 use std::time::{Duration, Instant};
@@ -107,11 +107,16 @@ pub async fn wait_apps(
     };
     let progress = |line: &str| rt.info(line);
     let started = Instant::now();
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let settings = cfg.argocd.as_ref();
+    let selector = settings.and_then(|s| s.selector.as_deref());
+    let by_selector = settings.is_some_and(|s| s.apps.is_empty());
+    let watcher = shared_watcher(rt, argo, &names, selector, by_selector).await;
     let waits = apps.iter().map(|app| {
-        let (target, opts, progress) = (target(app), &opts, &progress);
+        let (target, opts, progress, watcher) = (target(app), &opts, &progress, watcher.as_ref());
         async move {
             let status = argo
-                .wait(&app.name, &target, opts, progress)
+                .wait_on(watcher, &app.name, &target, opts, progress)
                 .await
                 .map_err(|e| StepError::new("wait", &e))?;
             // A rollback through history returns the parent alone; its children still track git.
@@ -122,6 +127,26 @@ pub async fn wait_apps(
         }
     });
     futures_util::future::try_join_all(waits).await
+}
+
+/// One watch stream for the waits of `names` (50 apps, one connection); `None` when it cannot be
+/// opened, and each wait then polls.
+async fn shared_watcher(
+    rt: &Runtime,
+    argo: &ArgoCd,
+    names: &[String],
+    selector: Option<&str>,
+    by_selector: bool,
+) -> Option<Watcher> {
+    match argo.watcher(names, selector, by_selector).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            rt.info(&format!(
+                "the shared watch stream is unavailable ({e}); each app watches on its own"
+            ));
+            None
+        }
+    }
 }
 
 /// How deep an app of apps is followed: the app, its children, and theirs.
@@ -170,8 +195,10 @@ async fn wait_children(
             poll: Duration::from_secs(2),
         };
         let progress = |line: &str| rt.info(line);
+        let children: Vec<String> = level.iter().map(|(_, c)| c.clone()).collect();
+        let watcher = shared_watcher(rt, argo, &children, None, false).await;
         let waits = level.iter().map(|(p, c)| {
-            let (opts, progress) = (&opts, &progress);
+            let (opts, progress, watcher) = (&opts, &progress, watcher.as_ref());
             let named = move |mut e: StepError| {
                 e.message = format!("child app {c} of {p}: {}", e.message);
                 e
@@ -191,7 +218,7 @@ async fn wait_children(
                 } else {
                     Target::any(&target.merge_sha)
                 };
-                argo.wait(c, &goal, opts, progress)
+                argo.wait_on(watcher, c, &goal, opts, progress)
                     .await
                     .map_err(|e| named(StepError::new("wait", &e)))
             }

@@ -1,7 +1,7 @@
 //! The wait: feed the pure condition from the watch stream (polling when there is none) until the
 //! app runs the merge Healthy, and name the unhealthy resources when it does not.
 
-use super::watch::Watch;
+use super::watch::{Subscription, Watcher};
 use super::*;
 use crate::base::text::short;
 use crate::base::wait::{self, Pending, Wait, HEARTBEAT};
@@ -24,9 +24,25 @@ impl ArgoCd {
         opts: &WaitOptions,
         progress: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<AppStatus, ArgoError> {
+        self.wait_on(None, app, target, opts, progress).await
+    }
+
+    /// [`ArgoCd::wait`] on `watcher`'s stream, shared with the other apps' waits, instead of a
+    /// stream of its own (`None` opens one for `app`).
+    ///
+    /// # Errors
+    /// As [`ArgoCd::wait`].
+    pub async fn wait_on(
+        &self,
+        watcher: Option<&Watcher>,
+        app: &str,
+        target: &Target,
+        opts: &WaitOptions,
+        progress: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<AppStatus, ArgoError> {
         let last = Mutex::new(String::from("nothing seen yet"));
         let started = Instant::now();
-        let run = self.wait_loop(app, target, opts, progress, &last, started);
+        let run = self.wait_loop(watcher, app, target, opts, progress, &last, started);
         match tokio::time::timeout(opts.health_timeout, run).await {
             Ok(r) => r,
             Err(_) => {
@@ -47,8 +63,11 @@ impl ArgoCd {
 
     /// The loop behind [`ArgoCd::wait`]: [`wait::until`] over what the watch stream (or a GET)
     /// shows, judged by [`is_synced_healthy_at`]. It has no timeout of its own.
+    // The wait's parts, passed through from `wait_on`: a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn wait_loop(
         &self,
+        watcher: Option<&Watcher>,
         app: &str,
         target: &Target,
         opts: &WaitOptions,
@@ -56,8 +75,19 @@ impl ArgoCd {
         last: &Mutex<String>,
         started: Instant,
     ) -> Result<AppStatus, ArgoError> {
-        let watch = match self.watch(app).await {
-            Ok(w) => Some(w),
+        // Our own stream when none is shared; it lives as long as this wait.
+        let own = match watcher {
+            Some(_) => None,
+            None => Some(self.watch(app).await),
+        };
+        let shared = match (watcher, &own) {
+            (Some(w), _) => Ok(w),
+            (None, Some(Ok(w))) => Ok(w),
+            (None, Some(Err(e))) => Err(e.to_string()),
+            (None, None) => unreachable!("a stream of its own is opened without a shared one"),
+        };
+        let watch = match shared {
+            Ok(w) => Some(w.subscribe(app)),
             Err(e) => {
                 progress(&format!(
                     "{app}: watch unavailable ({e}); polling every {}s",
@@ -261,7 +291,7 @@ const STALE_RECONCILE: Duration = Duration::from_secs(5);
 
 /// Where the wait's looks at the app come from: the watch stream while it lasts, else GETs.
 struct Feed {
-    watch: Option<Watch>,
+    watch: Option<Subscription>,
     /// Since when the app shows an ended operation not reconciled after it.
     unreconciled_since: Option<Instant>,
     /// Whether the one extra refresh was asked for.
