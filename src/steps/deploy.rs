@@ -4,10 +4,10 @@
 use crate::base::text::short;
 use crate::base::wait::{self, Pending, Wait};
 use crate::base::{Classify, ErrorKind, StepError};
-use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions};
+use crate::clients::argocd::{self, AppRef, AppStatus, ArgoCd, Target, WaitOptions, Watcher};
 use crate::clients::runtime::Runtime;
 use crate::config::{Config, SyncMode};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Syncs every app concurrently (DESIGN.md §2.9): auto-sync apps get a hard refresh (and with
 /// `sync: always` a sync without revision, as Argo CD refuses another one); the others a sync to
@@ -106,15 +106,127 @@ pub async fn wait_apps(
         poll: Duration::from_secs(2),
     };
     let progress = |line: &str| rt.info(line);
+    let started = Instant::now();
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let settings = cfg.argocd.as_ref();
+    let selector = settings.and_then(|s| s.selector.as_deref());
+    let by_selector = settings.is_some_and(|s| s.apps.is_empty());
+    let watcher = shared_watcher(rt, argo, &names, selector, by_selector).await;
     let waits = apps.iter().map(|app| {
-        let (target, opts, progress) = (target(app), &opts, &progress);
+        let (target, opts, progress, watcher) = (target(app), &opts, &progress, watcher.as_ref());
         async move {
-            argo.wait(&app.name, &target, opts, progress)
+            let status = argo
+                .wait_on(watcher, &app.name, &target, opts, progress)
                 .await
-                .map_err(|e| StepError::new("wait", &e))
+                .map_err(|e| StepError::new("wait", &e))?;
+            // A rollback through history returns the parent alone; its children still track git.
+            if !target.from_history {
+                wait_children(cfg, rt, argo, &app.name, &target, started).await?;
+            }
+            Ok(status)
         }
     });
     futures_util::future::try_join_all(waits).await
+}
+
+/// One watch stream for the waits of `names` (50 apps, one connection); `None` when it cannot be
+/// opened, and each wait then polls.
+async fn shared_watcher(
+    rt: &Runtime,
+    argo: &ArgoCd,
+    names: &[String],
+    selector: Option<&str>,
+    by_selector: bool,
+) -> Option<Watcher> {
+    match argo.watcher(names, selector, by_selector).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            rt.info(&format!(
+                "the shared watch stream is unavailable ({e}); each app watches on its own"
+            ));
+            None
+        }
+    }
+}
+
+/// How deep an app of apps is followed: the app, its children, and theirs.
+const APP_LEVELS: usize = 3;
+
+/// Waits for the child Applications among `parent`'s resources, and theirs, to [`APP_LEVELS`]:
+/// Argo CD has no health check for Application CRs since 1.8 (docs operator-manual/health.md),
+/// so a parent is Healthy whatever its children do. A child tracking the release repo is
+/// refreshed or synced as the apps are, then waited for at the merge; another is waited for
+/// Synced and Healthy. The limit is what is left of `health-timeout`.
+///
+/// # Errors
+/// The child's wait error, naming the child and its parent.
+async fn wait_children(
+    cfg: &Config,
+    rt: &Runtime,
+    argo: &ArgoCd,
+    parent: &str,
+    target: &Target,
+    started: Instant,
+) -> Result<(), StepError> {
+    let mut seen = vec![parent.to_string()];
+    let mut parents = vec![parent.to_string()];
+    for _ in 1..APP_LEVELS {
+        let mut level: Vec<(String, String)> = Vec::new();
+        for p in &parents {
+            let a = argo.get(p).await.map_err(|e| StepError::new("wait", &e))?;
+            for c in a.child_apps() {
+                if !seen.contains(&c) {
+                    seen.push(c.clone());
+                    level.push((p.clone(), c));
+                }
+            }
+        }
+        if level.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = level.iter().map(|(_, c)| c.as_str()).collect();
+        rt.info(&format!(
+            "{parent}: an app of apps; waiting for its child apps too, as their health does not reach it: {}",
+            names.join(", ")
+        ));
+        let opts = WaitOptions {
+            health_timeout: cfg.health_timeout.saturating_sub(started.elapsed()),
+            degraded_grace: cfg.degraded_grace,
+            poll: Duration::from_secs(2),
+        };
+        let progress = |line: &str| rt.info(line);
+        let children: Vec<String> = level.iter().map(|(_, c)| c.clone()).collect();
+        let watcher = shared_watcher(rt, argo, &children, None, false).await;
+        let waits = level.iter().map(|(p, c)| {
+            let (opts, progress, watcher) = (&opts, &progress, watcher.as_ref());
+            let named = move |mut e: StepError| {
+                e.message = format!("child app {c} of {p}: {}", e.message);
+                e
+            };
+            async move {
+                let child = argo
+                    .get(c)
+                    .await
+                    .map_err(|e| named(StepError::new("wait", &e)))?;
+                let goal = if argo.tracks_release_repo(&child) {
+                    let r = argo.app_ref(&child);
+                    let tracked = r.target_revision.clone();
+                    sync_apps(cfg, rt, argo, &[r], &target.merge_sha, &tracked)
+                        .await
+                        .map_err(named)?;
+                    target.clone()
+                } else {
+                    Target::any(&target.merge_sha)
+                };
+                argo.wait_on(watcher, c, &goal, opts, progress)
+                    .await
+                    .map_err(|e| named(StepError::new("wait", &e)))
+            }
+        });
+        futures_util::future::try_join_all(waits).await?;
+        parents = level.into_iter().map(|(_, c)| c).collect();
+    }
+    Ok(())
 }
 
 /// Writes `apps` (JSON), `synced-revision` (the first app's) and `health`.

@@ -582,3 +582,42 @@ fn argocd_a_json_api_that_is_not_argo_cd_is_a_config_error() {
         "{err}"
     );
 }
+
+/// The waits of a promotion share one watch stream: 50 apps chosen by a selector open one
+/// connection to `/api/v1/stream/applications`, filtered by that selector, not one per app.
+#[test]
+fn argocd_fifty_apps_are_watched_on_one_stream() {
+    let ctx = crate::harness::Ctx::new();
+    for i in 0..50 {
+        ctx.sb
+            .argocd
+            .create_app(sandbox::argocd::NewApp {
+                name: format!("fleet-{i:02}"),
+                labels: [("tier".to_string(), "fleet".to_string())].into(),
+                auto_sync: false,
+                path: None,
+                target_revision: None,
+                project: None,
+                sync_options: vec![],
+            })
+            .unwrap();
+    }
+    let run = ctx.main(&[
+        ("set", "image.tag=4.0.0"),
+        ("argocd-app", ""),
+        ("argocd-selector", "tier=fleet"),
+    ]);
+    run.assert_ok();
+    let apps: serde_json::Value = serde_json::from_str(run.output("apps")).unwrap();
+    assert_eq!(apps.as_array().map(Vec::len), Some(50), "{apps}");
+    assert_eq!(
+        ctx.sb.argocd.deployed_tag("fleet-49").as_deref(),
+        Some("4.0.0")
+    );
+    let streams = calls_to(&ctx.sb, "argocd", "GET", "/api/v1/stream/applications");
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert!(
+        streams[0].query.contains("selector=tier%3Dfleet"),
+        "{streams:?}"
+    );
+}

@@ -98,3 +98,27 @@ fn a_slow_refresh_of_an_auto_sync_app_is_not_a_failure() {
     assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("1.6.0"));
     assert_eq!(ctx.sb.argocd.refreshes(), 1, "one refresh asked for");
 }
+
+/// The controller misses its reconcile after our sync: `reconciledAt` stays before `finishedAt`,
+/// so health is not trusted. One more (hard) refresh, as Kargo's argocd waiter asks for, gets it
+/// reconciled; without it the wait would run into `health-timeout` and revert a good promotion.
+#[test]
+fn a_reconcile_the_controller_skips_gets_one_more_refresh() {
+    let ctx = Ctx::new();
+    assert!(ctx.sb.argocd.skip_next_reconcile("app"));
+    let before = ctx.sb.argocd.refreshes();
+    let run = ctx.main(&[("set", "image.tag=2.1.0"), ("health-timeout", "30s")]);
+    run.assert_ok();
+    assert!(
+        run.log().contains("asking for one more refresh"),
+        "{}",
+        run.log()
+    );
+    assert_eq!(
+        ctx.sb.argocd.refreshes(),
+        before + 1,
+        "exactly one extra refresh"
+    );
+    assert_eq!(ctx.sb.argocd.deployed_tag("app").as_deref(), Some("2.1.0"));
+    assert!(!run.outputs.contains_key("revert-sha"), "{}", run.log());
+}

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod appofapps;
 mod argocd;
 mod cancel;
 mod conditions;

@@ -103,6 +103,40 @@ impl ArgoCd {
         found
     }
 
+    /// Makes the controller skip its reconcile after `app`'s next operation: `reconciledAt`
+    /// then stays before `finishedAt` (and health and sync as they were) until a `GET ?refresh=`;
+    /// `false` for no such app.
+    pub fn skip_next_reconcile(&self, app: &str) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        match inner.apps.get_mut(app) {
+            Some(a) => {
+                a.skip_reconcile = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes `parent` an app of apps whose manifests hold the Applications `children`: they
+    /// show in its `status.resources` and resource tree, without a health; `false` for no such
+    /// app.
+    pub fn set_children(&self, parent: &str, children: &[&str]) -> bool {
+        let found = {
+            let mut inner = self.inner.lock().unwrap();
+            match inner.apps.get_mut(parent) {
+                Some(a) => {
+                    a.children = children.iter().map(|c| c.to_string()).collect();
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            self.changed(parent);
+        }
+        found
+    }
+
     /// Turns the automated sync policy of `app` on or off.
     pub fn set_auto_sync(&self, app: &str, enabled: bool) -> bool {
         let ok = {
@@ -258,6 +292,12 @@ pub(super) fn routes(a: Arc<ArgoCd>) -> axum::Router {
             "/apps/{name}/multi-source",
             post(|State(a): State<Arc<ArgoCd>>, Path(n): Path<String>, Json(e): Json<EnabledReq>| async move {
                 if a.set_multi_source(&n, e.enabled) { StatusCode::NO_CONTENT.into_response() } else { not_found(&n) }
+            }),
+        )
+        .route(
+            "/apps/{name}/skip-reconcile",
+            post(|State(a): State<Arc<ArgoCd>>, Path(n): Path<String>| async move {
+                if a.skip_next_reconcile(&n) { StatusCode::NO_CONTENT.into_response() } else { not_found(&n) }
             }),
         )
         .route(

@@ -165,6 +165,27 @@ impl ArgoCd {
         };
         self.changed(&name);
         tokio::time::sleep(Duration::from_millis(RECONCILE_LAG_MS)).await;
+        // A controller that missed its requeue after the operation (an informer event lost, a
+        // busy work queue) leaves `reconciledAt` before `finishedAt` until the app is refreshed:
+        // the refresh annotation queues it again (controller/appcontroller.go
+        // needRefreshAppStatus). Kargo's argocd waiter asks for one for this reason
+        // (pkg/argocd/refresh.go RequestAppRefresh).
+        loop {
+            let woken = self.refreshed.notified();
+            {
+                let mut inner = self.inner.lock().unwrap();
+                let Some(a) = inner.apps.get_mut(&name) else {
+                    return;
+                };
+                if std::mem::take(&mut a.skip_reconcile) {
+                    a.stalled = true;
+                }
+                if !a.stalled {
+                    break;
+                }
+            }
+            woken.await;
+        }
         {
             let mut inner = self.inner.lock().unwrap();
             if let Some(a) = inner.apps.get_mut(&name) {
@@ -293,6 +314,9 @@ impl ArgoCd {
             let Some(a) = inner.apps.get_mut(name) else {
                 return;
             };
+            if a.stalled {
+                return;
+            }
             let Ok(head) = self
                 .world
                 .resolve(SEED_REPO, &a.target_revision)

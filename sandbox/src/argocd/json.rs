@@ -96,6 +96,18 @@ impl ArgoCd {
             "summary": {"images": a.deployed_tag.iter().map(|t| format!("ghcr.io/acme/app:{t}")).collect::<Vec<_>>()},
             "controllerNamespace": "argocd",
         });
+        // App of apps: the child Applications are resources of the parent without a health,
+        // as Argo CD has no health check for Application CRs since 1.8 (docs
+        // operator-manual/health.md "Argo CD App health"), so a child's health never reaches
+        // the parent's.
+        if let Some(list) = status["resources"].as_array_mut() {
+            for child in &a.children {
+                list.push(
+                    json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                                 "namespace": "argocd", "name": child, "status": "Synced"}),
+                );
+            }
+        }
         // The app-level health message is empty in Argo CD 3.0 to 3.5 (controller/health.go
         // setApplicationHealth keeps only the status): the reason is on the resource.
         if !a.conditions.is_empty() {
@@ -181,7 +193,7 @@ impl ArgoCd {
             .as_ref()
             .map(|t| format!("ghcr.io/acme/app:{t}"))
             .unwrap_or_default();
-        json!({
+        let mut tree = json!({
             "nodes": [
                 {"group": Self::workload_group(a), "version": "v1", "kind": a.workload, "namespace": ns, "name": "app",
                  "uid": format!("{}-d", a.uid), "resourceVersion": "1", "health": deploy_health,
@@ -195,7 +207,15 @@ impl ArgoCd {
             ],
             "orphanedNodes": [],
             "hosts": [],
-        })
+        });
+        if let Some(nodes) = tree["nodes"].as_array_mut() {
+            for child in &a.children {
+                nodes.push(json!({"group": "argoproj.io", "version": "v1alpha1", "kind": "Application",
+                                  "namespace": "argocd", "name": child, "uid": format!("{}-{child}", a.uid),
+                                  "resourceVersion": "1", "createdAt": a.created}));
+            }
+        }
+        tree
     }
 
     /// The managed resources: live and target state alike, `modified` while OutOfSync.

@@ -149,6 +149,12 @@ struct App {
     /// The kind of the app's workload: `Deployment`, or `Rollout` (Argo Rollouts), which pauses
     /// as `Suspended` and aborts as `Degraded` with `RolloutAborted: ...`.
     workload: String,
+    /// The controller is to skip the reconcile after the next operation (a missed requeue).
+    skip_reconcile: bool,
+    /// Child Applications this app's manifests hold (app of apps).
+    children: Vec<String>,
+    /// It skipped it: `reconciledAt` stays before `finishedAt` until a refresh is asked for.
+    stalled: bool,
 }
 
 struct Inner {
@@ -180,6 +186,8 @@ pub struct ArgoCd {
     events: broadcast::Sender<(String, Value)>,
     /// Bumped to end every open watch stream.
     drop_watch: tokio::sync::watch::Sender<u64>,
+    /// Woken by every `GET ?refresh=`: a stalled app's controller reconciles it then.
+    refreshed: tokio::sync::Notify,
     /// The runtime the router was built on, so control calls from plain threads can start timers.
     handle: std::sync::OnceLock<tokio::runtime::Handle>,
 }
@@ -210,6 +218,7 @@ impl ArgoCd {
             }),
             events,
             drop_watch: tokio::sync::watch::channel(0).0,
+            refreshed: tokio::sync::Notify::new(),
             handle: std::sync::OnceLock::new(),
         })
     }
@@ -290,6 +299,9 @@ impl ArgoCd {
             fail_next: None,
             conditions: Vec::new(),
             workload: "Deployment".into(),
+            skip_reconcile: false,
+            children: Vec::new(),
+            stalled: false,
         };
         inner.apps.insert(new.name, app);
         Ok(())

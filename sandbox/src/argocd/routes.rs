@@ -182,6 +182,19 @@ async fn get_app(
         if delay > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
+        let stalled = {
+            let mut inner = a.inner.lock().unwrap();
+            inner
+                .apps
+                .get_mut(&name)
+                .is_some_and(|app| std::mem::take(&mut app.stalled))
+        };
+        if stalled {
+            // The stalled operation's timeline goes on with its reconcile; give it a moment so
+            // the answer shows it, as Get answers once the controller has reconciled.
+            a.refreshed.notify_waiters();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         a.reconcile(&name);
     }
     match a.application(&name) {

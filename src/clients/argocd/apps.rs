@@ -97,23 +97,37 @@ impl ArgoCd {
                 "an empty list of names and no selector".into(),
             ));
         }
+        Ok(apps.iter().map(|a| self.app_ref(a)).collect())
+    }
+
+    /// What a sync and the state need of `a`, its release repo's source picked out.
+    pub fn app_ref(&self, a: &Application) -> AppRef {
         let repo = self.release_repo.as_deref();
-        Ok(apps
-            .into_iter()
-            .map(|a| AppRef {
-                auto_sync: a.auto_sync(),
-                target_revision: a.target_revision(repo),
-                synced_revision: a.synced_revision(repo),
-                source_position: a.release_source(repo).map(|i| i + 1),
-                sync_options: a
-                    .spec
-                    .sync_policy
-                    .as_ref()
-                    .map(|p| p.sync_options.clone())
-                    .unwrap_or_default(),
-                name: a.metadata.name,
-            })
-            .collect())
+        AppRef {
+            auto_sync: a.auto_sync(),
+            target_revision: a.target_revision(repo),
+            synced_revision: a.synced_revision(repo),
+            source_position: a.release_source(repo).map(|i| i + 1),
+            sync_options: a
+                .spec
+                .sync_policy
+                .as_ref()
+                .map(|p| p.sync_options.clone())
+                .unwrap_or_default(),
+            name: a.metadata.name.clone(),
+        }
+    }
+
+    /// Whether one of `a`'s sources is the release repo (always, when its URL is not known).
+    pub fn tracks_release_repo(&self, a: &Application) -> bool {
+        let Some(repo) = self.release_repo.as_deref() else {
+            return true;
+        };
+        a.spec
+            .source
+            .iter()
+            .chain(a.spec.sources.iter())
+            .any(|s| same_repo(&s.repo_url, repo))
     }
 
     /// The release repo's URL, as the config gave it (see [`Application::release_source`]).

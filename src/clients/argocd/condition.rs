@@ -45,6 +45,16 @@ impl Target {
         }
     }
 
+    /// Any revision, Synced and Healthy: a child app that tracks another repo than the merge's
+    /// (`merge_sha` is only for messages).
+    pub fn any(merge_sha: &str) -> Target {
+        Target {
+            merge_sha: merge_sha.to_string(),
+            contains: Arc::new(|_| true),
+            from_history: false,
+        }
+    }
+
     /// The revision a rollback through history returns the app to (see [`Target::from_history`]).
     pub fn history(sha: &str) -> Target {
         Target {

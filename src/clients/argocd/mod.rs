@@ -18,6 +18,7 @@ mod watch;
 pub use condition::{is_synced_healthy_at, Condition, Target};
 pub use error::ArgoError;
 pub use model::*;
+pub use watch::{Subscription, Watcher};
 
 // What the submodules share, through their `use super::*`.
 use condition::*;

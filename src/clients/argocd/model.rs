@@ -278,6 +278,17 @@ impl Application {
         }
     }
 
+    /// The child Applications among the app's resources (an app of apps): their health does not
+    /// reach this app's, as Argo CD has no health check for Application CRs since 1.8.
+    pub fn child_apps(&self) -> Vec<String> {
+        self.status
+            .resources
+            .iter()
+            .filter(|r| r.group == "argoproj.io" && r.kind == "Application")
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// The revision the controller last compared the app at: `status.sync.revision`, or for a
     /// multi-source app the release repo's entry of `status.sync.revisions`.
     pub fn synced_revision(&self, repo: Option<&str>) -> Option<String> {

@@ -1,7 +1,7 @@
 //! The wait: feed the pure condition from the watch stream (polling when there is none) until the
 //! app runs the merge Healthy, and name the unhealthy resources when it does not.
 
-use super::watch::Watch;
+use super::watch::{Subscription, Watcher};
 use super::*;
 use crate::base::text::short;
 use crate::base::wait::{self, Pending, Wait, HEARTBEAT};
@@ -24,9 +24,25 @@ impl ArgoCd {
         opts: &WaitOptions,
         progress: &(dyn Fn(&str) + Send + Sync),
     ) -> Result<AppStatus, ArgoError> {
+        self.wait_on(None, app, target, opts, progress).await
+    }
+
+    /// [`ArgoCd::wait`] on `watcher`'s stream, shared with the other apps' waits, instead of a
+    /// stream of its own (`None` opens one for `app`).
+    ///
+    /// # Errors
+    /// As [`ArgoCd::wait`].
+    pub async fn wait_on(
+        &self,
+        watcher: Option<&Watcher>,
+        app: &str,
+        target: &Target,
+        opts: &WaitOptions,
+        progress: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<AppStatus, ArgoError> {
         let last = Mutex::new(String::from("nothing seen yet"));
         let started = Instant::now();
-        let run = self.wait_loop(app, target, opts, progress, &last, started);
+        let run = self.wait_loop(watcher, app, target, opts, progress, &last, started);
         match tokio::time::timeout(opts.health_timeout, run).await {
             Ok(r) => r,
             Err(_) => {
@@ -47,8 +63,11 @@ impl ArgoCd {
 
     /// The loop behind [`ArgoCd::wait`]: [`wait::until`] over what the watch stream (or a GET)
     /// shows, judged by [`is_synced_healthy_at`]. It has no timeout of its own.
+    // The wait's parts, passed through from `wait_on`: a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn wait_loop(
         &self,
+        watcher: Option<&Watcher>,
         app: &str,
         target: &Target,
         opts: &WaitOptions,
@@ -56,8 +75,19 @@ impl ArgoCd {
         last: &Mutex<String>,
         started: Instant,
     ) -> Result<AppStatus, ArgoError> {
-        let watch = match self.watch(app).await {
-            Ok(w) => Some(w),
+        // Our own stream when none is shared; it lives as long as this wait.
+        let own = match watcher {
+            Some(_) => None,
+            None => Some(self.watch(app).await),
+        };
+        let shared = match (watcher, &own) {
+            (Some(w), _) => Ok(w),
+            (None, Some(Ok(w))) => Ok(w),
+            (None, Some(Err(e))) => Err(e.to_string()),
+            (None, None) => unreachable!("a stream of its own is opened without a shared one"),
+        };
+        let watch = match shared {
+            Ok(w) => Some(w.subscribe(app)),
             Err(e) => {
                 progress(&format!(
                     "{app}: watch unavailable ({e}); polling every {}s",
@@ -68,6 +98,8 @@ impl ArgoCd {
         };
         let mut feed = Feed {
             watch,
+            unreconciled_since: None,
+            refreshed: false,
             first: true,
             last_state: String::new(),
             resources: String::from("resources ?"),
@@ -76,7 +108,17 @@ impl ArgoCd {
         // another event, so the next look is a GET after this pause.
         let recheck: Cell<Option<Duration>> = Cell::new(None);
         let observe = async || -> Result<(Application, String), ArgoError> {
-            let current = feed.next(self, app, opts, recheck.take(), progress).await?;
+            let mut current = feed.next(self, app, opts, recheck.take(), progress).await?;
+            if feed.stalled(&current) {
+                progress(&format!(
+                    "{app}: reconciledAt has not moved for {}s since the operation finished; asking for one more refresh (hard), as Kargo's argocd waiter does",
+                    STALE_RECONCILE.as_secs()
+                ));
+                // One try: a refresh that fails or is slow leaves the wait as it was.
+                if let Ok(a) = self.refresh(app, true).await {
+                    current = a;
+                }
+            }
             let state = state_line(app, &current);
             if state != feed.last_state {
                 if let Ok(health) = self.resource_health(app, Some(&current)).await {
@@ -242,9 +284,18 @@ fn state_line(app: &str, current: &Application) -> String {
     )
 }
 
+/// How long `reconciledAt` may stay before the operation's `finishedAt` until the wait asks for
+/// one more refresh: the controller reconciles right after an operation, so this long means it
+/// missed that requeue.
+const STALE_RECONCILE: Duration = Duration::from_secs(5);
+
 /// Where the wait's looks at the app come from: the watch stream while it lasts, else GETs.
 struct Feed {
-    watch: Option<Watch>,
+    watch: Option<Subscription>,
+    /// Since when the app shows an ended operation not reconciled after it.
+    unreconciled_since: Option<Instant>,
+    /// Whether the one extra refresh was asked for.
+    refreshed: bool,
     /// The first look is a GET: the stream only sends changes.
     first: bool,
     last_state: String,
@@ -252,6 +303,30 @@ struct Feed {
 }
 
 impl Feed {
+    /// Whether `current` shows an ended operation with `reconciledAt` still before its
+    /// `finishedAt` for [`STALE_RECONCILE`], and the one extra refresh is not spent: Kargo's
+    /// argocd waiter asks for a hard refresh then (pkg/argocd/refresh.go `RequestAppRefresh`: it
+    /// makes Argo CD persist `reconciledAt` even when health and sync are unchanged).
+    fn stalled(&mut self, current: &Application) -> bool {
+        let st = &current.status;
+        let unreconciled = st.operation_state.as_ref().is_some_and(|op| {
+            current.operation.is_none()
+                && op
+                    .finished_at
+                    .is_some_and(|f| st.reconciled_at.is_none_or(|r| r < f))
+        });
+        if !unreconciled {
+            self.unreconciled_since = None;
+            return false;
+        }
+        let since = *self.unreconciled_since.get_or_insert_with(Instant::now);
+        if self.refreshed || since.elapsed() < STALE_RECONCILE {
+            return false;
+        }
+        self.refreshed = true;
+        true
+    }
+
     /// The app's next state: a GET at first and after `recheck`, else the next watch event (or a
     /// GET when the stream is quiet for a while, so a missed event cannot stall the wait).
     async fn next(

@@ -7,15 +7,61 @@ use http_body_util::BodyExt;
 use http_body_util::Full;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
 
 impl ArgoCd {
-    /// Opens `GET /api/v1/stream/applications?name=app`.
-    pub(super) async fn watch(&self, app: &str) -> Result<Watch, ArgoError> {
-        let mut path = format!("/api/v1/stream/applications?name={}", enc(app));
-        if let Some(ns) = &self.app_namespace {
-            path.push_str(&format!("&appNamespace={}", enc(ns)));
+    /// Opens one stream for every app in `names` (DESIGN.md §2.10), so 500 apps hold one
+    /// connection: `name=` for one app, `selector=` when the apps are exactly what `selector`
+    /// picks (`by_selector`), else the namespace's stream (narrowed to the project) filtered here,
+    /// as Argo CD's `ApplicationQuery.name` takes one name (server/application/application.go
+    /// Watch).
+    ///
+    /// # Errors
+    /// What opening the stream answers; the caller then polls.
+    pub async fn watcher(
+        &self,
+        names: &[String],
+        selector: Option<&str>,
+        by_selector: bool,
+    ) -> Result<Watcher, ArgoError> {
+        let mut q = Vec::new();
+        match (names, selector) {
+            ([one], _) => q.push(format!("name={}", enc(one))),
+            (_, Some(sel)) if by_selector => q.push(format!("selector={}", enc(sel))),
+            _ => {}
         }
-        let action = format!("watch {app}");
+        if let Some(p) = &self.project {
+            q.push(format!("projects={}", enc(p)));
+        }
+        let label = match names {
+            [one] => one.clone(),
+            _ => format!("{} apps", names.len()),
+        };
+        let watch = self.open_stream(&q, &label).await?;
+        let subs: Subscribers = Arc::new(Mutex::new(Some(HashMap::new())));
+        let task = tokio::spawn(dispatch(watch, subs.clone()));
+        Ok(Watcher { subs, task })
+    }
+
+    /// Opens `GET /api/v1/stream/applications?name=app`.
+    pub(super) async fn watch(&self, app: &str) -> Result<Watcher, ArgoError> {
+        self.watcher(&[app.to_string()], None, false).await
+    }
+
+    /// Opens `GET /api/v1/stream/applications` with the query `q`.
+    async fn open_stream(&self, q: &[String], label: &str) -> Result<Watch, ArgoError> {
+        let mut q = q.to_vec();
+        if let Some(ns) = &self.app_namespace {
+            q.push(format!("appNamespace={}", enc(ns)));
+        }
+        let mut path = "/api/v1/stream/applications".to_string();
+        if !q.is_empty() {
+            path.push('?');
+            path.push_str(&q.join("&"));
+        }
+        let action = format!("watch {label}");
         let req = Request::builder()
             .method(Method::GET)
             .uri(format!("{}{}", self.base, path))
@@ -47,6 +93,57 @@ impl ArgoCd {
             server: self.base.clone(),
         })
     }
+}
+
+/// Each waiting app's channel; `None` once the stream ended, so late subscribers poll at once.
+type Subscribers = Arc<Mutex<Option<HashMap<String, mpsc::UnboundedSender<Application>>>>>;
+
+/// One watch stream shared by the waits of a promotion: each app's events go to its
+/// [`Subscription`]. The stream closes when the watcher is dropped.
+pub struct Watcher {
+    subs: Subscribers,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Watcher {
+    /// The events of `app` from now on; it ends when the stream does.
+    pub fn subscribe(&self, app: &str) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(map) = self.subs.lock().unwrap().as_mut() {
+            map.insert(app.to_string(), tx);
+        }
+        Subscription { rx }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One app's events from a [`Watcher`].
+pub struct Subscription {
+    rx: mpsc::UnboundedReceiver<Application>,
+}
+
+impl Subscription {
+    /// The app's next state; `None` when the stream ended (or broke: the wait then polls).
+    pub(super) async fn next(&mut self) -> Result<Option<Application>, ArgoError> {
+        Ok(self.rx.recv().await)
+    }
+}
+
+/// Hands every event to the subscriber of its app, until the stream ends; then drops every
+/// channel, which tells each wait to poll.
+async fn dispatch(mut watch: Watch, subs: Subscribers) {
+    while let Ok(Some(app)) = watch.next().await {
+        let mut guard = subs.lock().unwrap();
+        if let Some(tx) = guard.as_mut().and_then(|m| m.get(&app.metadata.name)) {
+            let _ = tx.send(app);
+        }
+    }
+    *subs.lock().unwrap() = None;
 }
 
 /// The watch stream: newline-delimited `{"result":{"type":..,"application":..}}`.
