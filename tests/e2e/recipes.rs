@@ -382,13 +382,12 @@ fn the_enterprise_server_recipe_with_the_api_url_as_git_host_fails_before_any_pu
     let job = run_job(&ctx, &workflow, "deploy", &ghes_env(&ctx, "4.3.0"));
     assert_eq!(job.status, Job::Failure, "{job:?}");
     let run = job.step("promote").action.as_ref().unwrap();
-    // The error names the URL git was sent to, so the /api/v3 in it shows; it is not blamed on
-    // the token, which is fine.
+    // The input is named with what to do, before any clone; it is not blamed on the token.
     let errors = run.errors();
     assert!(
-        errors.iter().any(
-            |e| e.contains(&format!("{}/api/v3/{REPO}.git", ctx.sb.ghes_url)) && e.contains("404")
-        ),
+        errors.iter().any(|e| e.contains("github-server-url")
+            && e.contains(&format!("{}/api/v3", ctx.sb.ghes_url))
+            && e.contains("put it in github-api-url")),
         "{errors:?}"
     );
     assert!(
