@@ -348,14 +348,8 @@ fn advance(gh: &GitHub, st: &mut State) {
             st.queue_removed(&e, "the base branch moved under the merge group");
             continue;
         }
-        let t = now();
         let p = &mut st.pulls[i];
-        p.open = false;
-        p.merged = true;
-        p.merged_at = Some(t.clone());
-        p.closed_at = Some(t.clone());
-        p.updated_at = t;
-        p.merge_commit_sha = Some(e.group_sha.clone());
+        p.mark_merged(&e.group_sha);
         p.base_sha = e.base_sha.clone();
     }
     st.queue.entries = kept;

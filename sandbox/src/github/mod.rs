@@ -132,6 +132,19 @@ struct Pull {
     pushed: Option<(String, std::time::Instant)>,
 }
 
+impl Pull {
+    /// Marks the PR merged as `sha`, now: what GitHub shows after a merge, REST or queue.
+    fn mark_merged(&mut self, sha: &str) {
+        let t = now();
+        self.open = false;
+        self.merged = true;
+        self.merged_at = Some(t.clone());
+        self.closed_at = Some(t.clone());
+        self.updated_at = t;
+        self.merge_commit_sha = Some(sha.to_string());
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Review {
     id: u64,

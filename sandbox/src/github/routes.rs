@@ -727,14 +727,7 @@ async fn pull_merge(
         Ok(x) => x,
         Err(msg) => return Err(error(405, &msg)),
     };
-    let t = now();
-    let p = &mut st.pulls[i];
-    p.open = false;
-    p.merged = true;
-    p.merged_at = Some(t.clone());
-    p.closed_at = Some(t.clone());
-    p.updated_at = t;
-    p.merge_commit_sha = Some(sha.clone());
+    st.pulls[i].mark_merged(&sha);
     ok(json!({"sha": sha, "merged": true, "message": "Pull Request successfully merged"}))
 }
 

@@ -59,8 +59,8 @@ pub(super) fn can_write(p: &str) -> bool {
     matches!(p, "admin" | "maintain" | "write")
 }
 
-/// (approvals from writers, whether a writer's latest decisive review requests changes).
-fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
+/// Each reviewer's latest decisive review of PR `p` (a comment-only review decides nothing).
+fn latest_decisive<'a>(st: &'a State, p: &Pull) -> HashMap<&'a str, &'a Review> {
     let mut latest: HashMap<&str, &Review> = HashMap::new();
     for r in st
         .reviews
@@ -74,6 +74,12 @@ fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
             latest.insert(&r.user, r);
         }
     }
+    latest
+}
+
+/// (approvals from writers, whether a writer's latest decisive review requests changes).
+fn approvals(st: &State, p: &Pull, current_only: bool) -> (u32, bool) {
+    let latest = latest_decisive(st, p);
     let mut n = 0;
     let mut changes = false;
     for r in latest.values() {
@@ -159,20 +165,7 @@ fn owns(pat: &str, path: &str) -> bool {
 
 /// Writers whose latest decisive review approves PR `p` (on its head when `current_only`).
 fn approving_writers(st: &State, p: &Pull, current_only: bool) -> Vec<String> {
-    let mut latest: HashMap<&str, &Review> = HashMap::new();
-    for r in st
-        .reviews
-        .iter()
-        .filter(|r| r.repo == p.repo && r.number == p.number)
-    {
-        if matches!(
-            r.state.as_str(),
-            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
-        ) {
-            latest.insert(&r.user, r);
-        }
-    }
-    latest
+    latest_decisive(st, p)
         .values()
         .filter(|r| r.state == "APPROVED" && (!current_only || r.commit_id == p.head_sha))
         .filter(|r| can_write(&permission(st, &p.repo, &r.user)))
